@@ -1,0 +1,120 @@
+#include "log/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+
+namespace possync::log {
+
+namespace {
+
+struct State {
+    std::vector<Category*> categories;
+    Level defaultLevel = Level::Info;
+    bool toStderr = true;
+    size_t ringCapacity = 1000;
+    std::deque<Line> ring;
+    std::map<int, std::function<void(const Line&)>> sinks;
+    int nextSink = 1;
+};
+
+State& state() {
+    static State s;
+    return s;
+}
+
+}  // namespace
+
+const char* levelName(Level level) {
+    switch (level) {
+    case Level::Debug: return "debug";
+    case Level::Info: return "info";
+    case Level::Warning: return "warning";
+    case Level::Error: return "error";
+    case Level::Fatal: return "fatal";
+    }
+    return "?";
+}
+
+std::optional<Level> parseLevel(std::string_view text) {
+    for (Level l : {Level::Debug, Level::Info, Level::Warning, Level::Error, Level::Fatal})
+        if (text == levelName(l)) return l;
+    if (text == "warn") return Level::Warning;
+    return std::nullopt;
+}
+
+Category::Category(const char* name) : name_(name), level_(state().defaultLevel) {
+    state().categories.push_back(this);
+}
+
+const std::vector<Category*>& categories() { return state().categories; }
+
+Category* findCategory(std::string_view name) {
+    for (Category* c : state().categories)
+        if (name == c->name()) return c;
+    return nullptr;
+}
+
+void setAllLevels(Level level) {
+    state().defaultLevel = level;
+    for (Category* c : state().categories) c->setLevel(level);
+}
+
+void setStderr(bool on) { state().toStderr = on; }
+
+void setRingCapacity(size_t lines) {
+    State& s = state();
+    s.ringCapacity = lines;
+    while (s.ring.size() > lines) s.ring.pop_front();
+}
+
+std::vector<Line> recent(size_t n) {
+    const auto& ring = state().ring;
+    size_t from = ring.size() > n ? ring.size() - n : 0;
+    return std::vector<Line>(ring.begin() + static_cast<std::ptrdiff_t>(from), ring.end());
+}
+
+std::string format(const Line& line) {
+    time_t secs = static_cast<time_t>(line.wallMs / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             static_cast<unsigned>(line.wallMs % 1000));
+    return std::string(stamp) + " " + levelName(line.level) + " " + line.category + ": " + line.text;
+}
+
+int addSink(std::function<void(const Line&)> sink) {
+    State& s = state();
+    int id = s.nextSink++;
+    s.sinks.emplace(id, std::move(sink));
+    return id;
+}
+
+void removeSink(int id) { state().sinks.erase(id); }
+
+Message::~Message() {
+    State& s = state();
+    Line line;
+    line.wallMs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+    line.level = level_;
+    line.category = category_.name();
+    line.text = out_.str();
+    if (s.toStderr) {
+        std::string text = format(line) + "\n";
+        fwrite(text.data(), 1, text.size(), stderr);
+    }
+    for (auto& [id, sink] : s.sinks) sink(line);
+    if (s.ringCapacity) {
+        if (s.ring.size() >= s.ringCapacity) s.ring.pop_front();
+        s.ring.push_back(std::move(line));
+    }
+    if (level_ == Level::Fatal) std::abort();
+}
+
+}  // namespace possync::log

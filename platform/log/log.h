@@ -1,0 +1,94 @@
+// Log categories, levels settable at run time, and sinks (stderr and an in-memory ring).
+//
+//   POSSYNC_LOG_CATEGORY(Sync)                 // once, in one .cc file
+//   POSSYNC_LOG_DECLARE(Sync)                  // in headers/other files that log to it
+//   LOG(Sync, Warning) << "slave " << id << " fell behind";
+//
+// Formatting only happens when the category's level lets the message through. All of this
+// is used from the daemon's one loop thread; the registry is not locked.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace possync::log {
+
+enum class Level : int {
+    Debug = 0,    // detail for developers
+    Info = 1,     // normal but notable events (link up, sync done)
+    Warning = 2,  // a bad peer, a retry, something an operator may want to know
+    Error = 3,    // the board cannot do part of its job
+    Fatal = 4,    // impossible after start-up; the process exits
+};
+
+const char* levelName(Level level);
+std::optional<Level> parseLevel(std::string_view text);
+
+class Category final {
+public:
+    explicit Category(const char* name);
+    const char* name() const { return name_; }
+    Level level() const { return level_; }
+    void setLevel(Level level) { level_ = level; }
+    bool enabled(Level level) const { return level >= level_; }
+
+private:
+    const char* name_;
+    Level level_;
+};
+
+// Every category created so far (static registration order).
+const std::vector<Category*>& categories();
+Category* findCategory(std::string_view name);
+// Sets the level of every category (and the default for ones registered later).
+void setAllLevels(Level level);
+
+struct Line {
+    uint64_t wallMs;     // milliseconds since the epoch
+    Level level;
+    const char* category;
+    std::string text;
+};
+
+// Destinations. stderr is on by default; the ring keeps the last N lines for the console.
+void setStderr(bool on);
+void setRingCapacity(size_t lines);
+std::vector<Line> recent(size_t n);
+std::string format(const Line& line);
+// Extra sink (tests, console live view). Returns an id for removeSink.
+int addSink(std::function<void(const Line&)> sink);
+void removeSink(int id);
+
+class Message final {
+public:
+    Message(Category& category, Level level) : category_(category), level_(level) {}
+    ~Message();
+    Message(const Message&) = delete;
+    Message& operator=(const Message&) = delete;
+    std::ostream& stream() { return out_; }
+
+private:
+    Category& category_;
+    Level level_;
+    std::ostringstream out_;
+};
+
+}  // namespace possync::log
+
+#define POSSYNC_LOG_CATEGORY(name) \
+    ::possync::log::Category& logCategory##name() { \
+        static ::possync::log::Category c(#name); \
+        return c; \
+    }
+#define POSSYNC_LOG_DECLARE(name) ::possync::log::Category& logCategory##name()
+
+#define LOG(cat, lvl)                                                           \
+    if (!logCategory##cat().enabled(::possync::log::Level::lvl)) {              \
+    } else                                                                      \
+        ::possync::log::Message(logCategory##cat(), ::possync::log::Level::lvl).stream()

@@ -1,0 +1,61 @@
+#include <doctest/doctest.h>
+
+#include "base/bytes.h"
+#include "base/result.h"
+
+using namespace possync;
+
+TEST_CASE("hex round-trips every byte value") {
+    std::string all;
+    for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+    auto back = fromHex(toHex(Bytes(all)));
+    REQUIRE(back);
+    CHECK(*back == all);
+    CHECK(toHex(Bytes("\x01\xab", 2)) == "01ab");
+    CHECK(fromHex("0A0b") == std::string("\x0a\x0b", 2));
+}
+
+TEST_CASE("hex rejects odd length and non-hex characters") {
+    CHECK_FALSE(fromHex("abc"));
+    CHECK_FALSE(fromHex("zz"));
+    CHECK_FALSE(parseHex64(""));
+    CHECK_FALSE(parseHex64("00000000000000000"));
+    CHECK(parseHex64("ff") == 255u);
+}
+
+TEST_CASE("big-endian and little-endian integers") {
+    uint8_t b[8];
+    putBe64(b, 0x0102030405060708ull);
+    CHECK(b[0] == 1);
+    CHECK(b[7] == 8);
+    CHECK(getBe64(b) == 0x0102030405060708ull);
+    putLe32(b, 0xdeadbeef);
+    CHECK(b[0] == 0xef);
+    CHECK(getLe32(b) == 0xdeadbeefu);
+    CHECK(hex64(1) == "0000000000000001");
+}
+
+TEST_CASE("parseU64 rejects overflow and garbage") {
+    CHECK(parseU64("18446744073709551615") == UINT64_MAX);
+    CHECK_FALSE(parseU64("18446744073709551616"));
+    CHECK_FALSE(parseU64("-1"));
+    CHECK_FALSE(parseU64(""));
+    CHECK_FALSE(parseU64("12a"));
+}
+
+TEST_CASE("Result carries a value or an error") {
+    Result<int> good(5);
+    CHECK(good.ok());
+    CHECK(*good == 5);
+    Result<int> bad(makeError(Errc::NotFound, "no such table: menu"));
+    CHECK_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::NotFound);
+    CHECK(std::string(errcName(bad.error().code)) == "not-found");
+    Status s;
+    CHECK(s.ok());
+}
+
+TEST_CASE("printable shows text as is and binary as hex") {
+    CHECK(printable(Bytes("burger")) == "burger");
+    CHECK(printable(Bytes("\x00\x01", 2)) == "0x0001");
+}

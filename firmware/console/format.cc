@@ -1,0 +1,66 @@
+#include "console/format.h"
+
+#include <algorithm>
+
+#include "base/bytes.h"
+
+namespace possync::console {
+
+static bool startsWithHexMark(std::string_view s) { return s.substr(0, 2) == "0x"; }
+
+static std::string display(std::string_view bytes, bool allowSpace) {
+    bool text = !bytes.empty() && !startsWithHexMark(bytes);
+    for (char ch : bytes) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c > 0x7e || (c == ' ' && !allowSpace)) text = false;
+    }
+    if (text) return std::string(bytes);
+    return "0x" + toHex(Bytes(bytes));
+}
+
+std::string displayKey(std::string_view bytes) { return display(bytes, false); }
+std::string displayValue(std::string_view bytes) { return display(bytes, true); }
+
+Result<std::string> parseBytesWord(std::string_view word) {
+    if (!startsWithHexMark(word)) return std::string(word);
+    std::optional<std::string> bytes = fromHex(word.substr(2));
+    if (!bytes) return makeError(Errc::InvalidArgument, "bad hex in '" + std::string(word) + "'");
+    return std::move(*bytes);
+}
+
+std::string numberOrDash(const std::optional<uint64_t>& v) {
+    return v ? std::to_string(*v) : std::string("-");
+}
+
+std::string textOrDash(std::string_view text) {
+    return text.empty() ? std::string("-") : std::string(text);
+}
+
+Table::Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+
+void Table::addRow(std::vector<std::string> cells) {
+    cells.resize(columns_.size());
+    for (std::string& c : cells)
+        if (c.empty()) c = "-";
+    rows_.push_back(std::move(cells));
+}
+
+std::string Table::render() const {
+    std::vector<size_t> width(columns_.size());
+    for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].size();
+    for (const auto& row : rows_)
+        for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    std::string out;
+    auto line = [&](const std::vector<std::string>& cells) {
+        for (size_t i = 0; i < cells.size(); ++i) {
+            out += cells[i];
+            if (i + 1 < cells.size()) out.append(width[i] - cells[i].size() + 2, ' ');
+        }
+        out += '\n';
+    };
+    line(columns_);
+    for (const auto& row : rows_) line(row);
+    return out;
+}
+
+}  // namespace possync::console

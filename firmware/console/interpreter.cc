@@ -1,0 +1,316 @@
+#include "console/interpreter.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "base/bytes.h"
+#include "console/format.h"
+#include "console/tokenizer.h"
+#include "log/log.h"
+#include "possync_config.h"
+
+namespace possync::console {
+
+struct Interpreter::Command {
+    const char* name;
+    const char* usage;
+    const char* summary;
+    size_t minArgs;
+    size_t maxArgs;
+    Reply (Interpreter::*run)(const Args&);
+};
+
+namespace {
+
+Reply fail(std::string_view reason) {
+    return Reply{false, "error: " + std::string(reason) + "\n"};
+}
+
+// Builds `key: value` lines.
+class Lines final {
+public:
+    Lines& add(std::string_view key, std::string_view value) {
+        text_.append(key).append(": ").append(value).append("\n");
+        return *this;
+    }
+    Lines& add(std::string_view key, uint64_t value) { return add(key, std::to_string(value)); }
+    std::string take() { return std::move(text_); }
+
+private:
+    std::string text_;
+};
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// A count argument in [1, max]; the error names the argument.
+Result<size_t> parseCount(std::string_view word, const char* what, size_t max) {
+    std::optional<uint64_t> n = parseU64(word);
+    if (!n || *n < 1 || *n > max)
+        return makeError(Errc::InvalidArgument, std::string(what) + " must be a number from 1 to " +
+                                                    std::to_string(max) + ", not '" +
+                                                    std::string(word) + "'");
+    return static_cast<size_t>(*n);
+}
+
+log::Category* findCategoryAnyCase(std::string_view name) {
+    if (log::Category* c = log::findCategory(name)) return c;
+    std::string want = lower(name);
+    for (log::Category* c : log::categories())
+        if (lower(c->name()) == want) return c;
+    return nullptr;
+}
+
+std::string categoryNames() {
+    std::string out;
+    for (log::Category* c : log::categories()) {
+        if (!out.empty()) out += ", ";
+        out += c->name();
+    }
+    return out;
+}
+
+}  // namespace
+
+std::span<const Interpreter::Command> Interpreter::commands() {
+    static const Command table[] = {
+        {"help", "help [COMMAND]", "list the commands, or show how to use one", 0, 1,
+         &Interpreter::help},
+        {"version", "version", "software, protocol and data format versions", 0, 0,
+         &Interpreter::version},
+        {"status", "status", "role, position, master head, lag, link state, uptime", 0, 0,
+         &Interpreter::status},
+        {"peers", "peers", "master: every slave; slave: its master", 0, 0, &Interpreter::peers},
+        {"tables", "tables", "tables with entries, watched flag and digest", 0, 0,
+         &Interpreter::tables},
+        {"get", "get TABLE KEY", "the value under KEY (KEY as text or 0x-hex)", 2, 2,
+         &Interpreter::get},
+        {"scan", "scan TABLE [PREFIX] [LIMIT]",
+         "entries whose key starts with PREFIX (default all, LIMIT 20)", 1, 3, &Interpreter::scan},
+        {"stats", "stats", "frames, bytes, changes, syncs, reconnects, errors", 0, 0,
+         &Interpreter::stats},
+        {"log", "log [N]", "the last N log lines (default 20)", 0, 1, &Interpreter::recentLog},
+        {"loglevel", "loglevel [CATEGORY] [LEVEL]",
+         "show log levels, or set one category's or every category's level", 0, 2,
+         &Interpreter::logLevel},
+        {"resync", "resync", "slave: drop the position and ask for a FULL sync", 0, 0,
+         &Interpreter::resync},
+        {"accept-generation", "accept-generation",
+         "slave: accept the new master generation it is waiting on", 0, 0,
+         &Interpreter::acceptGeneration},
+        {"discovery", "discovery", "what discovery currently sees", 0, 0,
+         &Interpreter::discovery},
+    };
+    return table;
+}
+
+const Interpreter::Command* Interpreter::findCommand(std::string_view name) {
+    std::string want = lower(name);
+    for (const Command& c : commands())
+        if (want == c.name) return &c;
+    return nullptr;
+}
+
+Interpreter::Interpreter(Backend& backend) : backend_(backend) {}
+
+Reply Interpreter::execute(std::string_view line) {
+    Result<Args> words = tokenize(line);
+    if (!words) return fail(words.error().message);
+    if (words->empty()) return Reply{};
+    const Command* cmd = findCommand(words->front());
+    if (!cmd) {
+        std::string shown = displayKey(words->front());
+        if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
+        return fail("unknown command '" + shown + "' (try help)");
+    }
+    Args args(words->begin() + 1, words->end());
+    if (args.size() < cmd->minArgs || args.size() > cmd->maxArgs)
+        return fail(std::string("usage: ") + cmd->usage);
+    return (this->*cmd->run)(args);
+}
+
+Reply Interpreter::help(const Args& args) {
+    if (!args.empty()) {
+        const Command* cmd = findCommand(args[0]);
+        if (!cmd) return fail("unknown command '" + displayKey(args[0]) + "' (try help)");
+        return Reply{true, Lines().add("usage", cmd->usage).add("about", cmd->summary).take()};
+    }
+    size_t width = 0;
+    for (const Command& c : commands()) width = std::max(width, std::string_view(c.usage).size());
+    std::string out;
+    for (const Command& c : commands()) {
+        std::string usage = c.usage;
+        usage.resize(width + 2, ' ');
+        out += usage + c.summary + "\n";
+    }
+    return Reply{true, std::move(out)};
+}
+
+Reply Interpreter::version(const Args&) {
+    return Reply{true, Lines()
+                           .add("version", POSSYNC_VERSION)
+                           .add("protocol", uint64_t{POSSYNC_PROTOCOL_VERSION})
+                           .add("format", uint64_t{POSSYNC_FORMAT_VERSION})
+                           .take()};
+}
+
+Reply Interpreter::status(const Args&) {
+    StatusInfo s = backend_.status();
+    return Reply{true, Lines()
+                           .add("role", textOrDash(s.role))
+                           .add("store", textOrDash(s.store))
+                           .add("device", textOrDash(s.device))
+                           .add("generation", hex64(s.generation))
+                           .add("position", s.position)
+                           .add("master_head", numberOrDash(s.masterHead))
+                           .add("lag_changes", numberOrDash(s.lagChanges))
+                           .add("lag_ms", numberOrDash(s.lagMs))
+                           .add("link", textOrDash(s.link))
+                           .add("uptime_s", s.uptimeS)
+                           .add("discovery", textOrDash(s.discovery))
+                           .add("waiting", textOrDash(s.waiting))
+                           .take()};
+}
+
+Reply Interpreter::peers(const Args&) {
+    Table t({"address", "device", "position", "lag_changes", "lag_ms", "state", "heartbeat_ms",
+             "found_via"});
+    for (const PeerInfo& p : backend_.peers())
+        t.addRow({p.address, p.device, numberOrDash(p.position), numberOrDash(p.lagChanges),
+                  numberOrDash(p.lagMs), p.state, numberOrDash(p.heartbeatAgoMs), p.foundVia});
+    return Reply{true, t.render()};
+}
+
+Reply Interpreter::tables(const Args&) {
+    Table t({"name", "entries", "watched", "digest"});
+    for (const TableInfo& i : backend_.tables())
+        t.addRow({displayKey(i.name), std::to_string(i.entries), i.watched ? "yes" : "no",
+                  i.digest});
+    return Reply{true, t.render()};
+}
+
+Reply Interpreter::get(const Args& args) {
+    Result<std::string> key = parseBytesWord(args[1]);
+    if (!key) return fail(key.error().message);
+    Result<std::optional<std::string>> value = backend_.get(args[0], *key);
+    if (!value) return fail(value.error().message);
+    if (!*value)
+        return fail("no key " + displayKey(*key) + " in table " + displayKey(args[0]));
+    return Reply{true, Lines()
+                           .add("table", displayKey(args[0]))
+                           .add("key", displayKey(*key))
+                           .add("value", displayValue(**value))
+                           .take()};
+}
+
+Reply Interpreter::scan(const Args& args) {
+    std::string prefix;
+    if (args.size() >= 2) {
+        Result<std::string> p = parseBytesWord(args[1]);
+        if (!p) return fail(p.error().message);
+        prefix = std::move(*p);
+    }
+    size_t limit = kDefaultScan;
+    if (args.size() == 3) {
+        Result<size_t> n = parseCount(args[2], "LIMIT", kMaxScan);
+        if (!n) return fail(n.error().message);
+        limit = *n;
+    }
+    // One more than asked tells whether the answer is complete.
+    Result<std::vector<KeyValue>> rows = backend_.scan(args[0], prefix, limit + 1);
+    if (!rows) return fail(rows.error().message);
+    bool more = rows->size() > limit;
+    if (more) rows->resize(limit);
+    Table t({"key", "value"});
+    for (const KeyValue& kv : *rows) t.addRow({displayKey(kv.first), displayValue(kv.second)});
+    std::string out = Lines()
+                          .add("table", displayKey(args[0]))
+                          .add("rows", rows->size())
+                          .add("more", more ? "yes" : "no")
+                          .take();
+    return Reply{true, out + t.render()};
+}
+
+Reply Interpreter::stats(const Args&) {
+    Lines out;
+    for (const auto& [name, value] : backend_.stats().counters) out.add(name, value);
+    return Reply{true, out.take()};
+}
+
+Reply Interpreter::recentLog(const Args& args) {
+    size_t n = kDefaultLog;
+    if (!args.empty()) {
+        Result<size_t> parsed = parseCount(args[0], "N", kMaxLog);
+        if (!parsed) return fail(parsed.error().message);
+        n = *parsed;
+    }
+    std::string out;
+    for (const log::Line& line : log::recent(n)) {
+        std::string text = log::format(line);
+        // One log line must stay one console line.
+        for (char& c : text)
+            if (c == '\n' || c == '\r') c = ' ';
+        out += text + "\n";
+    }
+    return Reply{true, std::move(out)};
+}
+
+Reply Interpreter::logLevel(const Args& args) {
+    Table t({"category", "level"});
+    if (args.empty()) {
+        for (log::Category* c : log::categories()) t.addRow({c->name(), log::levelName(c->level())});
+        return Reply{true, t.render()};
+    }
+    if (args.size() == 1) {
+        if (std::optional<log::Level> level = log::parseLevel(lower(args[0]))) {
+            log::setAllLevels(*level);
+            for (log::Category* c : log::categories())
+                t.addRow({c->name(), log::levelName(c->level())});
+            return Reply{true, t.render()};
+        }
+        if (log::Category* c = findCategoryAnyCase(args[0])) {
+            t.addRow({c->name(), log::levelName(c->level())});
+            return Reply{true, t.render()};
+        }
+        return fail("'" + displayKey(args[0]) +
+                    "' is neither a level (debug, info, warning, error) nor a category (" +
+                    categoryNames() + ")");
+    }
+    log::Category* c = findCategoryAnyCase(args[0]);
+    if (!c) return fail("unknown log category '" + displayKey(args[0]) + "' (" + categoryNames() + ")");
+    std::optional<log::Level> level = log::parseLevel(lower(args[1]));
+    if (!level)
+        return fail("unknown log level '" + displayKey(args[1]) +
+                    "' (debug, info, warning, error)");
+    c->setLevel(*level);
+    t.addRow({c->name(), log::levelName(c->level())});
+    return Reply{true, t.render()};
+}
+
+Reply Interpreter::resync(const Args&) {
+    Result<std::string> note = backend_.resync();
+    if (!note) return fail(note.error().message);
+    return Reply{true, Lines().add("resync", *note).take()};
+}
+
+Reply Interpreter::acceptGeneration(const Args&) {
+    Result<std::string> note = backend_.acceptGeneration();
+    if (!note) return fail(note.error().message);
+    return Reply{true, Lines().add("accept-generation", *note).take()};
+}
+
+Reply Interpreter::discovery(const Args&) {
+    std::vector<std::string> seen = backend_.discovery();
+    std::string out = Lines().add("entries", seen.size()).take();
+    for (std::string& line : seen) {
+        for (char& c : line)
+            if (c == '\n' || c == '\r') c = ' ';
+        out += line + "\n";
+    }
+    return Reply{true, std::move(out)};
+}
+
+}  // namespace possync::console

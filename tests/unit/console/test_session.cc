@@ -1,0 +1,72 @@
+// Session: the terminal and script conversations, byte for byte, without a transport.
+#include <doctest/doctest.h>
+
+#include "console/session.h"
+#include "fake_backend.h"
+
+using namespace possync;
+using namespace possync::console;
+
+TEST_CASE("a terminal session shows a banner and prompt, echoes, answers in CRLF") {
+    test::FakeBackend backend;
+    Interpreter in(backend);
+    std::string out;
+    int ends = 0;
+    Session s(in, SessionMode::Terminal, [&](std::string_view b) { out.append(b); },
+              [&] { ++ends; });
+    s.start();
+    CHECK(out.find("possync console ") == 2);
+    CHECK(out.size() > kPrompt.size());
+    CHECK(out.substr(out.size() - kPrompt.size()) == kPrompt);
+    out.clear();
+    s.feed("get orders a1\r");
+    CHECK(out == "get orders a1\r\ntable: orders\r\nkey: a1\r\nvalue: one\r\npossync> ");
+    out.clear();
+    s.feed("nope\r\n");
+    CHECK(out == "nope\r\nerror: unknown command 'nope' (try help)\r\npossync> ");
+    out.clear();
+    s.feed("\r");
+    CHECK(out == "\r\npossync> ");
+    out.clear();
+    s.feed("\x04");  // Ctrl-D does not end a terminal session
+    CHECK(ends == 0);
+    CHECK(out.empty());
+    CHECK(s.commands() == 2);
+    CHECK(s.errors() == 1);
+}
+
+TEST_CASE("a script session answers each line once, with an end marker and dot-stuffing") {
+    test::FakeBackend backend;
+    backend.data["orders"][".hidden"] = ".ok";
+    Interpreter in(backend);
+    std::string out;
+    int ends = 0;
+    Session s(in, SessionMode::Script, [&](std::string_view b) { out.append(b); },
+              [&] { ++ends; });
+    s.start();
+    CHECK(out.empty());
+    s.feed("get orders a1\n");
+    CHECK(out == "table: orders\nkey: a1\nvalue: one\n.ok\n");
+    out.clear();
+    s.feed("get orders zz\r\n");
+    CHECK(out == "error: no key zz in table orders\n.error\n");
+    out.clear();
+    s.feed("\n");
+    CHECK(out == ".ok\n");
+    out.clear();
+    s.feed("scan orders .\n");
+    CHECK(out ==
+          "table: orders\nrows: 1\nmore: no\nkey      value\n..hidden  .ok\n.ok\n");
+    out.clear();
+    s.feed(std::string(600, 'x') + "\n");
+    CHECK(out == "error: line too long (more than 512 bytes), ignored\n.error\n");
+    out.clear();
+    s.feed("stat");
+    s.hangUp();  // the half line is forgotten
+    s.feed("us\n");
+    CHECK(out == "error: unknown command 'us' (try help)\n.error\n");
+    out.clear();
+    s.feed("\x04version\n");
+    CHECK(ends == 1);
+    CHECK(out.empty());
+}

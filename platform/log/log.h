@@ -79,16 +79,26 @@ private:
     std::ostringstream out_;
 };
 
+// Turns `stream << ...` into void so LOG can be the right operand of ?:.
+struct Voidify {
+    void operator&(std::ostream&) {}
+};
+
 }  // namespace possync::log
 
-#define POSSYNC_LOG_CATEGORY(name) \
-    ::possync::log::Category& logCategory##name() { \
-        static ::possync::log::Category c(#name); \
-        return c; \
+// Defines the category (in one .cc file, inside the namespace that logs to it).
+#define POSSYNC_LOG_CATEGORY(name)                        \
+    ::possync::log::Category& logCategory##name();        \
+    ::possync::log::Category& logCategory##name() {       \
+        static ::possync::log::Category c(#name);         \
+        return c;                                         \
     }
 #define POSSYNC_LOG_DECLARE(name) ::possync::log::Category& logCategory##name()
 
-#define LOG(cat, lvl)                                                           \
-    if (!logCategory##cat().enabled(::possync::log::Level::lvl)) {              \
-    } else                                                                      \
-        ::possync::log::Message(logCategory##cat(), ::possync::log::Level::lvl).stream()
+// LOG(Category, Level) << ...; formats nothing when the level is filtered out. Safe inside an
+// unbraced if/else (an expression, not an if statement).
+#define LOG(cat, lvl)                                                          \
+    !logCategory##cat().enabled(::possync::log::Level::lvl)                    \
+        ? (void)0                                                              \
+        : ::possync::log::Voidify() &                                          \
+              ::possync::log::Message(logCategory##cat(), ::possync::log::Level::lvl).stream()

@@ -1,0 +1,66 @@
+// possync.meta: the board's identity and position, and the listening configuration.
+//
+// Layout (DESIGN.md §2), keys are ASCII, numbers 8-byte big-endian:
+//   format      u64  on-disk format version (POSSYNC_FORMAT_VERSION)
+//   generation  u64  master: its history id; slave: the generation of the data it holds
+//   seq         u64  master: head seq; slave: the last seq applied
+//   device      str  this board's device id
+//   role        str  "master" or "slave"
+//   synced      u64  slave: 1 once a FULL sync completed (it can RESUME), else 0
+//   watched     str  comma-separated watched tables (the listening configuration)
+//   resync_seq  u64  seq at which the watched set last changed: older positions need FULL
+//   log_bytes   u64  total value bytes in possync.log (for trimming by bytes)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "lmdb/mdb.h"
+
+namespace possync::store {
+
+enum class Role {
+    Master,  // owns the business data; writers capture changes
+    Slave,   // mirrors a master; business tables are read-only to writers
+};
+
+const char* roleName(Role role);
+
+struct Meta {
+    uint64_t format = 0;
+    uint64_t generation = 0;
+    uint64_t seq = 0;
+    std::string device;
+    Role role = Role::Master;
+    bool synced = false;
+    std::vector<std::string> watched;
+    uint64_t resyncSeq = 0;
+    uint64_t logBytes = 0;
+
+    bool isWatched(std::string_view table) const;
+};
+
+inline constexpr std::string_view kMetaDb = "possync.meta";
+inline constexpr std::string_view kLogDb = "possync.log";
+inline constexpr std::string_view kDigestDb = "possync.digest";
+inline constexpr std::string_view kReservedPrefix = "possync.";
+
+// Reads the whole meta record. Errc::NotFound when the directory has never been initialised.
+Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi metaDbi);
+// Writes the fields of `meta` (all of them).
+Status writeMeta(lmdb::Txn& txn, lmdb::Dbi metaDbi, const Meta& meta);
+Status writeMetaU64(lmdb::Txn& txn, lmdb::Dbi metaDbi, std::string_view key, uint64_t value);
+
+// Validates a table name for business data: non-empty, at most 255 bytes, no NUL, not reserved.
+Status validateTableName(std::string_view name);
+// Parses "a,b,c" (spaces around names ignored, duplicates removed, sorted).
+Result<std::vector<std::string>> parseTableList(std::string_view list);
+std::string joinTableList(const std::vector<std::string>& tables);
+
+// A random 64-bit value from the kernel (generations, device ids).
+uint64_t randomU64();
+
+}  // namespace possync::store

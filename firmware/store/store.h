@@ -1,0 +1,146 @@
+// The board's data directory: business tables, change capture, the change log, positions.
+//
+// One Store per process and directory. Everything that writes business data goes through
+// Store::beginWrite() (the single write entry point: the daemon, the possync tool and POS
+// applications through possync.h), so change capture cannot be bypassed: every committed
+// write transaction that touched a watched table appends exactly one entry to possync.log in
+// the same LMDB transaction. The slave's sync engine writes through beginApply() instead,
+// which does not capture (the changes are the master's).
+//
+// Cross-process commit notification: after each commit a writer touches DIR/possync.notify
+// (utimensat); a daemon watching that file wakes within milliseconds and reads the log from its
+// own position, so a lost wake-up can delay but never lose a change.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/result.h"
+#include "lmdb/mdb.h"
+#include "store/meta.h"
+#include "store/txn.h"
+
+namespace possync::store {
+
+struct StoreOptions {
+    // LMDB map size in bytes; 0 = default (1 GiB, 512 MiB on 32-bit boards). A larger size
+    // takes effect at the next open; the size stored in data.mdb never shrinks.
+    size_t mapSize = 0;
+    bool create = true;       // create and initialise a missing directory
+    bool readOnly = false;    // open without write access (read transactions only)
+    bool noSync = false;      // tests/benchmarks: commits are not fsynced
+    std::string deviceId;     // used when initialising; empty = random
+    // Largest change model (one transaction's log entry, one frame) in bytes.
+    size_t maxChangeModelBytes = 16u << 20;
+};
+
+struct LogInfo {
+    uint64_t first = 0;    // oldest seq still in the log (0 when empty)
+    uint64_t last = 0;     // newest seq in the log (0 when empty)
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+};
+
+struct TrimLimits {
+    uint64_t maxEntries = 100000;      // trim down to this many entries ...
+    uint64_t maxBytes = 256u << 20;    // ... and this many bytes, unless pinned
+    // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
+    // slave pinned there gets a FULL sync on its next request.
+    uint64_t hardMaxEntries = 1000000;
+    uint64_t hardMaxBytes = 1024u << 20;
+};
+
+struct TableInfo {
+    std::string name;
+    uint64_t entries = 0;
+    uint64_t digest = 0;
+    bool watched = false;
+};
+
+class Store final {
+public:
+    static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& options);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    const std::string& dir() const { return dir_; }
+    const std::string& notifyPath() const { return notifyPath_; }
+    lmdb::Env& env() { return *env_; }
+    size_t maxKeySize() const { return env_->maxKeySize(); }
+    size_t maxChangeModelBytes() const { return options_.maxChangeModelBytes; }
+
+    // A fresh read of possync.meta.
+    Result<Meta> meta();
+
+    // The single write entry point. Refused (Errc::Refused) on a slave's directory.
+    Result<WriteTxn> beginWrite();
+    Result<ReadTxn> beginRead();
+    // Slave side: applies a master's change models without capturing them.
+    Result<ApplyTxn> beginApply();
+
+    // Sets the listening configuration. When it changes, commits a log entry with no changes
+    // whose seq becomes resync_seq: positions older than that need a FULL sync, so a table
+    // that became watched reaches every slave completely.
+    Status setWatchedTables(const std::vector<std::string>& tables);
+    // Sets the board's role. slave -> master starts a new generation (history cut) and empties
+    // the log; master -> slave marks the data as not synced (the first sync is FULL).
+    Status setRole(Role role);
+    // A slave taking a master's data of another generation: forget the position (not synced).
+    Status setDeviceId(const std::string& device);
+
+    // The change log.
+    Result<LogInfo> logInfo();
+    // Calls fn(seq, frame bytes) for entries with seq >= from, in order, until fn returns false,
+    // maxEntries entries or maxBytes bytes were given (at least one entry when any exists).
+    // The bytes are only valid during the call (they point into LMDB's map).
+    Status readLog(uint64_t from, size_t maxEntries, size_t maxBytes,
+                   const std::function<bool(uint64_t, Bytes)>& fn);
+    // Keeps entries after `seq` from trimming while the returned id is pinned.
+    int pin(uint64_t seq);
+    void movePin(int id, uint64_t seq);
+    void unpin(int id);
+    std::optional<uint64_t> minPin() const;
+    // Trims the oldest entries per `limits`; returns how many were removed.
+    Result<uint64_t> trimLog(const TrimLimits& limits);
+
+    // Business tables: names, entry counts, digests.
+    Result<std::vector<TableInfo>> tables();
+
+    // In-process listeners, called after each commit that appended a log entry (seq) or after
+    // a slave apply (its new position seq). Returns an id for removeCommitListener.
+    int addCommitListener(std::function<void(uint64_t seq)> fn);
+    void removeCommitListener(int id);
+
+    // Internal (txn.cc): called by the transactions.
+    lmdb::Dbi metaDbi() const { return metaDbi_; }
+    lmdb::Dbi logDbi() const { return logDbi_; }
+    lmdb::Dbi digestDbi() const { return digestDbi_; }
+    void committed(uint64_t seq, bool appendedLog);
+
+private:
+    Store(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+    Status init();
+
+    std::string dir_;
+    StoreOptions options_;
+    std::string notifyPath_;
+    std::unique_ptr<lmdb::Env> env_;
+    lmdb::Dbi metaDbi_ = 0, logDbi_ = 0, digestDbi_ = 0;
+    std::map<int, uint64_t> pins_;
+    int nextPin_ = 1;
+    std::map<int, std::function<void(uint64_t)>> listeners_;
+    int nextListener_ = 1;
+};
+
+// Default map size for this board's word size.
+size_t defaultMapSize();
+
+}  // namespace possync::store

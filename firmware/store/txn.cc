@@ -1,0 +1,372 @@
+#include "store/txn.h"
+
+#include "store/digest.h"
+#include "store/store.h"
+#include "wire/change_model.h"
+
+namespace possync::store {
+
+// --- TableSet ---------------------------------------------------------------------------
+
+Result<TableSet::Entry*> TableSet::get(lmdb::Txn& txn, lmdb::Dbi digestDbi, const Meta& meta,
+                                       std::string_view name, bool create) {
+    for (auto& e : entries_)
+        if (e->name == name) return e.get();
+    POSSYNC_TRY(validateTableName(name));
+    auto dbi = txn.open(name, create);
+    if (!dbi) return dbi.takeError();
+    auto e = std::make_unique<Entry>();
+    e->name = std::string(name);
+    e->dbi = *dbi;
+    e->seed = tableSeed(name);
+    e->watched = meta.isWatched(name);
+    auto d = txn.get(digestDbi, Bytes(name));
+    if (!d) return d.takeError();
+    if (*d && (*d)->size == 8) e->digest = getBe64((*d)->data);
+    entries_.push_back(std::move(e));
+    return entries_.back().get();
+}
+
+Status TableSet::flushDigests(lmdb::Txn& txn, lmdb::Dbi digestDbi) {
+    for (auto& e : entries_) {
+        if (!e->dirty) continue;
+        uint8_t be[8];
+        putBe64(be, e->digest);
+        POSSYNC_TRY(txn.put(digestDbi, Bytes(e->name), Bytes(be, 8)));
+        e->dirty = false;
+    }
+    return {};
+}
+
+static Status checkKeySize(Bytes key, size_t maxKey) {
+    if (key.size == 0) return makeError(Errc::InvalidArgument, "key is empty");
+    if (key.size > maxKey)
+        return makeError(Errc::TooLarge, "key is " + std::to_string(key.size) +
+                                             " bytes; LMDB's limit is " + std::to_string(maxKey));
+    return {};
+}
+
+// --- WriteTxn ---------------------------------------------------------------------------
+
+WriteTxn::WriteTxn(Store* store, lmdb::Txn txn, Meta meta)
+    : store_(store), txn_(std::move(txn)), meta_(std::move(meta)),
+      changes_(std::make_unique<wire::ChangeModelWriter>()) {}
+WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
+WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
+WriteTxn::~WriteTxn() = default;
+
+size_t WriteTxn::capturedChanges() const { return changes_ ? changes_->changeCount() : 0; }
+
+Status WriteTxn::fail(Error e) {
+    if (!failed_) failed_ = e;
+    return e;
+}
+
+Status WriteTxn::checkKey(Bytes key) const { return checkKeySize(key, store_->maxKeySize()); }
+
+Status WriteTxn::checkCapture() {
+    if (changes_->sizeSoFar() > store_->maxChangeModelBytes())
+        return fail(makeError(Errc::TooLarge,
+                              "transaction too large to replicate: its change model exceeds " +
+                                  std::to_string(store_->maxChangeModelBytes()) +
+                                  " bytes (max_frame); commit in smaller transactions"));
+    return {};
+}
+
+#define POSSYNC_WTRY(expr)                                         \
+    do {                                                           \
+        auto r_ = (expr);                                          \
+        if (!r_.ok()) return fail(r_.takeError());                 \
+    } while (0)
+
+Status WriteTxn::put(std::string_view table, Bytes key, Bytes value) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    POSSYNC_TRY(checkKey(key));
+    auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
+    if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
+    TableSet::Entry& e = **t;
+    auto old = txn_.get(e.dbi, key);
+    if (!old) return fail(old.takeError());
+    if (*old) e.digest ^= entryHash(e.seed, key, **old);
+    POSSYNC_WTRY(txn_.put(e.dbi, key, value));
+    e.digest ^= entryHash(e.seed, key, value);
+    e.dirty = true;
+    if (e.watched) {
+        changes_->put(table, key, value);
+        return checkCapture();
+    }
+    return {};
+}
+
+Result<bool> WriteTxn::del(std::string_view table, Bytes key) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    POSSYNC_TRY(checkKey(key));
+    auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
+    if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError()).takeError();
+    TableSet::Entry& e = **t;
+    auto old = txn_.get(e.dbi, key);
+    if (!old) return fail(old.takeError()).takeError();
+    if (!*old) return false;
+    e.digest ^= entryHash(e.seed, key, **old);
+    auto r = txn_.del(e.dbi, key);
+    if (!r) return fail(r.takeError()).takeError();
+    e.dirty = true;
+    if (e.watched) {
+        changes_->del(table, key);
+        auto c = checkCapture();
+        if (!c) return c.takeError();
+    }
+    return true;
+}
+
+Status WriteTxn::clear(std::string_view table) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
+    if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
+    TableSet::Entry& e = **t;
+    POSSYNC_WTRY(txn_.clear(e.dbi));
+    e.digest = 0;
+    e.dirty = true;
+    if (e.watched) {
+        changes_->clear(table);
+        return checkCapture();
+    }
+    return {};
+}
+
+Result<std::optional<Bytes>> WriteTxn::get(std::string_view table, Bytes key) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    POSSYNC_TRY(checkKey(key));
+    auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, false);
+    if (!t) return t.takeError();
+    return txn_.get((*t)->dbi, key);
+}
+
+Result<uint64_t> WriteTxn::commit() {
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (failed_) {
+        txn_.abort();
+        return *failed_;
+    }
+    auto doCommit = [&]() -> Result<uint64_t> {
+        POSSYNC_TRY(tables_.flushDigests(txn_, store_->digestDbi()));
+        uint64_t seq = 0;
+        if (!changes_->empty()) {
+            seq = meta_.seq + 1;
+            Bytes frame = changes_->finishIncremental(meta_.generation, seq, seq);
+            if (frame.size > store_->maxChangeModelBytes())
+                return makeError(Errc::TooLarge, "transaction too large to replicate (" +
+                                                     std::to_string(frame.size) + " bytes)");
+            uint8_t key[8];
+            putBe64(key, seq);
+            POSSYNC_TRY(txn_.put(store_->logDbi(), Bytes(key, 8), frame, lmdb::Txn::putAppend));
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", seq));
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes + frame.size));
+        }
+        POSSYNC_TRY(txn_.commit());
+        return seq;
+    };
+    auto r = doCommit();
+    txn_.abort();
+    if (!r) return r;
+    store_->committed(*r, *r != 0);
+    return r;
+}
+
+void WriteTxn::abort() { txn_.abort(); }
+
+// --- ReadTxn ----------------------------------------------------------------------------
+
+ReadTxn::~ReadTxn() { end(); }
+
+void ReadTxn::end() {
+    // Committing (not aborting) a read transaction keeps the table handles it opened usable.
+    if (txn_.isOpen()) (void)txn_.commit();
+}
+
+Result<lmdb::Dbi> ReadTxn::dbi(std::string_view table) {
+    POSSYNC_TRY(validateTableName(table));
+    return txn_.open(table, false);
+}
+
+Result<std::optional<Bytes>> ReadTxn::get(std::string_view table, Bytes key) {
+    POSSYNC_TRY(checkKeySize(key, store_->maxKeySize()));
+    auto d = dbi(table);
+    if (!d) return d.takeError();
+    return txn_.get(*d, key);
+}
+
+Status ReadTxn::scan(std::string_view table, Bytes prefix, size_t limit,
+                     const std::function<bool(Bytes, Bytes)>& fn) {
+    auto d = dbi(table);
+    if (!d) return d.takeError();
+    auto cur = lmdb::Cursor::open(txn_, *d);
+    if (!cur) return cur.takeError();
+    Bytes k, v;
+    auto r = prefix.size ? cur->seek(prefix, k, v) : cur->first(k, v);
+    size_t n = 0;
+    while (true) {
+        if (!r) return r.takeError();
+        if (!*r) break;
+        if (prefix.size && (k.size < prefix.size || std::memcmp(k.data, prefix.data, prefix.size) != 0)) break;
+        if (!fn(k, v)) break;
+        if (limit && ++n >= limit) break;
+        r = cur->next(k, v);
+    }
+    return {};
+}
+
+Result<std::vector<std::string>> ReadTxn::tableNames() {
+    auto all = lmdb::listDatabases(txn_);
+    if (!all) return all.takeError();
+    std::vector<std::string> out;
+    for (auto& n : *all)
+        if (n.compare(0, kReservedPrefix.size(), kReservedPrefix) != 0) out.push_back(std::move(n));
+    return out;
+}
+
+Result<uint64_t> ReadTxn::entries(std::string_view table) {
+    auto d = dbi(table);
+    if (!d) return d.takeError();
+    return txn_.entries(*d);
+}
+
+Result<uint64_t> ReadTxn::digest(std::string_view table) {
+    auto d = txn_.get(store_->digestDbi(), Bytes(table));
+    if (!d) return d.takeError();
+    return (*d && (*d)->size == 8) ? getBe64((*d)->data) : uint64_t(0);
+}
+
+// --- ApplyTxn ---------------------------------------------------------------------------
+
+Status ApplyTxn::fail(Error e) {
+    if (!failed_) failed_ = e;
+    return e;
+}
+
+Status ApplyTxn::putOne(TableSet::Entry& e, Bytes key, Bytes value, bool append) {
+    POSSYNC_TRY(checkKeySize(key, store_->maxKeySize()));
+    if (append) {
+        auto r = txn_.put(e.dbi, key, value, lmdb::Txn::putAppend);
+        if (r) {
+            e.digest ^= entryHash(e.seed, key, value);
+            e.dirty = true;
+            return {};
+        }
+        // Not after the last key (a replayed change, or a table not emptied): ordinary put.
+        if (r.error().code != Errc::Exists) return r;
+    }
+    auto old = txn_.get(e.dbi, key);
+    if (!old) return old.takeError();
+    if (*old) e.digest ^= entryHash(e.seed, key, **old);
+    POSSYNC_TRY(txn_.put(e.dbi, key, value));
+    e.digest ^= entryHash(e.seed, key, value);
+    e.dirty = true;
+    return {};
+}
+
+Status ApplyTxn::apply(const wire::ChangeModel* model) {
+    if (failed_) return *failed_;
+    if (!model || !model->changes()) return {};
+    for (const wire::Change* c : *model->changes()) {
+        auto t = tables_.get(txn_, store_->digestDbi(), meta_, wire::tableOf(c), true);
+        if (!t) return fail(t.takeError());
+        TableSet::Entry& e = **t;
+        Bytes key = wire::keyOf(c);
+        switch (c->op()) {
+        case wire::Op::PUT: {
+            auto r = putOne(e, key, wire::valueOf(c), false);
+            if (!r) return fail(r.takeError());
+            break;
+        }
+        case wire::Op::DEL: {
+            auto ck = checkKeySize(key, store_->maxKeySize());
+            if (!ck) return fail(ck.takeError());
+            auto old = txn_.get(e.dbi, key);
+            if (!old) return fail(old.takeError());
+            if (!*old) break;
+            e.digest ^= entryHash(e.seed, key, **old);
+            auto r = txn_.del(e.dbi, key);
+            if (!r) return fail(r.takeError());
+            e.dirty = true;
+            break;
+        }
+        case wire::Op::CLEAR: {
+            auto r = txn_.clear(e.dbi);
+            if (!r) return fail(r.takeError());
+            e.digest = 0;
+            e.dirty = true;
+            break;
+        }
+        default:
+            return fail(makeError(Errc::Protocol, "change with unknown op " +
+                                                      std::to_string(int(c->op()))));
+        }
+        ++applied_;
+    }
+    return {};
+}
+
+Status ApplyTxn::beginFull(const std::vector<std::string>& tables) {
+    if (failed_) return *failed_;
+    for (const auto& name : tables) {
+        auto t = tables_.get(txn_, store_->digestDbi(), meta_, name, true);
+        if (!t) return fail(t.takeError());
+        auto r = txn_.clear((*t)->dbi);
+        if (!r) return fail(r.takeError());
+        (*t)->digest = 0;
+        (*t)->dirty = true;
+    }
+    return {};
+}
+
+Status ApplyTxn::applyFullChunk(const wire::ChangeModel* model) {
+    if (failed_) return *failed_;
+    if (!model || !model->changes()) return {};
+    for (const wire::Change* c : *model->changes()) {
+        if (c->op() != wire::Op::PUT)
+            return fail(makeError(Errc::Protocol, "FULL chunk holds a change that is not a PUT"));
+        auto t = tables_.get(txn_, store_->digestDbi(), meta_, wire::tableOf(c), true);
+        if (!t) return fail(t.takeError());
+        auto r = putOne(**t, wire::keyOf(c), wire::valueOf(c), true);
+        if (!r) return fail(r.takeError());
+        ++applied_;
+    }
+    return {};
+}
+
+Status ApplyTxn::setPosition(uint64_t generation, uint64_t seq) {
+    meta_.generation = generation;
+    meta_.seq = seq;
+    meta_.synced = true;
+    positionSet_ = true;
+    return {};
+}
+
+Status ApplyTxn::commit() {
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (failed_) {
+        txn_.abort();
+        return *failed_;
+    }
+    auto doCommit = [&]() -> Status {
+        POSSYNC_TRY(tables_.flushDigests(txn_, store_->digestDbi()));
+        if (positionSet_) {
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "generation", meta_.generation));
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", meta_.seq));
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "synced", 1));
+        }
+        return txn_.commit();
+    };
+    auto r = doCommit();
+    txn_.abort();
+    if (!r) return r;
+    store_->committed(meta_.seq, false);
+    return {};
+}
+
+}  // namespace possync::store

@@ -1,0 +1,73 @@
+#include "wire/change_model.h"
+
+namespace possync::wire {
+
+ChangeModelWriter::ChangeModelWriter(size_t initialBytes) : fbb_(initialBytes) {}
+
+void ChangeModelWriter::reset() {
+    fbb_.Clear();
+    changes_.clear();
+    finished_ = false;
+}
+
+void ChangeModelWriter::add(std::string_view table, Op op, Bytes key, Bytes value) {
+    if (finished_) reset();
+    auto name = fbb_.CreateSharedString(table.data(), table.size());
+    auto k = fbb_.CreateVector(key.data, key.size);
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> v;
+    if (op == Op::PUT) v = fbb_.CreateVector(value.data, value.size);
+    ChangeBuilder cb(fbb_);
+    cb.add_table(name);
+    cb.add_key(k);
+    if (op == Op::PUT) cb.add_value(v);
+    cb.add_op(op);
+    changes_.push_back(cb.Finish());
+}
+
+void ChangeModelWriter::put(std::string_view table, Bytes key, Bytes value) {
+    add(table, Op::PUT, key, value);
+}
+
+void ChangeModelWriter::del(std::string_view table, Bytes key) { add(table, Op::DEL, key, {}); }
+
+void ChangeModelWriter::clear(std::string_view table) { add(table, Op::CLEAR, {}, {}); }
+
+Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSeq,
+                                            uint64_t lastSeq) {
+    auto vec = fbb_.CreateVector(changes_);
+    ChangeModelBuilder cm(fbb_);
+    cm.add_flag(SyncMode::INCREMENTAL);
+    cm.add_generation(generation);
+    cm.add_first_seq(firstSeq);
+    cm.add_last_seq(lastSeq);
+    cm.add_changes(vec);
+    auto model = cm.Finish();
+    fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
+    finished_ = true;
+    return Bytes(fbb_.GetBufferPointer(), fbb_.GetSize());
+}
+
+Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk,
+                                     bool lastChunk, uint64_t consistentSeq,
+                                     const std::vector<std::string>& tables) {
+    auto vec = fbb_.CreateVector(changes_);
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> names;
+    if (!tables.empty()) names = fbb_.CreateVectorOfStrings(tables);
+    ChangeModelBuilder cm(fbb_);
+    cm.add_flag(SyncMode::FULL);
+    cm.add_generation(generation);
+    cm.add_first_seq(readSeq);
+    cm.add_last_seq(readSeq);
+    cm.add_snapshot_seq(readSeq);
+    cm.add_chunk(chunk);
+    cm.add_last_chunk(lastChunk);
+    cm.add_consistent_seq(consistentSeq);
+    cm.add_changes(vec);
+    if (!tables.empty()) cm.add_tables(names);
+    auto model = cm.Finish();
+    fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
+    finished_ = true;
+    return Bytes(fbb_.GetBufferPointer(), fbb_.GetSize());
+}
+
+}  // namespace possync::wire

@@ -1,0 +1,149 @@
+// possync: the board's data tool (DESIGN.md §5). Reads and writes a data directory through the
+// same store API the daemon and POS applications use, so writes are captured and replicated.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "log/log.h"
+#include "possync_config.h"
+
+using namespace possync;
+
+namespace {
+
+const char* kUsage = R"(possync - read and write a possync board's data directory
+
+usage:
+  possync --data DIR put TABLE KEY VALUE     write one key (a transaction of its own)
+  possync --data DIR get TABLE KEY           print the value (exit 1 when absent)
+  possync --data DIR del TABLE KEY           delete one key (exit 1 when absent)
+  possync --data DIR dump [TABLE]            print entries, one "key<TAB>value" per line
+                                             (all tables: "table<TAB>key<TAB>value")
+  possync --data DIR digest                  one line: position, digest and count over the
+                                             watched tables (compare two boards with it)
+  possync --data DIR load --records N --value-size B [--table T] [--start I] [--batch K]
+                                             bulk-load synthetic records (benchmarks)
+  possync --data DIR watch [T1,T2,...]       show or set the watched tables (listening config)
+  possync --data DIR info                    role, device, generation, position, log
+  possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]
+                                             talk to a running daemon's console
+
+options:
+  --data DIR        the board's data directory (LMDB environment)
+  --hex             KEY and VALUE are hex on input and output (binary data)
+  --map-size MIB    LMDB map size in MiB for this open (grows the map; never shrinks it)
+  --version, --help
+
+Text keys and values are written as given; dump and get print non-printable bytes as 0x-hex
+unless --hex. Every command exits 0 on success, 1 with a one-line reason on failure, 2 on
+bad usage.
+)";
+
+}  // namespace
+
+#ifdef POSSYNC_HAVE_CONSOLE_CLIENT
+int runConsoleClient(int argc, char** argv);
+#else
+static int runConsoleClient(int, char**) {
+    fprintf(stderr, "possync: this build has no console client\n");
+    return 2;
+}
+#endif
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "console") == 0) return runConsoleClient(argc - 2, argv + 2);
+
+    log::setAllLevels(log::Level::Warning);
+    CLI::App app{"possync - read and write a possync board's data directory", "possync"};
+    app.set_help_flag();
+    bool help = false, version = false;
+    app.add_flag("-h,--help", help);
+    app.add_flag("--version", version);
+    std::string dir;
+    tool::TextMode mode;
+    uint64_t mapMiB = 0;
+    app.add_option("--data", dir);
+    app.add_flag("--hex", mode.hex);
+    app.add_option("--map-size", mapMiB);
+    app.require_subcommand(0, 1);
+
+    std::string table, key, value;
+    auto* put = app.add_subcommand("put");
+    put->add_option("table", table)->required();
+    put->add_option("key", key)->required();
+    put->add_option("value", value)->required();
+    auto* get = app.add_subcommand("get");
+    get->add_option("table", table)->required();
+    get->add_option("key", key)->required();
+    auto* del = app.add_subcommand("del");
+    del->add_option("table", table)->required();
+    del->add_option("key", key)->required();
+    auto* dump = app.add_subcommand("dump");
+    dump->add_option("table", table);
+    auto* digest = app.add_subcommand("digest");
+    auto* info = app.add_subcommand("info");
+    std::string watchList;
+    auto* watch = app.add_subcommand("watch");
+    watch->add_option("tables", watchList);
+    tool::LoadOptions load;
+    auto* loadCmd = app.add_subcommand("load");
+    loadCmd->add_option("--records", load.records)->required();
+    loadCmd->add_option("--value-size", load.valueSize)->required();
+    loadCmd->add_option("--table", load.table);
+    loadCmd->add_option("--start", load.start);
+    loadCmd->add_option("--batch", load.batch);
+    loadCmd->add_option("--seed", load.seed);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        fprintf(stderr, "possync: %s (see possync --help)\n", e.what());
+        return 2;
+    }
+    if (help) {
+        fputs(kUsage, stdout);
+        return 0;
+    }
+    if (version) {
+        printf("possync %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
+               POSSYNC_FORMAT_VERSION);
+        return 0;
+    }
+    if (app.get_subcommands().empty()) {
+        fprintf(stderr, "possync: no command given (see possync --help)\n");
+        return 2;
+    }
+    if (dir.empty()) {
+        fprintf(stderr, "possync: --data DIR is required\n");
+        return 2;
+    }
+    auto* cmd = app.get_subcommands().front();
+    bool writes = cmd == put || cmd == del || cmd == loadCmd || (cmd == watch && watch->count("tables"));
+
+    store::StoreOptions so;
+    so.mapSize = size_t(mapMiB) << 20;
+    if (mapMiB && so.mapSize >> 20 != mapMiB) {
+        fprintf(stderr, "possync: --map-size %llu MiB is too large for this board\n", (unsigned long long)mapMiB);
+        return 2;
+    }
+    // Reading never creates a directory; writing initialises a new one.
+    so.create = writes;
+    auto s = store::Store::open(dir, so);
+    if (!s) {
+        fprintf(stderr, "possync: %s\n", s.error().message.c_str());
+        return 1;
+    }
+    store::Store& st = **s;
+    if (cmd == put) return tool::cmdPut(st, mode, table, key, value);
+    if (cmd == get) return tool::cmdGet(st, mode, table, key);
+    if (cmd == del) return tool::cmdDel(st, mode, table, key);
+    if (cmd == dump) return tool::cmdDump(st, mode, table);
+    if (cmd == digest) return tool::cmdDigest(st);
+    if (cmd == info) return tool::cmdInfo(st);
+    if (cmd == watch) return tool::cmdWatch(st, watch->count("tables") ? &watchList : nullptr);
+    if (cmd == loadCmd) return tool::cmdLoad(st, load);
+    return 2;
+}

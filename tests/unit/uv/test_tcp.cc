@@ -1,0 +1,329 @@
+// TCP: echo with large and vectored writes, write-queue accounting under back pressure,
+// deletion from inside callbacks, connect errors and cancellation, address parsing.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "fixture.h"
+#include "uv/tcp.h"
+
+using namespace possync;
+using possync::uvtest::LoopFixture;
+
+namespace {
+
+std::vector<uint8_t> pattern(size_t size, uint32_t seed) {
+    std::vector<uint8_t> out(size);
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& b : out) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        b = static_cast<uint8_t>(x);
+    }
+    return out;
+}
+
+std::unique_ptr<uv::PendingConnect> connectOrFail(uv::Loop& loop, uint16_t port,
+                                                  uv::TcpStream::ConnectCallback cb) {
+    auto pending = uv::TcpStream::connect(loop, "127.0.0.1", port, std::move(cb));
+    REQUIRE(pending.ok());
+    return std::move(pending).value();
+}
+
+}  // namespace
+
+TEST_CASE("tcp: echo of several MB through single and vectored writes on 127.0.0.1 port 0") {
+    LoopFixture f(10000);
+    std::vector<uv::Owned<uv::TcpStream>> served;
+    int serverEnds = 0, serverWriteErrors = 0;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        uv::TcpStream* raw = s.get();
+        served.push_back(std::move(s));
+        (void)raw->setNoDelay(true);
+        (void)raw->startRead(
+            [raw, &serverWriteErrors](Bytes data) {
+                auto st = raw->write(std::vector<uint8_t>(data.data, data.data + data.size));
+                if (!st.ok()) ++serverWriteErrors;
+            },
+            [raw, &serverEnds](Status) {
+                ++serverEnds;
+                (void)raw->shutdown();
+            });
+    });
+    REQUIRE(listener.ok());
+    uint16_t port = listener.value()->port();
+    CHECK(port != 0);
+    CHECK(listener.value()->address() == "127.0.0.1:" + std::to_string(port));
+
+    // 8 MiB as one vectored write of 8 buffers (one of them empty), then 1 MiB single.
+    std::vector<std::vector<uint8_t>> parts;
+    std::vector<uint8_t> expected;
+    for (uint32_t i = 0; i < 8; ++i) {
+        parts.push_back(pattern(1 << 20, i));
+        expected.insert(expected.end(), parts.back().begin(), parts.back().end());
+        if (i == 3) parts.emplace_back();
+    }
+    auto single = pattern(1 << 20, 99);
+    expected.insert(expected.end(), single.begin(), single.end());
+
+    uv::Owned<uv::TcpStream> client;
+    std::vector<uint8_t> received;
+    int connected = 0, writesDone = 0, clientEnds = 0, endErrors = 0;
+    size_t queuedAfterWrite = 0;
+    auto pending = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (!r.ok()) return;
+        ++connected;
+        client = std::move(r).value();
+        (void)client->startRead(
+            [&](Bytes d) { received.insert(received.end(), d.data, d.data + d.size); },
+            [&](Status st) {
+                ++clientEnds;
+                if (!st.ok()) ++endErrors;
+            });
+        auto w1 = client->writev(std::move(parts), [&](Status st) { writesDone += st.ok(); });
+        auto w2 = client->write(std::move(single), [&](Status st) {
+            writesDone += st.ok();
+            (void)client->shutdown();
+        });
+        queuedAfterWrite = client->writeQueueBytes();
+        if (!w1.ok() || !w2.ok()) f.loop->stop();
+    });
+    // The listener keeps the loop alive: run turns until both sides saw the end.
+    f.runUntil([&] { return clientEnds == 1 && serverEnds == 1 && writesDone == 2; });
+    CHECK_FALSE(f.timedOut);
+    CHECK(connected == 1);
+    CHECK(writesDone == 2);
+    CHECK(queuedAfterWrite > 0);
+    CHECK(queuedAfterWrite <= expected.size());
+    CHECK(client->writeQueueBytes() == 0);
+    CHECK(clientEnds == 1);
+    CHECK(endErrors == 0);
+    CHECK(serverEnds == 1);
+    CHECK(serverWriteErrors == 0);
+    REQUIRE(received.size() == expected.size());
+    CHECK(received == expected);
+    CHECK(client->peerName() == "127.0.0.1:" + std::to_string(port));
+    REQUIRE(served.size() == 1);
+    CHECK(served[0]->peerName().rfind("127.0.0.1:", 0) == 0);
+    client.reset();
+    served.clear();
+    listener.value().reset();
+    pending.reset();
+    f.finish();
+}
+
+TEST_CASE("tcp: writeQueueBytes grows while the peer does not read and drains to 0 after") {
+    LoopFixture f(10000);
+    uv::Owned<uv::TcpStream> server;
+    size_t serverGot = 0;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        server = std::move(s);  // accepted, but not reading yet
+    });
+    REQUIRE(listener.ok());
+
+    constexpr size_t kChunk = 1 << 20, kChunks = 48;
+    uv::Owned<uv::TcpStream> client;
+    size_t doneCount = 0, peakQueue = 0;
+    auto pending = connectOrFail(*f.loop, listener.value()->port(), [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (!r.ok()) return;
+        client = std::move(r).value();
+        for (size_t i = 0; i < kChunks; ++i)
+            if (!client->write(std::vector<uint8_t>(kChunk, uint8_t(i)), [&](Status st) { doneCount += st.ok(); }).ok())
+                return;
+    });
+    // Let the kernel buffers fill while the server does not read.
+    auto stall = uv::Timer::create(*f.loop).value();
+    stall->start(300, 0, [&] { f.loop->stop(); });
+    f.run();
+    REQUIRE(client);
+    REQUIRE(server);
+    peakQueue = client->writeQueueBytes();
+    size_t doneWhileStalled = doneCount;
+
+    // Now the server reads everything; the client's queue drains.
+    REQUIRE(server->startRead([&](Bytes d) { serverGot += d.size; }, [](Status) {}).ok());
+    f.runUntil([&] { return serverGot == kChunk * kChunks && doneCount == kChunks; });
+    CHECK_FALSE(f.timedOut);
+    CHECK(peakQueue > 4 * kChunk);
+    CHECK(doneWhileStalled < kChunks);
+    CHECK(doneCount == kChunks);
+    CHECK(client->writeQueueBytes() == 0);
+    CHECK(serverGot == kChunk * kChunks);
+    stall.reset();
+    client.reset();
+    server.reset();
+    listener.value().reset();
+    pending.reset();
+    f.finish();
+}
+
+TEST_CASE("tcp: deleting a stream inside its own read callback is safe; pending writes stay silent") {
+    LoopFixture f;
+    uv::Owned<uv::TcpStream> server;
+    int serverReads = 0, serverWritesDone = 0;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        server = std::move(s);
+        (void)server->startRead(
+            [&](Bytes) {
+                ++serverReads;
+                // Queue a large reply the client will not read, then drop the stream: the
+                // reply's callback fires with UV_ECANCELED and must not reach us.
+                (void)server->write(std::vector<uint8_t>(16 << 20, 7), [&](Status) { ++serverWritesDone; });
+                server.reset();
+            },
+            [](Status) {});
+    });
+    REQUIRE(listener.ok());
+
+    uv::Owned<uv::TcpStream> client;
+    int clientEnds = 0;
+    auto pending = connectOrFail(*f.loop, listener.value()->port(), [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (!r.ok()) return;
+        client = std::move(r).value();
+        (void)client->write(std::vector<uint8_t>(100, 1));
+        (void)client->startRead([](Bytes) {}, [&](Status) {
+            ++clientEnds;
+            client.reset();  // and the client deletes itself inside onEnd
+        });
+    });
+    f.runUntil([&] { return serverReads == 1 && clientEnds == 1; });
+    CHECK_FALSE(f.timedOut);
+    CHECK(serverReads == 1);
+    CHECK(server == nullptr);
+    CHECK(clientEnds == 1);
+    CHECK(client == nullptr);
+    listener.value().reset();
+    pending.reset();
+    f.finish();
+    CHECK(serverWritesDone == 0);  // also through the close callbacks run by finish()
+}
+
+TEST_CASE("tcp: connect to a closed port gives an Io error, not a crash") {
+    LoopFixture f;
+    uint16_t port = 0;
+    {
+        auto l = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [](uv::Owned<uv::TcpStream>) {});
+        REQUIRE(l.ok());
+        port = l.value()->port();
+    }
+    f.loop->runNoWait();  // the listener's close completes; the port is now closed
+    int calls = 0;
+    Errc code = Errc::Busy;
+    std::string message;
+    auto pending = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>> r) {
+        ++calls;
+        if (r.ok()) return;
+        code = r.error().code;
+        message = r.error().message;
+    });
+    f.run();
+    CHECK_FALSE(f.timedOut);
+    CHECK(calls == 1);
+    CHECK(code == Errc::Io);
+    CHECK(message == "connect 127.0.0.1:" + std::to_string(port) + ": connection refused");
+    pending.reset();
+    f.finish();
+}
+
+TEST_CASE("tcp: destroying the PendingConnect cancels; its callback may also destroy it") {
+    LoopFixture f;
+    std::vector<uv::Owned<uv::TcpStream>> accepted;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        accepted.push_back(std::move(s));
+    });
+    REQUIRE(listener.ok());
+    uint16_t port = listener.value()->port();
+
+    int cancelledCalls = 0;
+    auto cancelled = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>>) { ++cancelledCalls; });
+    cancelled.reset();
+
+    int selfCalls = 0;
+    bool gotStream = false;
+    std::unique_ptr<uv::PendingConnect> self;
+    self = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>> r) {
+        ++selfCalls;
+        gotStream = r.ok();
+        self.reset();  // r (and the stream) outlive the PendingConnect
+        f.loop->stop();
+    });
+    f.run();
+    CHECK_FALSE(f.timedOut);
+    CHECK(cancelledCalls == 0);
+    CHECK(selfCalls == 1);
+    CHECK(gotStream);
+    CHECK(self == nullptr);
+    accepted.clear();
+    listener.value().reset();
+    f.finish();
+}
+
+TEST_CASE("tcp: IPv6 loopback listener and connect") {
+    LoopFixture f;
+    uv::Owned<uv::TcpStream> server;
+    auto listener = uv::TcpListener::create(*f.loop, "[::1]:0", [&](uv::Owned<uv::TcpStream> s) { server = std::move(s); });
+    REQUIRE_MESSAGE(listener.ok(), (listener.ok() ? "" : listener.error().message));
+    uint16_t port = listener.value()->port();
+    CHECK(listener.value()->address() == "[::1]:" + std::to_string(port));
+    std::string peer;
+    auto pending = uv::TcpStream::connect(*f.loop, "[::1]", port, [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (r.ok()) peer = r.value()->peerName();
+        f.loop->stop();
+    });
+    REQUIRE(pending.ok());
+    f.run();
+    CHECK_FALSE(f.timedOut);
+    CHECK(peer == "[::1]:" + std::to_string(port));
+    server.reset();
+    listener.value().reset();
+    pending.value().reset();
+    f.finish();
+}
+
+TEST_CASE("tcp: bad addresses give one-line errors at once") {
+    LoopFixture f;
+    int calls = 0;
+    auto byName = uv::TcpStream::connect(*f.loop, "master.local", 7000, [&](auto) { ++calls; });
+    REQUIRE_FALSE(byName.ok());
+    CHECK(byName.error().code == Errc::InvalidArgument);
+    CHECK(byName.error().message.find("not a numeric IP address: 'master.local'") == 0);
+
+    auto noop = [](uv::Owned<uv::TcpStream>) {};
+    CHECK(uv::TcpListener::create(*f.loop, "127.0.0.1", noop).error().code == Errc::InvalidArgument);
+    CHECK(uv::TcpListener::create(*f.loop, "127.0.0.1:70000", noop).error().code == Errc::InvalidArgument);
+    CHECK(uv::TcpListener::create(*f.loop, "::1:7000", noop).error().code == Errc::InvalidArgument);
+    CHECK(uv::TcpListener::create(*f.loop, "host:7000", noop).error().code == Errc::InvalidArgument);
+    auto taken = uv::TcpListener::create(*f.loop, "127.0.0.1:0", noop);
+    REQUIRE(taken.ok());
+    auto again = uv::TcpListener::create(*f.loop, "127.0.0.1:" + std::to_string(taken.value()->port()), noop);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code == Errc::Io);
+    CHECK(again.error().message.find("address already in use") != std::string::npos);
+    taken.value().reset();
+    f.run();
+    CHECK(calls == 0);
+    f.finish();
+}
+
+TEST_CASE("tcp: parseHostPort and formatHostPort") {
+    auto v4 = uv::parseHostPort("10.0.0.5:7000");
+    REQUIRE(v4.ok());
+    CHECK(v4->host == "10.0.0.5");
+    CHECK(v4->port == 7000);
+    auto v6 = uv::parseHostPort("[fe80::1%eth0]:0");
+    REQUIRE(v6.ok());
+    CHECK(v6->host == "fe80::1%eth0");
+    CHECK(v6->port == 0);
+    auto any = uv::parseHostPort(":7000");
+    REQUIRE(any.ok());
+    CHECK(any->host.empty());
+    CHECK_FALSE(uv::parseHostPort("7000").ok());
+    CHECK_FALSE(uv::parseHostPort("a:").ok());
+    CHECK_FALSE(uv::parseHostPort("a:-1").ok());
+    CHECK_FALSE(uv::parseHostPort("[::1:7000").ok());
+    CHECK(uv::formatHostPort("::1", 7) == "[::1]:7");
+    CHECK(uv::formatHostPort("1.2.3.4", 7) == "1.2.3.4:7");
+}

@@ -1,0 +1,320 @@
+// Unit tests: firmware/discovery without a daemon: TXT contract, HOST:PORT, the candidate
+// table (store/proto filter, updates, conflicts, choose) and MasterFinder's events.
+#include <doctest/doctest.h>
+
+#include <uv.h>
+
+#include <cstdlib>
+
+#include "discovery/advertiser.h"
+#include "discovery/announcement.h"
+#include "discovery/host_port.h"
+#include "discovery/master_finder.h"
+#include "log/log.h"
+
+using namespace possync;
+using namespace possync::discovery;
+
+namespace {
+Sighting sighting(std::string name, std::string store, std::string dev, std::string address,
+                  uint16_t port = 7700, std::string gen = "00000000000000aa", std::string proto = "1") {
+    Sighting s;
+    s.serviceName = std::move(name);
+    s.host = "h.local";
+    s.address = std::move(address);
+    s.port = port;
+    s.txt = {{"store", std::move(store)}, {"dev", std::move(dev)}, {"proto", std::move(proto)}};
+    if (!gen.empty()) s.txt["gen"] = gen;
+    s.interfaceIndex = 2;
+    return s;
+}
+}  // namespace
+
+TEST_CASE("announcement: TXT items in contract order, parsed back") {
+    Announcement a{"42", "devA", 1, 0x0123456789abcdefULL};
+    auto txt = makeTxt(a);
+    REQUIRE(txt.size() == 4);
+    CHECK(txt[0] == std::pair<std::string, std::string>{"store", "42"});
+    CHECK(txt[1] == std::pair<std::string, std::string>{"dev", "devA"});
+    CHECK(txt[2] == std::pair<std::string, std::string>{"proto", "1"});
+    CHECK(txt[3] == std::pair<std::string, std::string>{"gen", "0123456789abcdef"});
+
+    std::map<std::string, std::string> m(txt.begin(), txt.end());
+    auto back = parseAnnouncement(m);
+    REQUIRE(back.ok());
+    CHECK(back->storeId == "42");
+    CHECK(back->deviceId == "devA");
+    CHECK(back->proto == 1);
+    REQUIRE(back->generation.has_value());
+    CHECK(*back->generation == 0x0123456789abcdefULL);
+
+    m.erase("gen");
+    auto noGen = parseAnnouncement(m);
+    REQUIRE(noGen.ok());
+    CHECK_FALSE(noGen->generation.has_value());
+}
+
+TEST_CASE("announcement: malformed TXT records are refused with the reason") {
+    std::map<std::string, std::string> good{{"store", "42"}, {"dev", "d"}, {"proto", "1"}, {"gen", "ff"}};
+    auto without = [&](const char* key) {
+        auto m = good;
+        m.erase(key);
+        return parseAnnouncement(m);
+    };
+    CHECK(without("store").error().message.find("store=") != std::string::npos);
+    CHECK(without("dev").error().message.find("dev=") != std::string::npos);
+    CHECK(without("proto").error().message.find("proto=") != std::string::npos);
+    auto m = good;
+    m["proto"] = "one";
+    CHECK_FALSE(parseAnnouncement(m).ok());
+    m = good;
+    m["gen"] = "xyz";
+    CHECK(parseAnnouncement(m).error().message.find("gen=xyz") != std::string::npos);
+    m["gen"] = "11112222333344445";  // 17 digits
+    CHECK_FALSE(parseAnnouncement(m).ok());
+    m = good;
+    m["store"] = "";
+    CHECK_FALSE(parseAnnouncement(m).ok());
+}
+
+TEST_CASE("announcement: ids and default service names") {
+    CHECK(validateId("store id", "42").ok());
+    CHECK(validateId("device id", "till-03_a.b").ok());
+    CHECK_FALSE(validateId("store id", "").ok());
+    CHECK_FALSE(validateId("store id", "a b").ok());
+    CHECK_FALSE(validateId("store id", "a=b").ok());
+    CHECK_FALSE(validateId("store id", std::string(65, 'x')).ok());
+    CHECK(validateId("device id", "x y").error().message.find("device id") == 0);
+    CHECK(defaultServiceName("42", "devA") == "possync-42-devA");
+    CHECK(defaultServiceName(std::string(64, 's'), "d").size() == 63);
+}
+
+TEST_CASE("host:port parsing for --master") {
+    auto a = parseHostPort("10.0.0.5:7700");
+    REQUIRE(a.ok());
+    CHECK(a->host == "10.0.0.5");
+    CHECK(a->port == 7700);
+    auto b = parseHostPort("m.local:1");
+    REQUIRE(b.ok());
+    CHECK(b->host == "m.local");
+    auto c = parseHostPort("[fe80::1]:65535");
+    REQUIRE(c.ok());
+    CHECK(c->host == "fe80::1");
+    CHECK(c->port == 65535);
+    for (const char* bad : {"", "host", ":7700", "h:", "h:0", "h:65536", "h:77x", "fe80::1:7700",
+                            "[fe80::1]7700", "[fe80::1", "a b:1"}) {
+        INFO(bad);
+        auto r = parseHostPort(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("bad master address") == 0);
+    }
+}
+
+TEST_CASE("candidate table: only our store and protocol become candidates") {
+    CandidateTable t("42", 1);
+    CHECK(t.state() == FinderState::Searching);
+    CHECK(t.choose().error().code == Errc::NotFound);
+
+    CHECK_FALSE(t.seen(sighting("other", "7", "devC", "10.0.0.3"), 1000).has_value());
+    CHECK_FALSE(t.seen(sighting("future", "42", "devF", "10.0.0.4", 7700, "01", "2"), 1000).has_value());
+    Sighting junk = sighting("junk", "42", "devJ", "10.0.0.5");
+    junk.txt.erase("dev");
+    CHECK_FALSE(t.seen(junk, 1000).has_value());
+    CHECK(t.candidates().empty());
+    auto ign = t.ignored();
+    REQUIRE(ign.size() == 3);
+    CHECK(ign[0].serviceName == "future");
+    CHECK(ign[0].reason == "protocol 2");
+    CHECK(ign[1].reason.find("bad TXT") == 0);
+    CHECK(ign[2].reason == "store 7");
+    CHECK(ign[2].endpoint == "10.0.0.3:7700");
+
+    auto add = t.seen(sighting("possync-42-devA", "42", "devA", "10.0.0.1"), 2000);
+    REQUIRE(add.has_value());
+    CHECK(add->kind == Change::Kind::Added);
+    CHECK(add->candidate.deviceId == "devA");
+    CHECK(add->candidate.generation == 0xaaULL);
+    CHECK(add->candidate.seenWallMs == 2000);
+    CHECK(t.state() == FinderState::Found);
+    auto chosen = t.choose();
+    REQUIRE(chosen.ok());
+    CHECK(chosen->endpoint() == "10.0.0.1:7700");
+    CHECK(t.conflictText().empty());
+}
+
+TEST_CASE("candidate table: updates, identical re-resolves, removal, store change") {
+    CandidateTable t("42", 1);
+    REQUIRE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 1000));
+    CHECK_FALSE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 2000).has_value());
+    CHECK(t.candidates()[0].seenWallMs == 2000);  // refreshed, but no change reported
+
+    auto gen = t.seen(sighting("m", "42", "devA", "10.0.0.1", 7700, "00000000000000bb"), 3000);
+    REQUIRE(gen.has_value());
+    CHECK(gen->kind == Change::Kind::Updated);
+    CHECK(gen->candidate.generation == 0xbbULL);
+    auto port = t.seen(sighting("m", "42", "devA", "10.0.0.1", 7800, "00000000000000bb"), 3000);
+    REQUIRE(port.has_value());
+    CHECK(port->kind == Change::Kind::Updated);
+    CHECK(t.choose()->port == 7800);
+
+    // The board now says another store: it stops being our candidate.
+    auto moved = t.seen(sighting("m", "43", "devA", "10.0.0.1", 7800), 4000);
+    REQUIRE(moved.has_value());
+    CHECK(moved->kind == Change::Kind::Removed);
+    CHECK(t.state() == FinderState::Searching);
+    CHECK(t.ignored().size() == 1);
+
+    REQUIRE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 5000));
+    CHECK(t.ignored().empty());
+    auto gone = t.gone("m");
+    REQUIRE(gone.has_value());
+    CHECK(gone->kind == Change::Kind::Removed);
+    CHECK(gone->candidate.serviceName == "m");
+    CHECK_FALSE(t.gone("m").has_value());
+    CHECK(t.state() == FinderState::Searching);
+}
+
+TEST_CASE("candidate table: one board under two names is not a conflict; two boards are") {
+    CandidateTable t("42", 1);
+    REQUIRE(t.seen(sighting("possync-42-devA", "42", "devA", "10.231.0.10"), 1000));
+    REQUIRE(t.seen(sighting("possync-42-devA #2", "42", "devA", "10.231.0.10", 7701), 5000));
+    CHECK(t.candidates().size() == 2);
+    CHECK(t.state() == FinderState::Found);
+    REQUIRE(t.choose().ok());
+    CHECK(t.choose()->port == 7701);  // the most recently announced
+
+    REQUIRE(t.seen(sighting("possync-42-devB", "42", "devB", "10.231.0.11"), 6000));
+    CHECK(t.state() == FinderState::Conflict);
+    CHECK(t.conflictText() ==
+          "2 boards claim master for store 42: devA at 10.231.0.10:7701, devB at 10.231.0.11:7700");
+    auto refused = t.choose();
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == Errc::Refused);
+    CHECK(refused.error().message.find("2 boards claim master for store 42") == 0);
+
+    REQUIRE(t.gone("possync-42-devB"));
+    CHECK(t.state() == FinderState::Found);
+}
+
+TEST_CASE("master finder: injected sightings drive change and state callbacks and a conflict warning") {
+    auto made = MasterFinder::createInjected("42");
+    REQUIRE(made.ok());
+    MasterFinder& f = **made;
+    uint64_t now = 1000;
+    f.setClock([&] { return now; });
+    std::vector<std::string> changes;
+    std::vector<FinderState> states;
+    f.setChangeCallback([&](const Change& c) {
+        changes.push_back(std::string(changeKindName(c.kind)) + " " + c.candidate.deviceId);
+    });
+    f.setStateCallback([&](FinderState s) { states.push_back(s); });
+    std::vector<std::string> warnings;
+    int sink = log::addSink([&](const log::Line& l) {
+        if (l.level == log::Level::Warning) warnings.push_back(l.text);
+    });
+
+    f.inject(sighting("possync-7-devC", "7", "devC", "10.0.0.3"));
+    CHECK(changes.empty());
+    f.inject(sighting("possync-42-devA", "42", "devA", "10.231.0.10"));
+    now = 2000;
+    f.inject(sighting("possync-42-devB", "42", "devB", "10.231.0.11"));
+    f.inject(sighting("possync-42-devB", "42", "devB", "10.231.0.11"));  // no change
+    f.injectAllForNow();
+    CHECK(changes == std::vector<std::string>{"added devA", "added devB"});
+    CHECK(states == std::vector<FinderState>{FinderState::Found, FinderState::Conflict});
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0] == "2 boards claim master for store 42: devA at 10.231.0.10:7700, devB at 10.231.0.11:7700");
+    CHECK_FALSE(f.choose().ok());
+
+    auto snap = f.snapshot();
+    CHECK(snap.state == FinderState::Conflict);
+    CHECK(snap.candidates.size() == 2);
+    CHECK(snap.ignored.size() == 1);
+    CHECK(snap.initialScanDone);
+    std::string text = formatSnapshot(snap, 4000);
+    CHECK(text.find("discovery injected") == 0);
+    CHECK(text.find("master \"possync-42-devA\" dev=devA at 10.231.0.10:7700 (h.local) gen=00000000000000aa seen 3 s ago") !=
+          std::string::npos);
+    CHECK(text.find("ignored \"possync-7-devC\" at 10.0.0.3:7700: store 7") != std::string::npos);
+    CHECK(text.find("CONFLICT: 2 boards claim master for store 42") != std::string::npos);
+
+    f.injectGone("possync-42-devA");
+    CHECK(states.back() == FinderState::Found);
+    REQUIRE(f.choose().ok());
+    CHECK(f.choose()->deviceId == "devB");
+    f.injectGone("possync-42-devB");
+    CHECK(states.back() == FinderState::Searching);
+    CHECK(changes.size() == 4);
+    log::removeSink(sink);
+}
+
+TEST_CASE("master finder: static mode has one candidate that never goes away") {
+    auto made = MasterFinder::createStatic("42", "10.0.0.5:7700");
+    REQUIRE(made.ok());
+    MasterFinder& f = **made;
+    CHECK(f.mode() == DiscoveryMode::Static);
+    CHECK(f.state() == FinderState::Found);
+    auto c = f.choose();
+    REQUIRE(c.ok());
+    CHECK(c->isStatic);
+    CHECK(c->endpoint() == "10.0.0.5:7700");
+    f.injectGone("");
+    f.inject(sighting("possync-42-devB", "42", "devB", "10.231.0.11"));
+    CHECK(f.candidates().size() == 1);
+    CHECK(formatSnapshot(f.snapshot(), 0).find("discovery static: static 10.0.0.5:7700; store 42: found") == 0);
+
+    CHECK_FALSE(MasterFinder::createStatic("42", "nohost").ok());
+    CHECK_FALSE(MasterFinder::createStatic("", "h:1").ok());
+}
+
+TEST_CASE("master finder: modes from the command line") {
+    CHECK(parseDiscoveryMode("avahi").value() == DiscoveryMode::Avahi);
+    CHECK(parseDiscoveryMode("static").value() == DiscoveryMode::Static);
+    CHECK(parseDiscoveryMode("mdns").error().message.find("avahi or static") != std::string::npos);
+    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Static, "42", "")
+              .error()
+              .message.find("--master") != std::string::npos);
+    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Avahi, "42", "h:1").error().code == Errc::InvalidArgument);
+    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Static, "42", "h:1").ok());
+}
+
+#if POSSYNC_DISCOVERY_AVAHI
+TEST_CASE("master finder and advertiser with Avahi but no bus: created, waiting, closed cleanly") {
+    setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/possync-test/bus", 1);
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    {
+        auto f = MasterFinder::createAvahi(&loop, "42");
+        REQUIRE(f.ok());
+        CHECK((*f)->state() == FinderState::Searching);
+        CHECK((*f)->choose().error().code == Errc::NotFound);
+        CHECK((*f)->snapshot().source.find("avahi connecting") == 0);
+
+        auto a = Advertiser::create(&loop, AdvertiserOptions{"42", "devA", 7700, 0xabc, ""});
+        REQUIRE(a.ok());
+        CHECK((*a)->state() == AdvertiserState::Waiting);
+        CHECK((*a)->serviceName() == "possync-42-devA");
+        CHECK((*a)->setPort(7701).ok());
+        CHECK_FALSE((*a)->setPort(0).ok());
+        (*a)->setGeneration(0xdef);
+        CHECK((*a)->describe().find("advertising \"possync-42-devA\" _possync._tcp port 7701 store=42 dev=devA "
+                                    "gen=0000000000000def: waiting-for-avahi (avahi connecting)") == 0);
+        CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "", 7700, 0, ""}).ok());
+        CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "d", 0, 0, ""}).ok());
+    }
+    for (int i = 0; i < 10 && uv_loop_alive(&loop); ++i) uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK(uv_loop_close(&loop) == 0);
+    unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+}
+#else
+TEST_CASE("without Avahi: avahi mode and advertising fail with a clear error, static mode works") {
+    auto f = MasterFinder::createAvahi(nullptr, "42");
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.error().code == Errc::Refused);
+    CHECK(f.error().message.find("without Avahi") != std::string::npos);
+    auto a = Advertiser::create(nullptr, AdvertiserOptions{"42", "devA", 7700, 1, ""});
+    REQUIRE_FALSE(a.ok());
+    CHECK(a.error().message.find("without Avahi") != std::string::npos);
+    CHECK(MasterFinder::createStatic("42", "10.0.0.5:7700").ok());
+}
+#endif

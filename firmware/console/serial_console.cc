@@ -16,6 +16,7 @@ namespace {
 // under a flood of noise (the poll fires again on the next turn).
 constexpr size_t kReadChunk = 1024;
 constexpr int kReadsPerTurn = 8;
+constexpr int kEmptyReadsForHangUp = 3;
 }  // namespace
 
 SerialConsole::SerialConsole(uv::Loop& loop, Interpreter& interpreter, Options options)
@@ -51,6 +52,7 @@ Status SerialConsole::openPort() {
     port_ = std::move(*port);
     poll_ = std::move(*poll);
     watched_ = 0;
+    emptyReadable_ = 0;
     pending_.clear();
     watch();
     return {};
@@ -83,11 +85,18 @@ void SerialConsole::readInput() {
     for (int i = 0; i < kReadsPerTurn && port_; ++i) {
         ssize_t n = ::read(port_->fd(), buf, sizeof buf);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-        if (n <= 0) {
-            // A readable tty with nothing to read has hung up (0); EIO: the other side is gone.
-            hangUp(n == 0 ? std::string("end of file") : std::string(std::strerror(errno)));
+        if (n < 0) {
+            hangUp(std::strerror(errno));  // EIO: the other side is gone
             return;
         }
+        if (n == 0) {
+            // A raw tty (VMIN = VTIME = 0) reads 0 bytes when nothing is there, and also
+            // after a hang-up. Only a tty that keeps polling readable with nothing to read
+            // has hung up.
+            if (i == 0 && ++emptyReadable_ >= kEmptyReadsForHangUp) hangUp("hung up");
+            return;
+        }
+        emptyReadable_ = 0;
         counters_.bytesIn += static_cast<uint64_t>(n);
         inFeed_ = true;
         session_.feed(std::string_view(buf, static_cast<size_t>(n)));

@@ -82,6 +82,7 @@ private:
     uv::Owned<uv::Timer> reopenTimer_;
     std::string pending_;          // output the tty has not taken yet (<= maxPendingOutput)
     int watched_ = 0;              // the Poll event mask in force
+    int emptyReadable_ = 0;        // readable events in a row that read nothing
     bool inFeed_ = false;          // inside session_.feed(): hang-ups wait until it returns
     std::string deferredHangUp_;   // why, when a hang-up was seen inside feed
     bool reopenFailLogged_ = false;

@@ -184,6 +184,7 @@ TEST_CASE("serial console: a technician types, sends garbage, hangs up mid-comma
     std::string longLine = term.waitFor("ignored");
     CHECK(longLine == std::string(512, 'x') +
                           "\r\nerror: line too long (more than 512 bytes), ignored\r\npossync> ");
+    CHECK((*console)->counters().hangups == 0);
     term.type("get orders 0x00ff\r");
     CHECK(term.waitFor("value: 0x0102").find("key: 0x00ff\r\n") != std::string::npos);
 

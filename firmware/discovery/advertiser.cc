@@ -24,12 +24,6 @@ const char* advertiserStateName(AdvertiserState state) {
     return "?";
 }
 
-namespace {
-Announcement announcementOf(const AdvertiserOptions& o) {
-    return Announcement{o.storeId, o.deviceId, POSSYNC_PROTOCOL_VERSION, o.generation};
-}
-}  // namespace
-
 #if POSSYNC_DISCOVERY_AVAHI
 
 struct Advertiser::Impl {
@@ -43,6 +37,10 @@ struct Advertiser::Impl {
 };
 
 namespace {
+Announcement announcementOf(const AdvertiserOptions& o) {
+    return Announcement{o.storeId, o.deviceId, POSSYNC_PROTOCOL_VERSION, o.generation};
+}
+
 AdvertiserState fromPublisher(avahi::PublisherState s) {
     switch (s) {
     case avahi::PublisherState::Waiting: return AdvertiserState::Waiting;

@@ -130,7 +130,8 @@ void Client::handleAvahiState(int avahiState) {
         break;
     case AVAHI_CLIENT_S_RUNNING:
         backoffMs_ = 0;
-        LOG(Avahi, Info) << "connected to avahi-daemon (host " << hostName() << ")";
+        if (const char* host = avahi_client_get_host_name_fqdn(client_))
+            LOG(Avahi, Info) << "connected to avahi-daemon (host " << host << ")";
         setState(ClientState::Running);
         break;
     case AVAHI_CLIENT_S_COLLISION:

@@ -1,0 +1,126 @@
+#include "wire/messages.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+namespace possync::wire {
+
+namespace {
+
+// Our schema nests at most Frame > ChangeModel > changes > Change > key: depth 5.
+constexpr flatbuffers::uoffset_t kMaxDepth = 16;
+// A 16 MiB ChangeModel of tiny records holds well under a million Change tables.
+constexpr flatbuffers::uoffset_t kMaxTables = 2'000'000;
+
+possync::Error corrupt(std::string reason) { return makeError(Errc::Corrupt, std::move(reason)); }
+
+std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& fbb, Message type,
+                            flatbuffers::Offset<void> message) {
+    fbb.Finish(CreateFrame(fbb, type, message), FrameIdentifier());
+    return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+
+}  // namespace
+
+Result<const Frame*> verifyFrame(Bytes payload) {
+    constexpr size_t kMinBytes = 2 * sizeof(flatbuffers::uoffset_t);  // root offset + identifier
+    if (payload.data == nullptr || payload.size < kMinBytes)
+        return corrupt("frame of " + std::to_string(payload.size) + " bytes is too short for a FlatBuffer");
+    if (payload.size >= FLATBUFFERS_MAX_BUFFER_SIZE)
+        return corrupt("frame of " + std::to_string(payload.size) + " bytes is over the FlatBuffers limit");
+    if (!FrameBufferHasIdentifier(payload.data))
+        return corrupt("wrong file identifier '" +
+                       printable(Bytes(payload.data + sizeof(flatbuffers::uoffset_t), 4)) +
+                       "' (expected '" + FrameIdentifier() + "')");
+    flatbuffers::Verifier::Options options;
+    options.max_depth = kMaxDepth;
+    options.max_tables = kMaxTables;
+    flatbuffers::Verifier verifier(payload.data, payload.size, options);
+    if (!VerifyFrameBuffer(verifier)) return corrupt("frame failed FlatBuffers verification");
+    const Frame* frame = GetFrame(payload.data);
+    Message type = frame->message_type();
+    if (type == Message::NONE) return corrupt("frame holds no message");
+    if (type > Message::MAX)
+        return corrupt("unknown message type " + std::to_string(static_cast<unsigned>(type)));
+    if (frame->message() == nullptr)
+        return corrupt(std::string("frame of type ") + messageTypeName(type) + " has no message table");
+    return frame;
+}
+
+const char* messageTypeName(Message type) {
+    if (type > Message::MAX) return "?";
+    return EnumNameMessage(type);
+}
+
+const char* messageTypeName(const Frame* frame) {
+    return frame ? messageTypeName(frame->message_type()) : "?";
+}
+
+const char* errorCodeName(ErrorCode code) {
+    const char* name = EnumNameErrorCode(code);
+    return name && *name ? name : "?";
+}
+
+std::vector<uint8_t> buildHello(const HelloFields& h) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto store = fbb.CreateString(h.storeId.data(), h.storeId.size());
+    auto device = fbb.CreateString(h.deviceId.data(), h.deviceId.size());
+    HelloBuilder b(fbb);
+    b.add_protocol_version(h.protocolVersion);
+    b.add_store_id(store);
+    b.add_device_id(device);
+    b.add_state(h.state);
+    b.add_position(&h.position);
+    b.add_accept_new_generation(h.acceptNewGeneration);
+    return finish(fbb, Message::Hello, b.Finish().Union());
+}
+
+std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto device = fbb.CreateString(w.deviceId.data(), w.deviceId.size());
+    WelcomeBuilder b(fbb);
+    b.add_device_id(device);
+    b.add_generation(w.generation);
+    b.add_head_seq(w.headSeq);
+    b.add_mode(w.mode);
+    b.add_heartbeat_ms(w.heartbeatMs);
+    return finish(fbb, Message::Welcome, b.Finish().Union());
+}
+
+std::vector<uint8_t> buildRefusal(std::string_view deviceId, ErrorCode code, std::string_view reason) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto device = fbb.CreateString(deviceId.data(), deviceId.size());
+    auto text = fbb.CreateString(reason.data(), reason.size());
+    WelcomeBuilder b(fbb);
+    b.add_device_id(device);
+    b.add_refused(true);
+    b.add_code(code);
+    b.add_reason(text);
+    return finish(fbb, Message::Welcome, b.Finish().Union());
+}
+
+std::vector<uint8_t> buildAck(Position position, bool full, uint32_t chunk) {
+    flatbuffers::FlatBufferBuilder fbb(64);
+    AckBuilder b(fbb);
+    b.add_position(&position);
+    b.add_full(full);
+    b.add_chunk(chunk);
+    return finish(fbb, Message::Ack, b.Finish().Union());
+}
+
+std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq) {
+    flatbuffers::FlatBufferBuilder fbb(64);
+    return finish(fbb, Message::Ping, CreatePing(fbb, timeMs, headSeq).Union());
+}
+
+std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSeq) {
+    flatbuffers::FlatBufferBuilder fbb(64);
+    return finish(fbb, Message::Pong, CreatePong(fbb, echoMs, timeMs, headSeq).Union());
+}
+
+std::vector<uint8_t> buildError(ErrorCode code, std::string_view text) {
+    flatbuffers::FlatBufferBuilder fbb(128);
+    auto t = fbb.CreateString(text.data(), text.size());
+    return finish(fbb, Message::Error, CreateError(fbb, code, t).Union());
+}
+
+}  // namespace possync::wire

@@ -1,0 +1,70 @@
+// Wire messages: verification of received payloads and builders for every message but
+// ChangeModel (change_model.h), plus small read helpers.
+//
+// Convention: a "payload" is one complete `Frame` FlatBuffer with identifier "PSY1",
+// WITHOUT the 4-byte length prefix (the same bytes ChangeModelWriter returns and the
+// master's log stores). frame.h adds the prefix: encodeFrame(), or appendFrameHeader()
+// plus a vectored write.
+//
+// Reading: verify once with verifyFrame(), then read the generated accessors in place
+// (frame->message_as_Hello()->store_id(), ...). Payloads must stay alive and be 8-byte
+// aligned while read (FrameDecoder hands them out that way).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/result.h"
+#include "possync_generated.h"
+
+namespace possync::wire {
+
+// Verifies `payload` as a Frame: size, identifier "PSY1", the FlatBuffers Verifier
+// (bounds, offsets, nesting, table count), and a known, present union message.
+// Errc::Corrupt with the reason ("wrong file identifier ...", "frame holds no message",
+// "unknown message type 12", "buffer failed verification") otherwise.
+Result<const Frame*> verifyFrame(Bytes payload);
+
+// "Hello", "Welcome", ..., "NONE" for a frame without message; "?" for a null frame.
+const char* messageTypeName(const Frame* frame);
+const char* messageTypeName(Message type);
+const char* errorCodeName(ErrorCode code);
+
+// A FlatBuffers string as a view ("" when absent).
+inline std::string_view textOf(const flatbuffers::String* s) {
+    return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
+}
+// A position field that may be absent (absent = generation 0, seq 0).
+inline Position positionOf(const Position* p) { return p ? *p : Position(0, 0); }
+
+struct HelloFields {
+    uint32_t protocolVersion = 0;
+    std::string_view storeId;
+    std::string_view deviceId;
+    SlaveState state = SlaveState::STARTING;
+    Position position{0, 0};
+    bool acceptNewGeneration = false;
+};
+
+struct WelcomeFields {
+    std::string_view deviceId;
+    uint64_t generation = 0;
+    uint64_t headSeq = 0;
+    SyncMode mode = SyncMode::FULL;
+    uint32_t heartbeatMs = 0;
+};
+
+// Builders: each returns one complete payload (see the convention above).
+std::vector<uint8_t> buildHello(const HelloFields& hello);
+std::vector<uint8_t> buildWelcome(const WelcomeFields& welcome);
+// A Welcome that refuses the slave (refused = true) with a code and a reason for people.
+std::vector<uint8_t> buildRefusal(std::string_view deviceId, ErrorCode code, std::string_view reason);
+std::vector<uint8_t> buildAck(Position position, bool full = false, uint32_t chunk = 0);
+std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq);
+std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSeq);
+std::vector<uint8_t> buildError(ErrorCode code, std::string_view text);
+
+}  // namespace possync::wire

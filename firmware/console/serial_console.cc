@@ -116,10 +116,11 @@ void SerialConsole::send(std::string_view bytes) {
         counters_.droppedBytes += bytes.size();
         return;
     }
-    size_t room = options_.maxPendingOutput - pending_.size();
-    if (bytes.size() > room) {
-        counters_.droppedBytes += bytes.size() - room;
-        bytes = bytes.substr(0, room);
+    // Whole pieces only (an answer is one piece), and one always fits: a long answer to a
+    // terminal that reads is never cut; one that stopped reading gets nothing more.
+    if (pending_.size() >= options_.maxPendingOutput) {
+        counters_.droppedBytes += bytes.size();
+        return;
     }
     pending_.append(bytes);
     flush();

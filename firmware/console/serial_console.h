@@ -3,10 +3,12 @@
 // One Terminal-mode Session (see session.h) over a tty opened raw through platform/serial,
 // watched with a uv::Poll on the daemon's loop. It is built to never hold up the sync loop:
 // - reads are non-blocking and bounded per loop turn;
-// - writes are non-blocking; what the terminal does not take at once waits in a buffer of
-//   at most Options::maxPendingOutput bytes; output beyond that is dropped and counted
-//   (Counters::droppedBytes) instead of blocking or growing memory, so a terminal program
-//   that stops reading (flow-controlled, XOFF, unplugged cable) costs nothing;
+// - writes are non-blocking; what the terminal does not take at once waits in a buffer.
+//   While that buffer holds Options::maxPendingOutput bytes or more, new output (echo, whole
+//   answers) is dropped and counted (Counters::droppedBytes) instead of blocking or growing
+//   memory, so a terminal program that stops reading (XOFF, unplugged cable) costs nothing.
+//   Below the limit a whole answer is always taken, so a long `scan` to a slow but reading
+//   terminal is never cut (memory: the limit plus one answer);
 // - when the line goes away (read/write EIO, hang-up, poll error: a USB adapter unplugged,
 //   the pty master closed) the half-typed line is forgotten, the tty is closed and reopened
 //   every Options::reopenMs until it is back; then a banner and a fresh prompt are shown.
@@ -32,7 +34,7 @@ public:
     struct Options {
         std::string path;                        // the tty, e.g. /dev/ttyS0 or /dev/ttyGS0
         uint32_t baud = serial::kDefaultBaud;
-        size_t maxPendingOutput = 16 * 1024;     // bytes waiting for a slow terminal
+        size_t maxPendingOutput = 64 * 1024;     // output waiting for a slow terminal
         uint64_t reopenMs = 1000;                // retry period after a hang-up
         size_t maxLine = 512;                    // longest command line
     };
@@ -80,7 +82,7 @@ private:
     std::unique_ptr<serial::Port> port_;
     uv::Owned<uv::Poll> poll_;
     uv::Owned<uv::Timer> reopenTimer_;
-    std::string pending_;          // output the tty has not taken yet (<= maxPendingOutput)
+    std::string pending_;          // output the tty has not taken yet
     int watched_ = 0;              // the Poll event mask in force
     int emptyReadable_ = 0;        // readable events in a row that read nothing
     bool inFeed_ = false;          // inside session_.feed(): hang-ups wait until it returns

@@ -33,11 +33,28 @@ void Session::start() {
     editor_.start();
 }
 
-void Session::feed(std::string_view bytes) { editor_.feed(bytes); }
+void Session::feed(std::string_view bytes) {
+    editor_.feed(bytes);
+    flushHeld();
+}
+
+void Session::flushHeld() {
+    if (held_.empty()) return;
+    std::string out = std::move(held_);
+    held_.clear();
+    send_(out);
+}
 
 void Session::hangUp() { editor_.reset(); }
 
-void Session::write(std::string_view bytes) { send_(bytes); }
+void Session::write(std::string_view bytes) {
+    if (held_.empty()) {
+        send_(bytes);
+        return;
+    }
+    held_.append(bytes);
+    flushHeld();
+}
 
 void Session::onLine(std::string_view line) {
     Reply reply = interpreter_.execute(line);
@@ -72,7 +89,13 @@ void Session::answer(bool ok, std::string_view text) {
         out.append(ok ? kOkMarker : kErrorMarker);
         out += '\n';
     }
-    if (!out.empty()) send_(out);
+    if (out.empty()) return;
+    // A terminal answer waits for the prompt the editor writes next, so both go out as one
+    // piece (a transport that drops output under pressure drops whole pieces).
+    if (terminal)
+        held_.append(out);
+    else
+        send_(out);
 }
 
 }  // namespace possync::console

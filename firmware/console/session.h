@@ -42,7 +42,9 @@ public:
     using Send = std::function<void(std::string_view bytes)>;
     using End = std::function<void()>;
 
-    // `interpreter` is borrowed. `send` gets every byte to transmit, in order; `onEnd` is
+    // `interpreter` is borrowed. `send` gets every byte to transmit, in order, in pieces:
+    // typed echo as it comes, and each answer in one piece (with its prompt in Terminal
+    // mode, with its end marker in Script mode). `onEnd` is
     // called (from inside feed) when a Script session's peer sent Ctrl-D; the transport
     // must defer destroying the session until feed returned.
     Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd,
@@ -64,12 +66,14 @@ private:
     void onBadLine(std::string_view reason) override;
     void onEndOfInput() override;
     void answer(bool ok, std::string_view text);
+    void flushHeld();
 
     Interpreter& interpreter_;
     SessionMode mode_;
     Send send_;
     End onEnd_;
     LineEditor editor_;
+    std::string held_;  // Terminal mode: an answer waiting to go out with its prompt
     uint64_t commands_ = 0;
     uint64_t errors_ = 0;
 };

@@ -98,7 +98,10 @@ void SocketConsole::onData(uint64_t id, std::string_view bytes) {
 
 void SocketConsole::send(Client& c, std::string_view bytes) {
     if (c.dead || bytes.empty()) return;
-    if (c.stream->writeQueueBytes() + bytes.size() > options_.maxQueuedOutput) {
+    // One answer always fits (however long a `scan` is); a client with answers still
+    // queued past the limit is not reading them.
+    size_t queued = c.stream->writeQueueBytes();
+    if (queued > 0 && queued + bytes.size() > options_.maxQueuedOutput) {
         ++counters_.slowClosed;
         LOG(Console, Warning) << "console socket: closing a session that does not read its "
                                  "answers ("

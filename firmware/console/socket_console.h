@@ -8,9 +8,10 @@
 // Limits that keep the daemon safe from its clients:
 // - at most Options::maxSessions at once; one more gets "error: too many console sessions"
 //   and ".error", then is closed;
-// - a client that does not read its answers is disconnected once more than
-//   Options::maxQueuedOutput bytes wait for it (dropping bytes would corrupt the answer
-//   framing, so the connection goes instead; memory stays bounded);
+// - a client that does not read its answers is disconnected when an answer would take the
+//   bytes waiting for it past Options::maxQueuedOutput (dropping bytes would corrupt the
+//   answer framing, so the connection goes instead). One answer is always accepted when
+//   nothing waits, so memory stays within the limit plus one answer;
 // - the end of a client's input (EOF, or Ctrl-D on an empty line) finishes the answers
 //   already queued, then closes; a half-typed last line is never run.
 #pragma once

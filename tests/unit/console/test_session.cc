@@ -70,3 +70,31 @@ TEST_CASE("a script session answers each line once, with an end marker and dot-s
     CHECK(ends == 1);
     CHECK(out.empty());
 }
+
+TEST_CASE("output goes out in pieces: echo as typed, each answer whole with its prompt") {
+    test::FakeBackend backend;
+    Interpreter in(backend);
+    std::vector<std::string> pieces;
+    Session s(in, SessionMode::Terminal, [&](std::string_view b) { pieces.emplace_back(b); }, {});
+    s.feed("ve\x7fr\x01\rversion\r");
+    REQUIRE(pieces.size() == 15);  // 6 for the bad line, 7 letters, CRLF, answer+prompt
+    CHECK(pieces[0] == "v");
+    CHECK(pieces[1] == "e");
+    CHECK(pieces[2] == "\b \b");
+    CHECK(pieces[3] == "r");
+    CHECK(pieces[4] == "\r\n");
+    CHECK(pieces[5] ==
+          "error: line contains bytes that are not text, ignored (type binary keys as 0x-hex)\r\n"
+          "possync> ");
+    CHECK(pieces[6] == "v");
+    CHECK(pieces[13] == "\r\n");
+    CHECK(pieces[14].find("version: ") == 0);
+    CHECK(pieces[14].substr(pieces[14].size() - kPrompt.size()) == kPrompt);
+
+    pieces.clear();
+    Session script(in, SessionMode::Script, [&](std::string_view b) { pieces.emplace_back(b); }, {});
+    script.feed("version\nnope\n");
+    REQUIRE(pieces.size() == 2);
+    CHECK(pieces[0].find("version: ") == 0);
+    CHECK(pieces[1] == "error: unknown command 'nope' (try help)\n.error\n");
+}

@@ -10,7 +10,6 @@ struct Stream::WriteRequest {
     Stream* stream = nullptr;
     std::vector<uint8_t> one;
     std::vector<std::vector<uint8_t>> many;
-    size_t bytes = 0;
     WriteCallback done;
 };
 
@@ -71,6 +70,10 @@ void Stream::onRead(long nread) {
     invokeSlot(onEnd_, std::move(end));
 }
 
+size_t Stream::writeQueueBytes() const {
+    return closing() ? 0 : uv_stream_get_write_queue_size(rawStream());
+}
+
 Status Stream::submit(std::unique_ptr<WriteRequest> w, const void* bufs, unsigned count) {
     w->stream = this;
     w->req.data = w.get();
@@ -78,7 +81,7 @@ Status Stream::submit(std::unique_ptr<WriteRequest> w, const void* bufs, unsigne
                       [](uv_write_t* req, int status) {
                           std::unique_ptr<WriteRequest> done(static_cast<WriteRequest*>(req->data));
                           Stream* self = done->stream;
-                          self->pendingBytes_ -= done->bytes;
+                          --self->writesInFlight_;
                           // Closed first (UV_ECANCELED): the owner is gone, stay silent.
                           if (self->closing() || !done->done) return;
                           if (status < 0)
@@ -87,7 +90,7 @@ Status Stream::submit(std::unique_ptr<WriteRequest> w, const void* bufs, unsigne
                               done->done(Status());
                       });
     if (rc < 0) return uvError(rc, "write to " + peerName_);
-    pendingBytes_ += w->bytes;
+    ++writesInFlight_;
     (void)w.release();
     return {};
 }
@@ -97,7 +100,6 @@ Status Stream::write(std::vector<uint8_t> data, WriteCallback done) {
     if (data.empty()) return makeError(Errc::InvalidArgument, "write to " + peerName_ + ": no data");
     auto w = std::make_unique<WriteRequest>();
     w->one = std::move(data);
-    w->bytes = w->one.size();
     w->done = std::move(done);
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->one.data()), static_cast<unsigned>(w->one.size()));
     return submit(std::move(w), &buf, 1);
@@ -113,7 +115,6 @@ Status Stream::writev(std::vector<std::vector<uint8_t>> buffers, WriteCallback d
     for (auto& b : w->many) {
         if (b.empty()) continue;
         bufs.push_back(uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(b.size())));
-        w->bytes += b.size();
     }
     if (bufs.empty()) return makeError(Errc::InvalidArgument, "write to " + peerName_ + ": no data");
     // uv_write copies the uv_buf_t array itself; only the bytes must outlive the call.

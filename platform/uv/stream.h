@@ -52,10 +52,14 @@ public:
     // Queues several owned buffers as ONE uv_write (one writev when the socket takes it
     // all). Empty buffers are skipped; all empty is Errc::InvalidArgument.
     Status writev(std::vector<std::vector<uint8_t>> buffers, WriteCallback done = {});
-    // Bytes handed to write()/writev() whose write has not completed yet; this includes
-    // libuv's write queue (uv_stream_get_write_queue_size). Flow control compares it to
-    // a limit before queueing more.
-    size_t writeQueueBytes() const { return pendingBytes_; }
+    // Bytes handed to write()/writev() that the kernel has not taken yet (libuv's write
+    // queue, uv_stream_get_write_queue_size): it grows while the peer does not read.
+    // Flow control compares it to a limit before queueing more. Bytes the kernel took
+    // count no more, even though their `done` callbacks run on a later loop turn (so many
+    // small writes within one turn to a reading peer do not look like a backlog).
+    size_t writeQueueBytes() const;
+    // Writes whose `done` has not run yet (queued, or taken but not yet reported).
+    size_t writesInFlight() const { return writesInFlight_; }
 
     // Half-closes the write side after queued writes complete. `done` as for writes.
     Status shutdown(WriteCallback done = {});
@@ -80,7 +84,7 @@ private:
     EndCallback onEnd_;
     std::unique_ptr<uint8_t[]> readBuffer_;
     std::string peerName_;
-    size_t pendingBytes_ = 0;
+    size_t writesInFlight_ = 0;
     bool reading_ = false;
     bool ended_ = false;
 };

@@ -72,7 +72,7 @@ TEST_CASE("tcp: echo of several MB through single and vectored writes on 127.0.0
     uv::Owned<uv::TcpStream> client;
     std::vector<uint8_t> received;
     int connected = 0, writesDone = 0, clientEnds = 0, endErrors = 0;
-    size_t queuedAfterWrite = 0;
+    size_t queuedAfterWrite = 0, inFlightAfterWrite = 0;
     auto pending = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>> r) {
         if (!r.ok()) return;
         ++connected;
@@ -89,6 +89,7 @@ TEST_CASE("tcp: echo of several MB through single and vectored writes on 127.0.0
             (void)client->shutdown();
         });
         queuedAfterWrite = client->writeQueueBytes();
+        inFlightAfterWrite = client->writesInFlight();
         if (!w1.ok() || !w2.ok()) f.loop->stop();
     });
     // The listener keeps the loop alive: run turns until both sides saw the end.
@@ -96,9 +97,10 @@ TEST_CASE("tcp: echo of several MB through single and vectored writes on 127.0.0
     CHECK_FALSE(f.timedOut);
     CHECK(connected == 1);
     CHECK(writesDone == 2);
-    CHECK(queuedAfterWrite > 0);
+    CHECK(inFlightAfterWrite == 2);  // callbacks never run inside write()
     CHECK(queuedAfterWrite <= expected.size());
     CHECK(client->writeQueueBytes() == 0);
+    CHECK(client->writesInFlight() == 0);
     CHECK(clientEnds == 1);
     CHECK(endErrors == 0);
     CHECK(serverEnds == 1);
@@ -142,6 +144,7 @@ TEST_CASE("tcp: writeQueueBytes grows while the peer does not read and drains to
     REQUIRE(server);
     peakQueue = client->writeQueueBytes();
     size_t doneWhileStalled = doneCount;
+    size_t inFlightWhileStalled = client->writesInFlight();
 
     // Now the server reads everything; the client's queue drains.
     REQUIRE(server->startRead([&](Bytes d) { serverGot += d.size; }, [](Status) {}).ok());
@@ -149,6 +152,8 @@ TEST_CASE("tcp: writeQueueBytes grows while the peer does not read and drains to
     CHECK_FALSE(f.timedOut);
     CHECK(peakQueue > 4 * kChunk);
     CHECK(doneWhileStalled < kChunks);
+    CHECK(inFlightWhileStalled == kChunks - doneWhileStalled);
+    CHECK(client->writesInFlight() == 0);
     CHECK(doneCount == kChunks);
     CHECK(client->writeQueueBytes() == 0);
     CHECK(serverGot == kChunk * kChunks);
@@ -326,4 +331,68 @@ TEST_CASE("tcp: parseHostPort and formatHostPort") {
     CHECK_FALSE(uv::parseHostPort("[::1:7000").ok());
     CHECK(uv::formatHostPort("::1", 7) == "[::1]:7");
     CHECK(uv::formatHostPort("1.2.3.4", 7) == "1.2.3.4:7");
+}
+
+TEST_CASE("tcp: Loop::close with a pending connect and queued writes calls nobody") {
+    LoopFixture f;
+    uv::Owned<uv::TcpStream> server;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        server = std::move(s);
+    });
+    REQUIRE(listener.ok());
+    uint16_t port = listener.value()->port();
+
+    uv::Owned<uv::TcpStream> client;
+    auto first = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (r.ok()) client = std::move(r).value();
+    });
+    f.runUntil([&] { return client && server; });
+    REQUIRE(client);
+    int writeCalls = 0, connectCalls = 0, endCalls = 0;
+    REQUIRE(client->write(std::vector<uint8_t>(32 << 20, 1), [&](Status) { ++writeCalls; }).ok());
+    REQUIRE(client->startRead([](Bytes) {}, [&](Status) { ++endCalls; }).ok());
+    auto second = connectOrFail(*f.loop, port, [&](auto) { ++connectCalls; });
+
+    f.finish();  // everything above is still owned by the test
+    CHECK(writeCalls == 0);
+    CHECK(connectCalls == 0);
+    CHECK(endCalls == 0);
+    CHECK(client->closing());
+    auto late = client->write(std::vector<uint8_t>(1, 1));
+    REQUIRE_FALSE(late.ok());
+    CHECK(late.error().code == Errc::Closed);
+    second.reset();
+    first.reset();
+    client.reset();
+    server.reset();
+    listener.value().reset();
+}
+
+TEST_CASE("tcp: small writes the kernel takes at once do not count as queued") {
+    LoopFixture f;
+    uv::Owned<uv::TcpStream> server;
+    size_t serverGot = 0;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        server = std::move(s);
+        (void)server->startRead([&](Bytes d) { serverGot += d.size; }, [](Status) {});
+    });
+    REQUIRE(listener.ok());
+    uv::Owned<uv::TcpStream> client;
+    auto pending = connectOrFail(*f.loop, listener.value()->port(), [&](Result<uv::Owned<uv::TcpStream>> r) {
+        if (r.ok()) client = std::move(r).value();
+    });
+    f.runUntil([&] { return client && server; });
+    REQUIRE(client);
+    // A console answer written line by line within one turn: 20 x 500 bytes.
+    for (int i = 0; i < 20; ++i) REQUIRE(client->write(std::vector<uint8_t>(500, 'x')).ok());
+    CHECK(client->writeQueueBytes() == 0);
+    CHECK(client->writesInFlight() == 20);
+    f.runUntil([&] { return serverGot == 20 * 500 && client->writesInFlight() == 0; });
+    CHECK_FALSE(f.timedOut);
+    CHECK(serverGot == 20 * 500);
+    client.reset();
+    server.reset();
+    listener.value().reset();
+    pending.reset();
+    f.finish();
 }

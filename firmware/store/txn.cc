@@ -220,6 +220,22 @@ Status ReadTxn::scan(std::string_view table, Bytes prefix, size_t limit,
     return {};
 }
 
+Status ReadTxn::scanFrom(std::string_view table, Bytes from,
+                         const std::function<bool(Bytes, Bytes)>& fn) {
+    auto d = dbi(table);
+    if (!d) return d.takeError();
+    auto cur = lmdb::Cursor::open(txn_, *d);
+    if (!cur) return cur.takeError();
+    Bytes k, v;
+    auto r = from.size ? cur->seek(from, k, v) : cur->first(k, v);
+    while (true) {
+        if (!r) return r.takeError();
+        if (!*r || !fn(k, v)) break;
+        r = cur->next(k, v);
+    }
+    return {};
+}
+
 Result<std::vector<std::string>> ReadTxn::tableNames() {
     auto all = lmdb::listDatabases(txn_);
     if (!all) return all.takeError();
@@ -321,6 +337,10 @@ Status ApplyTxn::beginFull(const std::vector<std::string>& tables) {
         (*t)->digest = 0;
         (*t)->dirty = true;
     }
+    auto sorted = parseTableList(joinTableList(tables));
+    if (!sorted) return fail(sorted.takeError());
+    meta_.watched = std::move(*sorted);
+    watchedSet_ = true;
     return {};
 }
 
@@ -359,6 +379,10 @@ Status ApplyTxn::commit() {
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "generation", meta_.generation));
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", meta_.seq));
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "synced", 1));
+        }
+        if (watchedSet_) {
+            std::string list = joinTableList(meta_.watched);
+            POSSYNC_TRY(txn_.put(store_->metaDbi(), Bytes("watched"), Bytes(list)));
         }
         return txn_.commit();
     };

@@ -100,6 +100,9 @@ public:
     // fn returns false to stop early.
     Status scan(std::string_view table, Bytes prefix, size_t limit,
                 const std::function<bool(Bytes key, Bytes value)>& fn);
+    // Entries with keys >= `from`, in key order, until fn returns false.
+    Status scanFrom(std::string_view table, Bytes from,
+                    const std::function<bool(Bytes key, Bytes value)>& fn);
     // Business table names (reserved possync.* excluded), sorted.
     Result<std::vector<std::string>> tableNames();
     Result<uint64_t> entries(std::string_view table);
@@ -128,7 +131,8 @@ public:
     // reserved or invalid table, or an oversize key, fails the whole transaction.
     Status apply(const wire::ChangeModel* model);
     // Starts a FULL data set: empties `tables` (this transaction only; readers keep the old data
-    // until commit).
+    // until commit) and records them as this slave's watched tables (the master's listening
+    // configuration, so `digest` compares the same tables on both boards).
     Status beginFull(const std::vector<std::string>& tables);
     // Applies a FULL chunk (PUTs in key order per table: appended where possible).
     Status applyFullChunk(const wire::ChangeModel* model);
@@ -152,6 +156,7 @@ private:
     TableSet tables_;
     uint64_t applied_ = 0;
     bool positionSet_ = false;
+    bool watchedSet_ = false;
     std::optional<Error> failed_;
 };
 

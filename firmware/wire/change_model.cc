@@ -48,8 +48,7 @@ Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSe
 }
 
 Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk,
-                                     bool lastChunk, uint64_t consistentSeq,
-                                     const std::vector<std::string>& tables) {
+                                     bool lastChunk, const std::vector<std::string>& tables) {
     auto vec = fbb_.CreateVector(changes_);
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> names;
     if (!tables.empty()) names = fbb_.CreateVectorOfStrings(tables);
@@ -61,7 +60,6 @@ Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint3
     cm.add_snapshot_seq(readSeq);
     cm.add_chunk(chunk);
     cm.add_last_chunk(lastChunk);
-    cm.add_consistent_seq(consistentSeq);
     cm.add_changes(vec);
     if (!tables.empty()) cm.add_tables(names);
     auto model = cm.Finish();

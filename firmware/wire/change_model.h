@@ -34,11 +34,10 @@ public:
 
     // Finishes the model. The returned bytes stay valid until the next add/reset.
     Bytes finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq);
-    // A FULL chunk: `tables` are the watched tables of the snapshot (sent with chunk 0),
-    // readSeq the seq this chunk was read at, consistentSeq (last chunk) the seq the slave must
-    // reach in the incremental replay before its new data set is consistent.
+    // A FULL chunk: readSeq is the seq this chunk was read at; `tables` (chunk 0 only) are the
+    // watched tables of the snapshot.
     Bytes finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk, bool lastChunk,
-                     uint64_t consistentSeq, const std::vector<std::string>& tables);
+                     const std::vector<std::string>& tables);
 
     // Forgets all changes; keeps the allocated memory.
     void reset();

@@ -154,7 +154,7 @@ TEST_CASE("FULL apply: old data until commit, then exactly the snapshot") {
         snprintf(key, sizeof key, "k%03d", i);
         w.put("menu", Bytes(key), Bytes("v"));
     }
-    Bytes f = w.finishFull(9, 5, 0, true, 5, {"menu"});
+    Bytes f = w.finishFull(9, 5, 0, true, {"menu"});
     REQUIRE_OK(a->applyFullChunk(wire::asChangeModel(wire::GetFrame(f.data))));
     // A reader (another transaction) still sees the old data set.
     CHECK(readAll(*s, "menu") == Table{{"old", "1"}});

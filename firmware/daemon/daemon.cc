@@ -1,0 +1,135 @@
+#include "daemon/daemon.h"
+
+#include <csignal>
+
+#include "log/log.h"
+
+namespace possync::daemon {
+
+POSSYNC_LOG_CATEGORY(Daemon)
+
+Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
+    std::unique_ptr<Daemon> d(new Daemon(options));
+    POSSYNC_TRY(d->init());
+    return d;
+}
+
+Daemon::~Daemon() = default;
+
+Status Daemon::init() {
+    auto loop = uv::Loop::create();
+    if (!loop) return loop.takeError();
+    loop_ = std::move(*loop);
+    startedMs_ = loop_->nowMs();
+
+    store::StoreOptions so;
+    so.mapSize = size_t(options_.mapSizeMiB) << 20;
+    if (options_.mapSizeMiB && (so.mapSize >> 20) != options_.mapSizeMiB)
+        return makeError(Errc::TooLarge, "--map-size is too large for this board");
+    so.noSync = !options_.sync;
+    so.deviceId = options_.device;
+    so.maxChangeModelBytes = options_.maxFrameBytes;
+    auto s = store::Store::open(options_.data, so);
+    if (!s) return s.takeError();
+    store_ = std::move(*s);
+    if (!options_.device.empty()) {
+        auto m = store_->meta();
+        if (m && m->device != options_.device) POSSYNC_TRY(store_->setDeviceId(options_.device));
+    }
+    POSSYNC_TRY(store_->setRole(options_.role == "master" ? store::Role::Master : store::Role::Slave));
+
+    auto onSignal = [this](int signum) { shutdown(signum); };
+    auto sigint = uv::Signal::create(*loop_, SIGINT, onSignal);
+    if (!sigint) return sigint.takeError();
+    sigint_ = std::move(*sigint);
+    auto sigterm = uv::Signal::create(*loop_, SIGTERM, onSignal);
+    if (!sigterm) return sigterm.takeError();
+    sigterm_ = std::move(*sigterm);
+    // A peer closing mid-write must give EPIPE, not kill the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    return options_.role == "master" ? initMaster() : initSlave();
+}
+
+Status Daemon::initMaster() {
+    if (!options_.tables.empty() || !options_.config.empty()) {
+        auto tables = store::parseTableList(options_.tables);
+        if (!tables) return tables.takeError();
+        if (!options_.tables.empty()) POSSYNC_TRY(store_->setWatchedTables(*tables));
+    }
+    auto meta = store_->meta();
+    if (!meta) return meta.takeError();
+    if (meta->watched.empty())
+        LOG(Daemon, Warning) << "no watched tables: nothing replicates until --tables names some";
+    sync::MasterConfig mc;
+    mc.listen = options_.listen;
+    mc.storeId = options_.store;
+    mc.deviceId = meta->device;
+    mc.maxFrameBytes = options_.maxFrameBytes;
+    mc.heartbeatMs = options_.heartbeatMs;
+    mc.timeoutMs = options_.timeoutMs;
+    mc.window = options_.window;
+    mc.sendBufferBytes = options_.sendBufferBytes;
+    mc.chunkBytes = options_.chunkBytes;
+    mc.trim.maxEntries = options_.logMaxEntries;
+    mc.trim.maxBytes = options_.logMaxBytes;
+    mc.trim.hardMaxEntries = options_.logHardMaxEntries;
+    mc.trim.hardMaxBytes = options_.logHardMaxBytes;
+    auto m = sync::Master::create(*loop_, *store_, mc);
+    if (!m) return m.takeError();
+    master_ = std::move(*m);
+    // Scripts and tests read the bound port from this line.
+    LOG(Daemon, Info) << "listening on " << master_->address();
+    return {};
+}
+
+Status Daemon::initSlave() {
+    auto meta = store_->meta();
+    if (!meta) return meta.takeError();
+    if (options_.master.empty())
+        return makeError(Errc::InvalidArgument, "Avahi discovery is not wired in this build yet: give --master HOST:PORT");
+    auto hp = parseHostPort(options_.master, false);
+    if (!hp) return hp.takeError();
+    locator_ = std::make_unique<sync::StaticLocator>(hp->first, hp->second);
+    sync::ReplicaConfig rc;
+    rc.storeId = options_.store;
+    rc.deviceId = meta->device;
+    rc.maxFrameBytes = options_.maxFrameBytes;
+    rc.heartbeatMs = options_.heartbeatMs;
+    rc.timeoutMs = options_.timeoutMs;
+    rc.backoffMinMs = options_.backoffMinMs;
+    rc.backoffMaxMs = options_.backoffMaxMs;
+    rc.acceptNewGeneration = options_.newGeneration == NewGenerationPolicy::Accept;
+    auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
+    if (!r) return r.takeError();
+    replica_ = std::move(*r);
+    return {};
+}
+
+void Daemon::shutdown(int signum) {
+    if (stopping_) return;
+    stopping_ = true;
+    LOG(Daemon, Info) << "signal " << signum << ": shutting down";
+    if (master_) master_->stop();
+    if (replica_) replica_->stop();
+    loop_->stop();
+}
+
+int Daemon::run() {
+    if (replica_) replica_->start();
+    loop_->run();
+    // Release every handle before closing the loop.
+    master_.reset();
+    replica_.reset();
+    sigint_.reset();
+    sigterm_.reset();
+    auto r = loop_->close();
+    if (!r) {
+        LOG(Daemon, Error) << "closing the event loop: " << r.error().message;
+        return 1;
+    }
+    LOG(Daemon, Info) << "stopped";
+    return 0;
+}
+
+}  // namespace possync::daemon

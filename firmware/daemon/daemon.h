@@ -1,0 +1,53 @@
+// Daemon: wires one board's possyncd together: store, sync engine (master or replica),
+// discovery, console, signals. Wiring and lifecycle only; the behaviour lives in the modules.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "daemon/options.h"
+#include "store/store.h"
+#include "sync/locator.h"
+#include "sync/master.h"
+#include "sync/replica.h"
+#include "uv/loop.h"
+#include "uv/signal.h"
+
+namespace possync::daemon {
+
+class Daemon final {
+public:
+    static Result<std::unique_ptr<Daemon>> create(const Options& options);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Runs until SIGINT/SIGTERM; returns the process exit code.
+    int run();
+
+    const Options& options() const { return options_; }
+    store::Store& store() { return *store_; }
+    sync::Master* master() { return master_.get(); }
+    sync::Replica* replica() { return replica_.get(); }
+    uint64_t startedMs() const { return startedMs_; }
+
+private:
+    explicit Daemon(Options options) : options_(std::move(options)) {}
+    Status init();
+    Status initMaster();
+    Status initSlave();
+    void shutdown(int signum);
+
+    Options options_;
+    std::unique_ptr<uv::Loop> loop_;
+    std::unique_ptr<store::Store> store_;
+    std::unique_ptr<sync::Master> master_;
+    std::unique_ptr<sync::Locator> locator_;
+    std::unique_ptr<sync::Replica> replica_;
+    uv::Owned<uv::Signal> sigint_, sigterm_;
+    uint64_t startedMs_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace possync::daemon

@@ -1,0 +1,38 @@
+// possyncd: the possync daemon of one POS board (DESIGN.md §5).
+#include <cstdio>
+
+#include "daemon/daemon.h"
+#include "daemon/options.h"
+#include "log/log.h"
+#include "possync_config.h"
+
+using namespace possync;
+
+int main(int argc, char** argv) {
+    daemon::Options options;
+    auto parsed = daemon::parseOptions(argc, argv, options);
+    if (!parsed) {
+        fprintf(stderr, "possyncd: %s\n", parsed.error().message.c_str());
+        return 2;
+    }
+    switch (*parsed) {
+    case daemon::ParseOutcome::Help: fputs(daemon::helpText().c_str(), stdout); return 0;
+    case daemon::ParseOutcome::Version:
+        printf("possyncd %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
+               POSSYNC_FORMAT_VERSION);
+        return 0;
+    case daemon::ParseOutcome::PrintConfig: fputs(daemon::defaultConfigText().c_str(), stdout); return 0;
+    case daemon::ParseOutcome::Run: break;
+    }
+    if (auto v = daemon::validate(options); !v) {
+        fprintf(stderr, "possyncd: %s\n", v.error().message.c_str());
+        return 2;
+    }
+    log::setAllLevels(*log::parseLevel(options.logLevel));
+    auto d = daemon::Daemon::create(options);
+    if (!d) {
+        fprintf(stderr, "possyncd: %s\n", d.error().message.c_str());
+        return 1;
+    }
+    return (*d)->run();
+}

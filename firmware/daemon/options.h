@@ -1,0 +1,67 @@
+// possyncd's options: one table that drives the command line, the TOML config file, --help
+// and --print-default-config. Every option is documented once, in options.cc.
+//
+// Precedence: built-in default < config file (--config FILE) < command line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace possync::daemon {
+
+enum class NewGenerationPolicy {
+    Wait,    // keep the data, report, wait for the operator (console accept-generation)
+    Accept,  // take a FULL sync of the new generation at once
+};
+
+struct Options {
+    std::string role;              // "master" or "slave"
+    std::string data;
+    std::string store;
+    std::string device;
+    std::string listen = "0.0.0.0:7700";
+    std::string master;            // HOST:PORT, slave with static discovery
+    std::string discovery;         // "avahi" or "static"; empty = static when master is set
+    std::string tables;            // comma-separated watched tables (master)
+    std::string serial;
+    uint32_t baud = 115200;
+    std::string console;
+    std::string config;
+    std::string logLevel = "info";
+    uint64_t mapSizeMiB = 0;
+    uint64_t maxFrameBytes = 16u << 20;
+    uint64_t heartbeatMs = 1000;
+    uint64_t timeoutMs = 5000;
+    uint64_t backoffMinMs = 500;
+    uint64_t backoffMaxMs = 60000;
+    uint64_t window = 64;
+    uint64_t sendBufferBytes = 8u << 20;
+    uint64_t chunkBytes = 1u << 20;
+    uint64_t logMaxEntries = 100000;
+    uint64_t logMaxBytes = 256u << 20;
+    uint64_t logHardMaxEntries = 1000000;
+    uint64_t logHardMaxBytes = 1024u << 20;
+    NewGenerationPolicy newGeneration = NewGenerationPolicy::Wait;
+    bool sync = true;              // fsync each commit (false only for benchmarks/tests)
+};
+
+enum class ParseOutcome { Run, Help, Version, PrintConfig };
+
+// Parses argv (and the config file it names). Errors are one line, ready to print.
+Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);
+// Loads a TOML config file into `out` (keys are option names with '_' for '-').
+Status loadConfigFile(const std::string& path, Options& out);
+// Checks required options and combinations (role, data, store, addresses).
+Status validate(const Options& o);
+
+std::string helpText();
+// A commented TOML file with every option at its default.
+std::string defaultConfigText();
+
+// "HOST:PORT" / "[v6]:PORT" into parts; port 0 allowed when allowZero.
+Result<std::pair<std::string, uint16_t>> parseHostPort(const std::string& text, bool allowZero);
+
+}  // namespace possync::daemon

@@ -1,0 +1,139 @@
+#include "sync/master.h"
+
+#include "log/log.h"
+
+namespace possync::sync {
+
+POSSYNC_LOG_CATEGORY(Sync)
+
+Result<std::unique_ptr<Master>> Master::create(uv::Loop& loop, store::Store& store, MasterConfig config) {
+    std::unique_ptr<Master> m(new Master(loop, store, std::move(config)));
+    POSSYNC_TRY(m->start());
+    return m;
+}
+
+Master::~Master() {
+    if (commitListener_) store_.removeCommitListener(commitListener_);
+}
+
+Status Master::start() {
+    auto v = view();
+    if (!v) return v.takeError();
+    head_ = v->head;
+    generation_ = v->generation;
+    auto listener = uv::TcpListener::create(loop_, config_.listen,
+                                            [this](uv::Owned<uv::TcpStream> s) { onConnection(std::move(s)); });
+    if (!listener) return makeError(listener.error().code, "cannot listen on " + config_.listen + ": " +
+                                                               listener.error().message);
+    listener_ = std::move(*listener);
+    auto notify = uv::FsEvent::create(loop_, store_.notifyPath(), [this](Status st) {
+        if (st.ok()) onCommitted();
+        else LOG(Sync, Warning) << "commit notification: " << st.error().message;
+    });
+    if (!notify) return notify.takeError();
+    notify_ = std::move(*notify);
+    commitListener_ = store_.addCommitListener([this](uint64_t) { onCommitted(); });
+    auto trimTimer = uv::Timer::create(loop_);
+    if (!trimTimer) return trimTimer.takeError();
+    trimTimer_ = std::move(*trimTimer);
+    trimTimer_->start(config_.trimIntervalMs, config_.trimIntervalMs, [this] { trim(); });
+    auto reaper = uv::Timer::create(loop_);
+    if (!reaper) return reaper.takeError();
+    reaper_ = std::move(*reaper);
+    LOG(Sync, Info) << "master of store " << config_.storeId << " listening on " << listener_->address()
+                    << ", generation " << hex64(generation_) << ", head " << head_;
+    return {};
+}
+
+Result<MasterView> Master::view() {
+    auto rt = store_.beginRead();
+    if (!rt) return rt.takeError();
+    MasterView v;
+    v.generation = rt->meta().generation;
+    v.head = rt->meta().seq;
+    v.resyncSeq = rt->meta().resyncSeq;
+    rt->end();
+    auto info = store_.logInfo();
+    if (!info) return info.takeError();
+    v.logFirst = info->first;
+    head_ = v.head;
+    return v;
+}
+
+std::shared_ptr<Snapshot> Master::snapshotForFull() {
+    auto m = store_.meta();
+    uint64_t gen = m ? m->generation : generation_;
+    std::vector<std::string> tables = m ? m->watched : std::vector<std::string>{};
+    if (snapshot_ && snapshot_->joinable() && snapshot_->generation() == gen && snapshot_->tables() == tables)
+        return snapshot_;
+    snapshot_ = std::make_shared<Snapshot>(store_, gen, std::move(tables), config_.chunkBytes);
+    return snapshot_;
+}
+
+Result<Chunk> Master::chunk(Snapshot& snap, uint32_t number, bool& shared) {
+    auto c = snap.chunk(number);
+    if (c) {
+        shared = c->shared;
+        if (shared) stats_.snapshotChunksShared++;
+        else stats_.snapshotChunksBuilt++;
+    }
+    return c;
+}
+
+void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
+    if (stopping_) return;
+    stats_.connects++;
+    auto session = std::make_unique<MasterSession>(*this, std::move(stream), nextSessionId_++);
+    auto r = session->start();
+    if (!r) {
+        LOG(Sync, Warning) << "cannot start a session: " << r.error().message;
+        return;
+    }
+    sessions_.push_back(std::move(session));
+}
+
+void Master::onCommitted() {
+    auto m = store_.meta();
+    if (m) head_ = m->seq;
+    pumpAll();
+}
+
+void Master::pumpAll() {
+    for (auto& s : sessions_)
+        if (!s->closed()) s->pump();
+}
+
+void Master::sessionClosed(MasterSession*) {
+    if (reaper_ && !stopping_) reaper_->start(0, 0, [this] { reap(); });
+}
+
+void Master::reap() {
+    std::erase_if(sessions_, [](const std::unique_ptr<MasterSession>& s) { return s->closed(); });
+}
+
+void Master::trim() {
+    auto removed = store_.trimLog(config_.trim);
+    if (!removed) LOG(Sync, Warning) << "log trim failed: " << removed.error().message;
+    // Sessions whose entries went past the hard limit notice at their next pump.
+    if (removed && *removed) pumpAll();
+}
+
+std::vector<SessionInfo> Master::sessions() const {
+    std::vector<SessionInfo> out;
+    for (const auto& s : sessions_)
+        if (!s->closed()) out.push_back(s->info());
+    return out;
+}
+
+void Master::stop() {
+    stopping_ = true;
+    for (auto& s : sessions_)
+        if (!s->closed()) s->close(wire::ErrorCode::SHUTDOWN, "master shutting down", nullptr);
+    sessions_.clear();
+    listener_.reset();
+    notify_.reset();
+    trimTimer_.reset();
+    reaper_.reset();
+}
+
+}  // namespace possync::sync

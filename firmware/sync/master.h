@@ -1,0 +1,98 @@
+// Master: accepts slave links and streams the board's watched tables to them.
+//
+// One Master per daemon, on the daemon's loop. It listens for slaves, keeps one MasterSession
+// per link, wakes the sessions when the change log grows (another process's commit touches
+// DIR/possync.notify; in-process commits call a store listener), shares FULL snapshots between
+// sessions that start at the same time, and trims the log above what connected slaves still
+// need (up to the hard limits of TrimLimits).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "store/store.h"
+#include "sync/master_session.h"
+#include "sync/policy.h"
+#include "sync/snapshot.h"
+#include "sync/stats.h"
+#include "uv/fs_event.h"
+#include "uv/loop.h"
+#include "uv/tcp.h"
+#include "uv/timer.h"
+
+namespace possync::sync {
+
+struct MasterConfig {
+    std::string listen = "0.0.0.0:7700";
+    std::string storeId;
+    std::string deviceId;
+    uint64_t maxFrameBytes = 16u << 20;
+    uint64_t heartbeatMs = 1000;
+    uint64_t timeoutMs = 5000;
+    uint64_t window = 64;             // change models in flight per slave
+    uint64_t sendBufferBytes = 8u << 20;
+    uint64_t chunkBytes = 1u << 20;
+    store::TrimLimits trim;
+    uint64_t trimIntervalMs = 1000;
+};
+
+class Master final {
+public:
+    static Result<std::unique_ptr<Master>> create(uv::Loop& loop, store::Store& store, MasterConfig config);
+    ~Master();
+    Master(const Master&) = delete;
+    Master& operator=(const Master&) = delete;
+
+    uint16_t port() const { return listener_->port(); }
+    const std::string& address() const { return listener_->address(); }
+    const MasterConfig& config() const { return config_; }
+    store::Store& store() { return store_; }
+    uv::Loop& loop() { return loop_; }
+    Stats& stats() { return stats_; }
+    uint64_t head() const { return head_; }
+    uint64_t generation() const { return generation_; }
+
+    // The master's position and log bounds, read now.
+    Result<MasterView> view();
+    // The snapshot a new FULL session should use: the current one while it can be joined.
+    std::shared_ptr<Snapshot> snapshotForFull();
+    // A chunk of `snap`, counting whether it was shared.
+    Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared);
+    std::vector<SessionInfo> sessions() const;
+    // Called by a session that closed; it is deleted on a later loop turn.
+    void sessionClosed(MasterSession* session);
+    // Wakes every session (new commits).
+    void pumpAll();
+    // Closes every link (daemon shutdown).
+    void stop();
+
+private:
+    Master(uv::Loop& loop, store::Store& store, MasterConfig config)
+        : loop_(loop), store_(store), config_(std::move(config)) {}
+    Status start();
+    void onConnection(uv::Owned<uv::TcpStream> stream);
+    void onCommitted();
+    void reap();
+    void trim();
+
+    uv::Loop& loop_;
+    store::Store& store_;
+    MasterConfig config_;
+    Stats stats_;
+    uv::Owned<uv::TcpListener> listener_;
+    uv::Owned<uv::FsEvent> notify_;
+    uv::Owned<uv::Timer> trimTimer_;
+    uv::Owned<uv::Timer> reaper_;
+    int commitListener_ = 0;
+    std::vector<std::unique_ptr<MasterSession>> sessions_;
+    std::shared_ptr<Snapshot> snapshot_;
+    uint64_t nextSessionId_ = 1;
+    uint64_t head_ = 0;
+    uint64_t generation_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace possync::sync

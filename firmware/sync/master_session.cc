@@ -1,0 +1,388 @@
+#include "sync/master_session.h"
+
+#include "log/log.h"
+#include "possync_config.h"
+#include "sync/master.h"
+#include "uv/loop.h"
+#include "wire/messages.h"
+
+namespace possync::sync {
+
+POSSYNC_LOG_DECLARE(Sync);
+
+namespace {
+// Unacknowledged FULL chunks per session: two keep the link busy while the slave applies one.
+constexpr uint32_t kChunkWindow = 2;
+}  // namespace
+
+MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
+    : master_(master), stream_(std::move(stream)),
+      decoder_(static_cast<uint32_t>(master.config().maxFrameBytes)), id_(id) {
+    peer_ = stream_->peerName();
+}
+
+MasterSession::~MasterSession() {
+    if (pin_) master_.store().unpin(pin_);
+}
+
+Status MasterSession::start() {
+    (void)stream_->setNoDelay(true);
+    auto tick = uv::Timer::create(master_.loop());
+    if (!tick) return tick.takeError();
+    tick_ = std::move(*tick);
+    lastHeardMs_ = lastSentMs_ = master_.loop().nowMs();
+    uint64_t hb = master_.config().heartbeatMs;
+    tick_->start(hb, hb, [this] { onTick(); });
+    return stream_->startRead([this](Bytes d) { onData(d); },
+                              [this](Status st) {
+                                  if (closed()) return;
+                                  if (st.ok()) close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
+                                  else close(wire::ErrorCode::NONE, st.error().message, "link");
+                              });
+}
+
+void MasterSession::step(SessionEvent event) {
+    auto next = sessionNext(state_, event);
+    if (!next) {
+        LOG(Sync, Error) << "session " << id_ << " (" << peer_ << "): illegal transition "
+                         << sessionStateName(state_) << " --" << sessionEventName(event) << "-->";
+        close(wire::ErrorCode::INTERNAL, "internal state error", "internal");
+        return;
+    }
+    LOG(Sync, Debug) << "session " << id_ << ": " << sessionStateName(state_) << " --"
+                     << sessionEventName(event) << "--> " << sessionStateName(*next);
+    state_ = *next;
+}
+
+void MasterSession::close(wire::ErrorCode code, const std::string& why, const char* errorKind) {
+    if (closed()) return;
+    if (errorKind) {
+        master_.stats().error(errorKind);
+        LOG(Sync, Warning) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_)
+                           << ": closing link: " << why;
+    } else {
+        LOG(Sync, Info) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_) << ": " << why;
+    }
+    if (code != wire::ErrorCode::NONE && stream_ && !stream_->closing()) {
+        std::vector<uint8_t> frame;
+        auto payload = wire::buildError(code, why);
+        wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
+        frame.insert(frame.end(), payload.begin(), payload.end());
+        (void)stream_->write(std::move(frame));
+        (void)stream_->shutdown();
+    }
+    if (stream_) stream_->stopRead();
+    state_ = SessionState::Closed;
+    if (tick_) tick_->stop();
+    chunksInFlight_.clear();
+    snapshot_.reset();
+    master_.sessionClosed(this);
+}
+
+bool MasterSession::send(std::vector<uint8_t> frame) {
+    size_t n = frame.size();
+    auto r = stream_->write(std::move(frame), [this](Status st) {
+        if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+    });
+    if (!r.ok()) {
+        close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
+        return false;
+    }
+    master_.stats().framesOut++;
+    master_.stats().bytesOut += n;
+    lastSentMs_ = master_.loop().nowMs();
+    return true;
+}
+
+bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
+    std::vector<uint8_t> frame;
+    frame.reserve(payload.size() + 4);
+    wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    return send(std::move(frame));
+}
+
+void MasterSession::onData(Bytes data) {
+    if (closed()) return;
+    lastHeardMs_ = master_.loop().nowMs();
+    master_.stats().bytesIn += data.size;
+    auto r = decoder_.feed(data, [this](Bytes payload) { return onFrame(payload); });
+    if (!r.ok() && !closed()) {
+        wire::ErrorCode code = r.error().code == Errc::TooLarge ? wire::ErrorCode::TOO_LARGE
+                               : r.error().code == Errc::Corrupt ? wire::ErrorCode::VERIFY
+                                                                 : wire::ErrorCode::PROTOCOL;
+        close(code, r.error().message, code == wire::ErrorCode::TOO_LARGE ? "oversize" : "protocol");
+    }
+}
+
+Status MasterSession::onFrame(Bytes payload) {
+    if (closed()) return makeError(Errc::Closed, "session closed");
+    master_.stats().framesIn++;
+    auto frame = wire::verifyFrame(payload);
+    if (!frame) return frame.takeError();
+    const wire::Frame* f = *frame;
+    switch (f->message_type()) {
+    case wire::Message::Hello:
+        if (state_ != SessionState::AwaitHello)
+            return makeError(Errc::Protocol, "a second Hello on one link");
+        return onHello(f->message_as_Hello());
+    case wire::Message::Ack:
+        if (state_ == SessionState::AwaitHello) return makeError(Errc::Protocol, "Ack before Hello");
+        return onAck(f->message_as_Ack());
+    case wire::Message::Ping: {
+        auto* p = f->message_as_Ping();
+        if (!sendPayload(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), master_.head())))
+            return makeError(Errc::Closed, "write failed");
+        return {};
+    }
+    case wire::Message::Pong: {
+        uint64_t now = uv::Loop::wallMs();
+        uint64_t echo = f->message_as_Pong()->echo_ms();
+        rttMs_ = now >= echo ? now - echo : 0;
+        return {};
+    }
+    case wire::Message::Error: {
+        auto* e = f->message_as_Error();
+        close(wire::ErrorCode::NONE,
+              std::string("slave reported ") + wire::errorCodeName(e->code()) + ": " +
+                  std::string(wire::textOf(e->text())),
+              "peer_error");
+        return makeError(Errc::Closed, "closed after the slave's Error");
+    }
+    default:
+        return makeError(Errc::Protocol, std::string("unexpected ") + wire::messageTypeName(f) +
+                                             " from a slave");
+    }
+}
+
+Status MasterSession::onHello(const wire::Hello* hello) {
+    device_ = std::string(wire::textOf(hello->device_id()));
+    std::string store(wire::textOf(hello->store_id()));
+    if (hello->protocol_version() != POSSYNC_PROTOCOL_VERSION) {
+        std::string why = "protocol version " + std::to_string(hello->protocol_version()) +
+                          " not supported (this master speaks " + std::to_string(POSSYNC_PROTOCOL_VERSION) + ")";
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::VERSION, why));
+        step(SessionEvent::Refuse);
+        close(wire::ErrorCode::NONE, "refused: " + why, "version");
+        return makeError(Errc::Closed, "refused");
+    }
+    if (store != master_.config().storeId) {
+        std::string why = "this master serves store '" + master_.config().storeId + "', not '" + store + "'";
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::WRONG_STORE, why));
+        step(SessionEvent::Refuse);
+        close(wire::ErrorCode::NONE, "refused: " + why, "wrong_store");
+        return makeError(Errc::Closed, "refused");
+    }
+    auto view = master_.view();
+    if (!view) {
+        close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");
+        return makeError(Errc::Closed, "store error");
+    }
+    generation_ = view->generation;
+    SlaveView slave;
+    slave.resuming = hello->state() == wire::SlaveState::RESUMING;
+    auto pos = wire::positionOf(hello->position());
+    slave.generation = pos.generation();
+    slave.seq = pos.seq();
+    SyncDecision d = decideSync(*view, slave);
+    wire::WelcomeFields w;
+    w.deviceId = master_.config().deviceId;
+    w.generation = view->generation;
+    w.headSeq = view->head;
+    w.mode = d.kind == SyncKind::Full ? wire::SyncMode::FULL : wire::SyncMode::INCREMENTAL;
+    w.heartbeatMs = static_cast<uint32_t>(master_.config().heartbeatMs);
+    if (!sendPayload(wire::buildWelcome(w))) return makeError(Errc::Closed, "write failed");
+    LOG(Sync, Info) << "slave " << device_ << " at " << peer_ << ": "
+                    << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync ("
+                    << d.why << "; slave at " << hex64(slave.generation) << ":" << slave.seq
+                    << ", head " << view->head << ")";
+    if (d.kind == SyncKind::Full) {
+        step(SessionEvent::HelloFull);
+        startFull();
+    } else {
+        step(SessionEvent::HelloIncremental);
+        master_.stats().incrementalSyncs++;
+        nextSeq_ = d.fromSeq;
+        streamBase_ = ackedSeq_ = slave.seq;
+        pin_ = master_.store().pin(slave.seq);
+        pumpLog();
+    }
+    return {};
+}
+
+void MasterSession::startFull() {
+    master_.stats().fullSyncs++;
+    snapshot_ = master_.snapshotForFull();
+    chunksInFlight_.clear();
+    nextChunk_ = ackedChunks_ = 0;
+    snapshotDone_ = false;
+    if (pin_) master_.store().movePin(pin_, snapshot_->firstSeq());
+    pumpFull();
+}
+
+Status MasterSession::onAck(const wire::Ack* ack) {
+    auto pos = wire::positionOf(ack->position());
+    if (ack->full()) {
+        if (state_ == SessionState::Full || snapshotDone_) {
+            if (ack->chunk() + 1 > ackedChunks_) ackedChunks_ = ack->chunk() + 1;
+            while (!chunksInFlight_.empty() && chunksInFlight_.size() > nextChunk_ - ackedChunks_)
+                chunksInFlight_.erase(chunksInFlight_.begin());
+        }
+        // During the replay after a FULL the slave acknowledges received (not yet durable)
+        // change models: flow control moves, the log pin does not.
+        if (pos.seq() > ackedSeq_ && pos.seq() < nextSeq_) ackedSeq_ = pos.seq();
+    } else {
+        if (pos.generation() != generation_ || pos.seq() >= nextSeq_ + 1)
+            return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
+                                                 std::to_string(pos.seq()) + " that was never sent");
+        ackedSeq_ = std::max(ackedSeq_, pos.seq());
+        if (pin_) master_.store().movePin(pin_, ackedSeq_);
+        while (!sentTimes_.empty() && sentTimes_.front().first <= ackedSeq_) sentTimes_.pop_front();
+    }
+    pump();
+    return {};
+}
+
+void MasterSession::pump() {
+    if (state_ == SessionState::Full) pumpFull();
+    if (state_ == SessionState::Streaming) pumpLog();
+}
+
+void MasterSession::pumpFull() {
+    while (state_ == SessionState::Full && !snapshotDone_ &&
+           nextChunk_ - ackedChunks_ < kChunkWindow &&
+           stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+        bool shared = false;
+        auto chunk = master_.chunk(*snapshot_, nextChunk_, shared);
+        if (!chunk) {
+            if (chunk.error().code == Errc::Closed) {
+                close(wire::ErrorCode::SHUTDOWN, chunk.error().message, "generation");
+            } else {
+                close(wire::ErrorCode::INTERNAL, "snapshot read failed: " + chunk.error().message, "store");
+            }
+            return;
+        }
+        if (nextChunk_ == 0) {
+            // The replay after the snapshot starts here; keep it in the log.
+            if (!pin_) pin_ = master_.store().pin(chunk->readSeq);
+            else master_.store().movePin(pin_, chunk->readSeq);
+            streamBase_ = ackedSeq_ = chunk->readSeq;
+            nextSeq_ = chunk->readSeq + 1;
+        }
+        chunksInFlight_.push_back(chunk->frame);
+        master_.stats().changesOut += chunk->records;
+        if (!send(std::vector<uint8_t>(*chunk->frame))) return;
+        ++nextChunk_;
+        if (chunk->last) {
+            snapshotDone_ = true;
+            LOG(Sync, Info) << "slave " << device_ << ": snapshot sent (" << nextChunk_
+                            << " chunks), streaming the log from " << nextSeq_;
+            step(SessionEvent::SnapshotSent);
+            pumpLog();
+            return;
+        }
+    }
+}
+
+void MasterSession::pumpLog() {
+    const auto& cfg = master_.config();
+    while (state_ == SessionState::Streaming) {
+        uint64_t inflight = nextSeq_ - 1 - std::min(ackedSeq_, nextSeq_ - 1);
+        size_t queued = stream_->writeQueueBytes();
+        if (inflight >= cfg.window || queued >= cfg.sendBufferBytes) return;
+        auto view = master_.view();
+        if (!view) {
+            close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");
+            return;
+        }
+        if (view->generation != generation_) {
+            close(wire::ErrorCode::SHUTDOWN, "the master's generation changed", "generation");
+            return;
+        }
+        if (view->resyncSeq > streamBase_) {
+            LOG(Sync, Info) << "slave " << device_ << ": watched tables changed, new FULL sync";
+            step(SessionEvent::NeedFull);
+            startFull();
+            return;
+        }
+        if (nextSeq_ > view->head) return;  // up to date
+        std::vector<std::vector<uint8_t>> batch;
+        uint64_t expect = nextSeq_;
+        bool gap = false;
+        auto r = master_.store().readLog(
+            nextSeq_, cfg.window - inflight, cfg.sendBufferBytes - queued, [&](uint64_t seq, Bytes entry) {
+                if (seq != expect) {
+                    gap = true;
+                    return false;
+                }
+                std::vector<uint8_t> frame;
+                frame.reserve(entry.size + 4);
+                wire::appendFrameHeader(frame, static_cast<uint32_t>(entry.size));
+                frame.insert(frame.end(), entry.data, entry.data + entry.size);
+                batch.push_back(std::move(frame));
+                ++expect;
+                return true;
+            });
+        if (!r) {
+            close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + r.error().message, "store");
+            return;
+        }
+        if (gap || batch.empty()) {
+            // The entries this slave needs were trimmed (hard limit): start over with FULL.
+            LOG(Sync, Warning) << "slave " << device_ << ": seq " << nextSeq_
+                               << " is no longer in the log, new FULL sync";
+            step(SessionEvent::NeedFull);
+            startFull();
+            return;
+        }
+        size_t bytes = 0;
+        for (auto& b : batch) bytes += b.size();
+        size_t frames = batch.size();
+        auto w = stream_->writev(std::move(batch), [this](Status st) {
+            if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+        });
+        if (!w) {
+            close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
+            return;
+        }
+        master_.stats().framesOut += frames;
+        master_.stats().bytesOut += bytes;
+        lastSentMs_ = master_.loop().nowMs();
+        sentTimes_.emplace_back(expect - 1, lastSentMs_);  // at most `window` entries
+        nextSeq_ = expect;
+    }
+}
+
+void MasterSession::onTick() {
+    if (closed()) return;
+    uint64_t now = master_.loop().nowMs();
+    const auto& cfg = master_.config();
+    if (now - lastHeardMs_ >= cfg.timeoutMs) {
+        close(wire::ErrorCode::TIMEOUT, "no frame from the slave for " + std::to_string(now - lastHeardMs_) + " ms",
+              "timeout");
+        return;
+    }
+    if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)
+        if (!sendPayload(wire::buildPing(uv::Loop::wallMs(), master_.head()))) return;
+    // A safety net for a missed wake-up: the log is always read from our own position.
+    pump();
+}
+
+SessionInfo MasterSession::info() const {
+    SessionInfo i;
+    i.id = id_;
+    i.address = peer_;
+    i.device = device_;
+    i.state = sessionStateName(state_);
+    i.ackedSeq = ackedSeq_;
+    uint64_t head = master_.head();
+    i.lagChanges = head > ackedSeq_ ? head - ackedSeq_ : 0;
+    uint64_t now = master_.loop().nowMs();
+    i.lagMs = (i.lagChanges && !sentTimes_.empty()) ? now - sentTimes_.front().second : 0;
+    i.lastHeardMsAgo = now - lastHeardMs_;
+    i.rttMs = rttMs_;
+    i.mode = snapshot_ ? "full" : "incremental";
+    return i;
+}
+
+}  // namespace possync::sync

@@ -1,0 +1,117 @@
+// The sync engine's pure core: the master's FULL/INCREMENTAL decision, reconnect backoff,
+// and the master-session and replica state machines as transition tables checked at run
+// time. No I/O here: master_session.cc and replica.cc drive these over sockets, and unit
+// tests drive them directly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace possync::sync {
+
+// ---- The sync rule (DESIGN.md §3) ------------------------------------------------------
+
+struct MasterView {
+    uint64_t generation = 0;
+    uint64_t head = 0;        // newest committed seq
+    uint64_t logFirst = 0;    // oldest seq still in the log (0: empty log)
+    uint64_t resyncSeq = 0;   // positions before this need FULL (watched set changed)
+};
+
+struct SlaveView {
+    bool resuming = false;    // Hello state RESUMING (else STARTING)
+    uint64_t generation = 0;
+    uint64_t seq = 0;
+};
+
+enum class SyncKind { Full, Incremental };
+
+struct SyncDecision {
+    SyncKind kind = SyncKind::Full;
+    uint64_t fromSeq = 0;       // INCREMENTAL: first seq to send
+    const char* why = "";       // for logs and the console
+};
+
+// FULL if the slave is STARTING, its generation differs, it is ahead of the head, older than
+// the watched-set cut, or older than the oldest change still in the log; INCREMENTAL from
+// seq+1 otherwise.
+SyncDecision decideSync(const MasterView& master, const SlaveView& slave);
+
+// ---- Reconnect backoff -----------------------------------------------------------------
+
+// 0.5 s doubling to a cap, with +-20% jitter; reset() after a successful link.
+class Backoff final {
+public:
+    Backoff(uint64_t minMs, uint64_t maxMs, uint64_t seed);
+    // The next delay; the base doubles each call up to the cap.
+    uint64_t next();
+    void reset() { attempt_ = 0; }
+    unsigned attempts() const { return attempt_; }
+
+private:
+    uint64_t minMs_, maxMs_;
+    uint64_t rng_;
+    unsigned attempt_ = 0;
+};
+
+// ---- Master session state machine ------------------------------------------------------
+
+enum class SessionState {
+    AwaitHello,  // link accepted; nothing sent until the slave's Hello
+    Full,        // streaming snapshot chunks (then the log from the snapshot's first seq)
+    Streaming,   // streaming the change log in order
+    Closed,      // link closed (terminal)
+};
+
+enum class SessionEvent {
+    HelloFull,         // a valid Hello; the rule says FULL
+    HelloIncremental,  // a valid Hello; the rule says INCREMENTAL
+    Refuse,            // Hello with the wrong store/version: refusal sent
+    SnapshotSent,      // last FULL chunk written
+    NeedFull,          // log trimmed past the slave, or the watched set changed
+    LinkError,         // bad frame, timeout, peer closed, write failed
+};
+
+const char* sessionStateName(SessionState s);
+const char* sessionEventName(SessionEvent e);
+// The next state, or nullopt for an illegal transition (the session then closes the link).
+std::optional<SessionState> sessionNext(SessionState s, SessionEvent e);
+
+// ---- Replica (slave) state machine -----------------------------------------------------
+
+enum class ReplicaState {
+    Locating,         // asking discovery (or the static address) for the master
+    Connecting,       // TCP connect in flight
+    AwaitWelcome,     // Hello sent
+    ReceivingFull,    // FULL chunks go into one open apply transaction
+    FullReplay,       // all chunks in; replaying the log up to the snapshot's consistent seq
+    Streaming,        // applying INCREMENTAL change models
+    Backoff,          // waiting before the next attempt
+    WaitingOperator,  // the master's generation differs: data kept until the operator allows
+    Stopped,          // shut down (terminal)
+};
+
+enum class ReplicaEvent {
+    Located,            // a master address is known
+    LocateFailed,       // no candidate, or a conflict (two masters)
+    Connected,
+    ConnectFailed,
+    WelcomeFull,
+    WelcomeIncremental,
+    Refused,            // Welcome refusal or Error from the master
+    GenerationMismatch, // master data replaced and the operator has not allowed it
+    LastChunk,          // the snapshot's last chunk applied (replay may follow)
+    Consistent,         // FULL committed with its position
+    LinkLost,           // timeout, peer closed, protocol error, invalid change model
+    RetryDue,           // backoff timer fired
+    OperatorAccept,     // the operator allowed the new generation
+    Resync,             // the operator asked for a FULL sync
+    Stop,
+};
+
+const char* replicaStateName(ReplicaState s);
+const char* replicaEventName(ReplicaEvent e);
+std::optional<ReplicaState> replicaNext(ReplicaState s, ReplicaEvent e);
+
+}  // namespace possync::sync

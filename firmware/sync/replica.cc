@@ -1,0 +1,488 @@
+#include "sync/replica.h"
+
+#include "log/log.h"
+#include "possync_config.h"
+#include "wire/change_model.h"
+#include "wire/messages.h"
+
+namespace possync::sync {
+
+POSSYNC_LOG_DECLARE(Sync);
+
+Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& store, Locator& locator,
+                                                 ReplicaConfig config) {
+    std::unique_ptr<Replica> r(new Replica(loop, store, locator, std::move(config)));
+    auto retry = uv::Timer::create(loop);
+    if (!retry) return retry.takeError();
+    r->retry_ = std::move(*retry);
+    auto tick = uv::Timer::create(loop);
+    if (!tick) return tick.takeError();
+    r->tick_ = std::move(*tick);
+    auto m = store.meta();
+    if (!m) return m.takeError();
+    r->generation_ = m->generation;
+    r->position_ = m->seq;
+    r->synced_ = m->synced;
+    return r;
+}
+
+Replica::Replica(uv::Loop& loop, store::Store& store, Locator& locator, ReplicaConfig config)
+    : loop_(loop), store_(store), locator_(locator), config_(std::move(config)),
+      backoff_(config_.backoffMinMs, config_.backoffMaxMs, store::randomU64()) {}
+
+Replica::~Replica() = default;
+
+void Replica::step(ReplicaEvent event) {
+    auto next = replicaNext(state_, event);
+    if (!next) {
+        // An event the state machine does not expect here: a bug or a confused peer. Never
+        // continue in an unknown state: drop the link and start over.
+        LOG(Sync, Error) << "replica: illegal transition " << replicaStateName(state_) << " --"
+                         << replicaEventName(event) << "-->";
+        stats_.error("internal");
+        if (state_ != ReplicaState::Stopped && state_ != ReplicaState::Backoff) {
+            dropLink();
+            state_ = ReplicaState::Backoff;
+            scheduleRetry();
+        }
+        return;
+    }
+    LOG(Sync, Debug) << "replica: " << replicaStateName(state_) << " --" << replicaEventName(event)
+                     << "--> " << replicaStateName(*next);
+    state_ = *next;
+}
+
+void Replica::start() {
+    locator_.setOnChange([this] {
+        // A master appeared or moved: do not sit out a long backoff.
+        if (state_ == ReplicaState::Backoff || state_ == ReplicaState::WaitingOperator) {
+            retry_->stop();
+            scheduleRetry();
+        }
+    });
+    LOG(Sync, Info) << "slave of store " << config_.storeId << " starting at "
+                    << (synced_ ? hex64(generation_) + ":" + std::to_string(position_) : std::string("no data"))
+                    << ", master via " << locator_.describe();
+    step(ReplicaEvent::RetryDue);
+    locate();
+}
+
+void Replica::stop() {
+    if (state_ == ReplicaState::Stopped) return;
+    step(ReplicaEvent::Stop);
+    dropLink();
+    retry_->stop();
+    tick_->stop();
+}
+
+void Replica::scheduleRetry() {
+    uint64_t delay = backoff_.next();
+    LOG(Sync, Debug) << "replica: next attempt in " << delay << " ms";
+    retry_->start(delay, 0, [this] {
+        if (state_ != ReplicaState::Backoff && state_ != ReplicaState::WaitingOperator) return;
+        step(ReplicaEvent::RetryDue);
+        locate();
+    });
+}
+
+void Replica::locate() {
+    auto target = locator_.choose();
+    if (!target) {
+        if (waitingReason_ != target.error().message)
+            LOG(Sync, Warning) << "no master to connect to: " << target.error().message;
+        waitingReason_ = target.error().message;
+        step(ReplicaEvent::LocateFailed);
+        scheduleRetry();
+        return;
+    }
+    target_ = *target;
+    step(ReplicaEvent::Located);
+    auto pending = uv::TcpStream::connect(loop_, target_.host, target_.port,
+                                          [this](Result<uv::Owned<uv::TcpStream>> r) {
+                                              connecting_.reset();
+                                              if (!r) {
+                                                  LOG(Sync, Info) << "connect to master: " << r.error().message;
+                                                  waitingReason_ = r.error().message;
+                                                  stats_.error("connect");
+                                                  step(ReplicaEvent::ConnectFailed);
+                                                  scheduleRetry();
+                                                  return;
+                                              }
+                                              onConnected(std::move(*r));
+                                          });
+    if (!pending) {
+        waitingReason_ = pending.error().message;
+        step(ReplicaEvent::ConnectFailed);
+        scheduleRetry();
+        return;
+    }
+    connecting_ = std::move(*pending);
+}
+
+void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
+    stream_ = std::move(stream);
+    (void)stream_->setNoDelay(true);
+    decoder_ = std::make_unique<wire::FrameDecoder>(static_cast<uint32_t>(config_.maxFrameBytes));
+    stats_.connects++;
+    if (everConnected_) stats_.reconnects++;
+    everConnected_ = true;
+    step(ReplicaEvent::Connected);
+    auto r = stream_->startRead([this](Bytes d) { onData(d); },
+                                [this](Status st) {
+                                    linkLost(st.ok() ? "master closed the link" : st.error().message,
+                                             wire::ErrorCode::NONE, st.ok() ? nullptr : "link");
+                                });
+    if (!r) {
+        linkLost("cannot read: " + r.error().message, wire::ErrorCode::NONE, "link");
+        return;
+    }
+    wire::HelloFields h;
+    h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
+    h.storeId = config_.storeId;
+    h.deviceId = config_.deviceId;
+    bool resuming = synced_ && !forceStarting_;
+    h.state = resuming ? wire::SlaveState::RESUMING : wire::SlaveState::STARTING;
+    h.position = wire::Position(generation_, position_);
+    h.acceptNewGeneration = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
+    lastHeardMs_ = loop_.nowMs();
+    if (!send(wire::buildHello(h))) return;
+    tick_->start(config_.heartbeatMs, config_.heartbeatMs, [this] { onTick(); });
+    LOG(Sync, Info) << "connected to master at " << stream_->peerName() << " (" << target_.source
+                    << "), " << (resuming ? "resuming from " + std::to_string(position_) : std::string("starting"));
+}
+
+bool Replica::send(const std::vector<uint8_t>& payload) {
+    if (!stream_) return false;
+    std::vector<uint8_t> frame;
+    frame.reserve(payload.size() + 4);
+    wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    size_t n = frame.size();
+    auto r = stream_->write(std::move(frame), [this](Status st) {
+        if (!st.ok()) linkLost("write failed: " + st.error().message, wire::ErrorCode::NONE, "link");
+    });
+    if (!r) {
+        linkLost("write failed: " + r.error().message, wire::ErrorCode::NONE, "link");
+        return false;
+    }
+    stats_.framesOut++;
+    stats_.bytesOut += n;
+    lastSentMs_ = loop_.nowMs();
+    return true;
+}
+
+void Replica::dropLink() {
+    connecting_.reset();
+    stream_.reset();
+    decoder_.reset();
+    if (tick_) tick_->stop();
+    full_.reset();   // aborts: readers keep the previous data set and position
+    batch_.reset();  // aborts: the master resends from our durable position
+    nextChunk_ = 0;
+    lastChunkSeen_ = false;
+}
+
+void Replica::linkLost(const std::string& why, wire::ErrorCode code, const char* errorKind) {
+    if (state_ == ReplicaState::Stopped || state_ == ReplicaState::Backoff ||
+        state_ == ReplicaState::WaitingOperator || state_ == ReplicaState::Locating)
+        return;
+    if (errorKind) stats_.error(errorKind);
+    if (code != wire::ErrorCode::NONE && stream_) {
+        std::vector<uint8_t> frame;
+        auto payload = wire::buildError(code, why);
+        wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
+        frame.insert(frame.end(), payload.begin(), payload.end());
+        (void)stream_->write(std::move(frame));
+    }
+    if (errorKind) LOG(Sync, Warning) << "link to master lost: " << why;
+    else LOG(Sync, Info) << "link to master closed: " << why;
+    bool wasConnecting = state_ == ReplicaState::Connecting;
+    dropLink();
+    step(wasConnecting ? ReplicaEvent::ConnectFailed : ReplicaEvent::LinkLost);
+    scheduleRetry();
+}
+
+void Replica::onData(Bytes data) {
+    lastHeardMs_ = loop_.nowMs();
+    stats_.bytesIn += data.size;
+    auto r = decoder_->feed(data, [this](Bytes payload) { return onFrame(payload); });
+    if (!stream_) return;  // the link was dropped inside a frame handler
+    if (!r) {
+        wire::ErrorCode code = r.error().code == Errc::TooLarge ? wire::ErrorCode::TOO_LARGE
+                               : r.error().code == Errc::Corrupt ? wire::ErrorCode::VERIFY
+                               : r.error().code == Errc::Protocol ? wire::ErrorCode::PROTOCOL
+                                                                  : wire::ErrorCode::INTERNAL;
+        const char* kind = r.error().code == Errc::Corrupt ? "verify" : r.error().code == Errc::TooLarge ? "oversize" : "protocol";
+        linkLost(r.error().message, code, kind);
+        return;
+    }
+    auto c = commitBatch();
+    if (!c) linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
+}
+
+Status Replica::onFrame(Bytes payload) {
+    stats_.framesIn++;
+    auto frame = wire::verifyFrame(payload);
+    if (!frame) return frame.takeError();
+    const wire::Frame* f = *frame;
+    switch (f->message_type()) {
+    case wire::Message::Welcome:
+        if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
+        return onWelcome(f->message_as_Welcome());
+    case wire::Message::ChangeModel:
+        return onChangeModel(f->message_as_ChangeModel());
+    case wire::Message::Ping: {
+        auto* p = f->message_as_Ping();
+        masterHead_ = std::max(masterHead_, p->head_seq());
+        masterTimeMs_ = p->time_ms();
+        if (!send(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), position_)))
+            return makeError(Errc::Closed, "link lost");
+        return {};
+    }
+    case wire::Message::Pong: {
+        uint64_t now = uv::Loop::wallMs(), echo = f->message_as_Pong()->echo_ms();
+        rttMs_ = now >= echo ? now - echo : 0;
+        masterHead_ = std::max(masterHead_, f->message_as_Pong()->head_seq());
+        return {};
+    }
+    case wire::Message::Error: {
+        auto* e = f->message_as_Error();
+        std::string why = std::string("master reported ") + wire::errorCodeName(e->code()) + ": " +
+                          std::string(wire::textOf(e->text()));
+        if (e->code() == wire::ErrorCode::WRONG_STORE || e->code() == wire::ErrorCode::VERSION) waitingReason_ = why;
+        linkLost(why, wire::ErrorCode::NONE, e->code() == wire::ErrorCode::SHUTDOWN ? nullptr : "peer_error");
+        return makeError(Errc::Closed, "link closed");
+    }
+    default:
+        return makeError(Errc::Protocol, std::string("unexpected ") + wire::messageTypeName(f) + " from the master");
+    }
+}
+
+Status Replica::onWelcome(const wire::Welcome* w) {
+    masterDevice_ = std::string(wire::textOf(w->device_id()));
+    if (w->refused()) {
+        waitingReason_ = "master refused: " + std::string(wire::textOf(w->reason()));
+        LOG(Sync, Warning) << waitingReason_;
+        stats_.error("refused");
+        dropLink();
+        step(ReplicaEvent::Refused);
+        scheduleRetry();
+        return makeError(Errc::Closed, "refused");
+    }
+    linkGeneration_ = w->generation();
+    masterHead_ = w->head_seq();
+    bool allowed = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
+    std::string problem;
+    if (synced_ && w->generation() != generation_)
+        problem = "master data replaced: the master has generation " + hex64(w->generation()) +
+                  ", this slave holds generation " + hex64(generation_) + " up to seq " + std::to_string(position_);
+    else if (synced_ && w->head_seq() < position_)
+        problem = "the master (head " + std::to_string(w->head_seq()) + ") is behind this slave (seq " +
+                  std::to_string(position_) + "): was its data restored?";
+    if (!problem.empty() && !allowed) {
+        waitingReason_ = problem + "; keeping this slave's data until the operator runs accept-generation";
+        LOG(Sync, Warning) << waitingReason_;
+        stats_.error("generation");
+        auto payload = wire::buildError(wire::ErrorCode::GENERATION, problem);
+        (void)send(payload);
+        dropLink();
+        step(ReplicaEvent::GenerationMismatch);
+        scheduleRetry();
+        return makeError(Errc::Closed, "generation mismatch");
+    }
+    waitingReason_.clear();
+    backoff_.reset();
+    if (w->mode() == wire::SyncMode::FULL) {
+        LOG(Sync, Info) << "master " << masterDevice_ << " sends a FULL sync (generation "
+                        << hex64(linkGeneration_) << ", head " << masterHead_ << ")";
+        nextChunk_ = 0;
+        step(ReplicaEvent::WelcomeFull);
+    } else {
+        LOG(Sync, Info) << "master " << masterDevice_ << " resumes INCREMENTAL after " << position_
+                        << " (head " << masterHead_ << ")";
+        stats_.incrementalSyncs++;
+        step(ReplicaEvent::WelcomeIncremental);
+    }
+    return {};
+}
+
+Status Replica::onChangeModel(const wire::ChangeModel* cm) {
+    if (cm->generation() != linkGeneration_)
+        return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) +
+                                            " on a link of generation " + hex64(linkGeneration_));
+    if (cm->last_seq() < cm->first_seq())
+        return makeError(Errc::Corrupt, "change model with seq range " + std::to_string(cm->first_seq()) + ".." +
+                                            std::to_string(cm->last_seq()));
+    stats_.changesIn += cm->changes() ? cm->changes()->size() : 0;
+    if (cm->flag() == wire::SyncMode::FULL) return onFullChunk(cm);
+    return onIncremental(cm);
+}
+
+Status Replica::onFullChunk(const wire::ChangeModel* cm) {
+    if (state_ == ReplicaState::Streaming && cm->chunk() == 0) {
+        // The master starts over with FULL (watched tables changed, or we fell behind its log).
+        POSSYNC_TRY(commitBatch());
+        nextChunk_ = 0;
+        step(ReplicaEvent::WelcomeFull);
+    }
+    if (state_ != ReplicaState::ReceivingFull) return makeError(Errc::Protocol, "FULL chunk outside a FULL sync");
+    if (cm->chunk() != nextChunk_)
+        return makeError(Errc::Protocol, "FULL chunk " + std::to_string(cm->chunk()) + " out of order (expected " +
+                                             std::to_string(nextChunk_) + ")");
+    if (cm->chunk() == 0) {
+        auto txn = store_.beginApply();
+        if (!txn) return txn.takeError();
+        full_.emplace(std::move(*txn));
+        std::vector<std::string> tables;
+        if (cm->tables())
+            for (auto* t : *cm->tables()) tables.emplace_back(wire::textOf(t));
+        POSSYNC_TRY(full_->beginFull(tables));
+        fullFirstSeq_ = fullTargetSeq_ = fullAppliedSeq_ = cm->snapshot_seq();
+    }
+    POSSYNC_TRY(full_->applyFullChunk(cm));
+    fullTargetSeq_ = std::max(fullTargetSeq_, cm->snapshot_seq());
+    ++nextChunk_;
+    if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true, cm->chunk())))
+        return makeError(Errc::Closed, "link lost");
+    if (cm->last_chunk()) {
+        lastChunkSeen_ = true;
+        if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
+        step(ReplicaEvent::LastChunk);
+    }
+    return {};
+}
+
+Status Replica::onIncremental(const wire::ChangeModel* cm) {
+    if (state_ == ReplicaState::FullReplay || (state_ == ReplicaState::ReceivingFull && lastChunkSeen_)) {
+        if (cm->first_seq() != fullAppliedSeq_ + 1)
+            return makeError(Errc::Protocol, "change model " + std::to_string(cm->first_seq()) +
+                                                 " does not follow " + std::to_string(fullAppliedSeq_));
+        POSSYNC_TRY(full_->apply(cm));
+        fullAppliedSeq_ = cm->last_seq();
+        if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
+        if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true, nextChunk_ ? nextChunk_ - 1 : 0)))
+            return makeError(Errc::Closed, "link lost");
+        return {};
+    }
+    if (state_ != ReplicaState::Streaming)
+        return makeError(Errc::Protocol, std::string("INCREMENTAL change model while ") + replicaStateName(state_));
+    uint64_t expected = (batch_ ? batchSeq_ : position_) + 1;
+    if (cm->first_seq() != expected)
+        return makeError(Errc::Protocol, "change model for seq " + std::to_string(cm->first_seq()) + ".." +
+                                             std::to_string(cm->last_seq()) + " does not follow position " +
+                                             std::to_string(expected - 1));
+    if (!batch_) {
+        auto txn = store_.beginApply();
+        if (!txn) return txn.takeError();
+        batch_.emplace(std::move(*txn));
+    }
+    POSSYNC_TRY(batch_->apply(cm));
+    batchSeq_ = cm->last_seq();
+    return {};
+}
+
+Status Replica::commitBatch() {
+    if (!batch_) return {};
+    POSSYNC_TRY(batch_->setPosition(linkGeneration_, batchSeq_));
+    auto r = batch_->commit();
+    batch_.reset();
+    if (!r) return r;
+    generation_ = linkGeneration_;
+    position_ = batchSeq_;
+    synced_ = true;
+    if (!send(wire::buildAck(wire::Position(generation_, position_)))) return makeError(Errc::Closed, "link lost");
+    return {};
+}
+
+Status Replica::finishFull() {
+    POSSYNC_TRY(full_->setPosition(linkGeneration_, fullAppliedSeq_));
+    auto r = full_->commit();
+    full_.reset();
+    if (!r) return r;
+    generation_ = linkGeneration_;
+    position_ = fullAppliedSeq_;
+    synced_ = true;
+    acceptOnce_ = false;
+    forceStarting_ = false;
+    stats_.fullSyncs++;
+    LOG(Sync, Info) << "FULL sync complete: " << nextChunk_ << " chunks, position " << hex64(generation_) << ":"
+                    << position_;
+    step(ReplicaEvent::Consistent);
+    if (!send(wire::buildAck(wire::Position(generation_, position_)))) return makeError(Errc::Closed, "link lost");
+    return {};
+}
+
+void Replica::onTick() {
+    if (!stream_) return;
+    uint64_t now = loop_.nowMs();
+    if (now - lastHeardMs_ >= config_.timeoutMs) {
+        linkLost("no frame from the master for " + std::to_string(now - lastHeardMs_) + " ms", wire::ErrorCode::TIMEOUT,
+                 "timeout");
+        return;
+    }
+    if (now - lastSentMs_ >= config_.heartbeatMs / 2) (void)send(wire::buildPing(uv::Loop::wallMs(), position_));
+}
+
+Status Replica::acceptGeneration() {
+    if (state_ != ReplicaState::WaitingOperator && state_ != ReplicaState::Backoff)
+        return makeError(Errc::Refused, std::string("not waiting for a new master generation (state ") +
+                                            replicaStateName(state_) + ")");
+    acceptOnce_ = true;
+    LOG(Sync, Warning) << "operator accepted the master's new generation: this slave's data will be replaced";
+    step(ReplicaEvent::OperatorAccept);
+    if (state_ == ReplicaState::Locating) {
+        retry_->stop();
+        locate();
+    }
+    return {};
+}
+
+Status Replica::resync() {
+    forceStarting_ = true;
+    LOG(Sync, Warning) << "operator asked for a FULL sync";
+    switch (state_) {
+    case ReplicaState::Streaming:
+    case ReplicaState::AwaitWelcome:
+        dropLink();
+        state_ = ReplicaState::Streaming;  // Resync is defined from Streaming
+        step(ReplicaEvent::Resync);
+        retry_->stop();
+        retry_->start(0, 0, [this] {
+            step(ReplicaEvent::RetryDue);
+            locate();
+        });
+        return {};
+    case ReplicaState::WaitingOperator:
+        step(ReplicaEvent::Resync);
+        retry_->stop();
+        locate();
+        return {};
+    case ReplicaState::Backoff:
+        step(ReplicaEvent::Resync);
+        return {};
+    default:
+        return {};  // a FULL is under way or about to start: the flag applies to the next link
+    }
+}
+
+ReplicaStatus Replica::status() const {
+    ReplicaStatus s;
+    s.state = replicaStateName(state_);
+    s.master = target_.host.empty() ? "" : target_.host + ":" + std::to_string(target_.port);
+    s.masterDevice = masterDevice_;
+    s.foundVia = target_.source.empty() ? locator_.describe() : target_.source;
+    s.generation = generation_;
+    s.position = position_;
+    s.synced = synced_;
+    s.masterHead = masterHead_;
+    s.lagChanges = masterHead_ > position_ ? masterHead_ - position_ : 0;
+    uint64_t wall = uv::Loop::wallMs();
+    s.lagMs = (s.lagChanges && masterTimeMs_ && wall > masterTimeMs_) ? wall - masterTimeMs_ : 0;
+    s.rttMs = rttMs_;
+    s.lastHeardMsAgo = stream_ ? loop_.nowMs() - lastHeardMs_ : 0;
+    s.fullProgressChunks = full_ ? nextChunk_ : 0;
+    s.waitingReason = waitingReason_;
+    return s;
+}
+
+}  // namespace possync::sync

@@ -1,0 +1,149 @@
+// Replica: the slave's side of the link: find the master, say where we are, apply what comes.
+//
+// Protocol walk (see policy.h for the states):
+//   Locating -> Connecting -> AwaitWelcome: Hello says STARTING (never synced) or RESUMING from
+//     the position in possync.meta.
+//   A Welcome for another generation than the data we hold is not applied silently: unless the
+//     operator allowed it (policy `accept`, acceptGeneration()) we keep our data, say why in
+//     status(), and look again later (WaitingOperator).
+//   FULL: chunk 0 opens ONE apply transaction and empties the snapshot's tables in it; chunks
+//     and then the replayed log go into that transaction, which commits with the new position
+//     once the largest chunk seq is reached. Readers see the old data set until then; a crash
+//     or a lost link aborts it and leaves the old data set and position.
+//   Streaming: every change model is verified (FlatBuffers verifier, generation, seq continuity)
+//     and applied zero-copy; the models of one socket read commit in one transaction together
+//     with the new position, then one Ack goes back.
+//   Any failure closes the link (with an Error frame when it still works) and reconnects after a
+//   backoff of 0.5 s doubling to a cap, with jitter.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/result.h"
+#include "store/store.h"
+#include "sync/locator.h"
+#include "sync/policy.h"
+#include "sync/stats.h"
+#include "uv/loop.h"
+#include "uv/tcp.h"
+#include "uv/timer.h"
+#include "wire/frame.h"
+#include "possync_generated.h"
+
+namespace possync::sync {
+
+struct ReplicaConfig {
+    std::string storeId;
+    std::string deviceId;
+    uint64_t maxFrameBytes = 16u << 20;
+    uint64_t heartbeatMs = 1000;
+    uint64_t timeoutMs = 5000;
+    uint64_t backoffMinMs = 500;
+    uint64_t backoffMaxMs = 60000;
+    bool acceptNewGeneration = false;  // policy `accept`
+};
+
+struct ReplicaStatus {
+    std::string state;
+    std::string master;         // address of the current/last master
+    std::string masterDevice;
+    std::string foundVia;       // locator source
+    uint64_t generation = 0;    // of the data held
+    uint64_t position = 0;      // last applied seq
+    bool synced = false;
+    uint64_t masterHead = 0;    // last head heard from the master
+    uint64_t lagChanges = 0;
+    uint64_t lagMs = 0;
+    uint64_t rttMs = 0;
+    uint64_t lastHeardMsAgo = 0;
+    uint64_t fullProgressChunks = 0;
+    std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
+};
+
+class Replica final {
+public:
+    static Result<std::unique_ptr<Replica>> create(uv::Loop& loop, store::Store& store, Locator& locator,
+                                                   ReplicaConfig config);
+    ~Replica();
+    Replica(const Replica&) = delete;
+    Replica& operator=(const Replica&) = delete;
+
+    void start();
+    void stop();
+    // Operator: allow the master's new generation we are waiting on (takes a FULL sync).
+    Status acceptGeneration();
+    // Operator: drop the data's position and take a FULL sync now.
+    Status resync();
+
+    ReplicaState state() const { return state_; }
+    ReplicaStatus status() const;
+    Stats& stats() { return stats_; }
+
+private:
+    Replica(uv::Loop& loop, store::Store& store, Locator& locator, ReplicaConfig config);
+    void step(ReplicaEvent event);
+    void locate();
+    void onConnected(uv::Owned<uv::TcpStream> stream);
+    void onData(Bytes data);
+    Status onFrame(Bytes payload);
+    Status onWelcome(const wire::Welcome* w);
+    Status onChangeModel(const wire::ChangeModel* cm);
+    Status onFullChunk(const wire::ChangeModel* cm);
+    Status onIncremental(const wire::ChangeModel* cm);
+    Status commitBatch();
+    Status finishFull();
+    void linkLost(const std::string& why, wire::ErrorCode code, const char* errorKind);
+    void scheduleRetry();
+    void onTick();
+    bool send(const std::vector<uint8_t>& payload);
+    void dropLink();
+
+    uv::Loop& loop_;
+    store::Store& store_;
+    Locator& locator_;
+    ReplicaConfig config_;
+    Stats stats_;
+    Backoff backoff_;
+    ReplicaState state_ = ReplicaState::Backoff;
+    uv::Owned<uv::Timer> retry_;
+    uv::Owned<uv::Timer> tick_;
+    std::unique_ptr<uv::PendingConnect> connecting_;
+    uv::Owned<uv::TcpStream> stream_;
+    std::unique_ptr<wire::FrameDecoder> decoder_;
+    bool everConnected_ = false;
+
+    // What we hold (possync.meta), kept in step with every commit.
+    uint64_t generation_ = 0;
+    uint64_t position_ = 0;
+    bool synced_ = false;
+    bool acceptOnce_ = false;     // operator allowed a new generation for the next link
+    bool forceStarting_ = false;  // operator asked for a FULL sync
+
+    // The link.
+    MasterTarget target_;
+    std::string masterDevice_;
+    uint64_t linkGeneration_ = 0;   // the master's generation (Welcome)
+    uint64_t masterHead_ = 0;
+    uint64_t masterTimeMs_ = 0;     // master's wall clock at its last Ping
+    uint64_t lastHeardMs_ = 0;
+    uint64_t lastSentMs_ = 0;
+    uint64_t rttMs_ = 0;
+    std::string waitingReason_;
+
+    // FULL in progress: one open apply transaction.
+    std::optional<store::ApplyTxn> full_;
+    uint32_t nextChunk_ = 0;
+    uint64_t fullFirstSeq_ = 0;     // chunk 0's seq: the replay starts after it
+    uint64_t fullTargetSeq_ = 0;    // largest chunk seq: consistent once applied up to it
+    uint64_t fullAppliedSeq_ = 0;   // replay progress
+    bool lastChunkSeen_ = false;
+
+    // Streaming: the models of one socket read, applied in one transaction.
+    std::optional<store::ApplyTxn> batch_;
+    uint64_t batchSeq_ = 0;
+};
+
+}  // namespace possync::sync

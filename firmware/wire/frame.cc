@@ -31,9 +31,7 @@ std::vector<uint8_t> encodeFrame(Bytes payload) {
 
 FrameDecoder::FrameDecoder(uint32_t maxFrameBytes) : maxFrameBytes_(maxFrameBytes) {}
 
-FrameDecoder::~FrameDecoder() {
-    if (destroyed_) *destroyed_ = true;
-}
+FrameDecoder::~FrameDecoder() = default;
 
 void FrameDecoder::reset() {
     headerHave_ = 0;
@@ -68,13 +66,13 @@ void FrameDecoder::reserve(size_t bytes) {
 
 Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
     if (failed_) return makeError(Errc::Protocol, "frame decoder stopped after an earlier error");
-    bool destroyed = false;
-    destroyed_ = &destroyed;
+    // onFrame may destroy this decoder: the token's weak reference expires with it.
+    std::weak_ptr<const int> alive = alive_;
     // Calls onFrame; false when decoding must stop (error or the decoder is gone).
     Status result;
     auto deliver = [&](Bytes payload) {
         Status st = onFrame(payload);
-        if (destroyed) {
+        if (alive.expired()) {
             result = st.ok() ? Status(makeError(Errc::Closed, "frame decoder destroyed")) : std::move(st);
             return false;
         }
@@ -139,8 +137,7 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
         payloadHave_ = 0;
         if (!deliver(Bytes(storage(), payloadLen_))) break;
     }
-    if (destroyed) return result;
-    destroyed_ = nullptr;
+    if (alive.expired()) return result;
     if (!failed_ && headerHave_ == 0 && capacityWords_ * sizeof(uint64_t) > kKeepBytes) {
         storage_.reset();
         capacityWords_ = 0;

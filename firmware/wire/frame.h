@@ -79,7 +79,8 @@ private:
     size_t capacityWords_ = 0;
     uint64_t frames_ = 0;
     bool failed_ = false;
-    bool* destroyed_ = nullptr;  // set by feed() to notice destruction inside onFrame
+    // Expires when the decoder is destroyed; feed() notices destruction inside onFrame.
+    std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 };
 
 }  // namespace possync::wire

@@ -2,6 +2,13 @@
 
 #include <csignal>
 
+#include "console/interpreter.h"
+#include "console/serial_console.h"
+#include "console/socket_console.h"
+#include "daemon/console_backend.h"
+#include "daemon/finder_locator.h"
+#include "discovery/advertiser.h"
+#include "discovery/master_finder.h"
 #include "log/log.h"
 
 namespace possync::daemon {
@@ -13,6 +20,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
     POSSYNC_TRY(d->init());
     return d;
 }
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {}
 
 Daemon::~Daemon() = default;
 
@@ -48,7 +57,31 @@ Status Daemon::init() {
     // A peer closing mid-write must give EPIPE, not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
-    return options_.role == "master" ? initMaster() : initSlave();
+    POSSYNC_TRY(options_.role == "master" ? initMaster() : initSlave());
+    return initConsole();
+}
+
+Status Daemon::initConsole() {
+    backend_ = std::make_unique<DaemonBackend>(*this);
+    interpreter_ = std::make_unique<console::Interpreter>(*backend_);
+    if (!options_.serial.empty()) {
+        console::SerialConsole::Options so;
+        so.path = options_.serial;
+        so.baud = options_.baud;
+        auto sc = console::SerialConsole::create(*loop_, *interpreter_, so);
+        if (!sc) return makeError(sc.error().code, "console on " + options_.serial + ": " + sc.error().message);
+        serialConsole_ = std::move(*sc);
+        LOG(Daemon, Info) << "console on serial port " << options_.serial << " at " << options_.baud << " baud";
+    }
+    if (!options_.console.empty()) {
+        console::SocketConsole::Options so;
+        so.path = options_.console;
+        auto sc = console::SocketConsole::create(*loop_, *interpreter_, so);
+        if (!sc) return makeError(sc.error().code, "console on " + options_.console + ": " + sc.error().message);
+        socketConsole_ = std::move(*sc);
+        LOG(Daemon, Info) << "console on socket " << options_.console;
+    }
+    return {};
 }
 
 Status Daemon::initMaster() {
@@ -80,17 +113,33 @@ Status Daemon::initMaster() {
     master_ = std::move(*m);
     // Scripts and tests read the bound port from this line.
     LOG(Daemon, Info) << "listening on " << master_->address();
+    if (options_.discovery != "static") {
+        discovery::AdvertiserOptions ao;
+        ao.storeId = options_.store;
+        ao.deviceId = meta->device;
+        ao.port = master_->port();
+        ao.generation = master_->generation();
+        auto adv = discovery::Advertiser::create(loop_->raw(), ao);
+        if (!adv) {
+            // A master without Avahi still serves slaves that are given its address.
+            LOG(Daemon, Warning) << "not advertised on the LAN: " << adv.error().message;
+        } else {
+            advertiser_ = std::move(*adv);
+        }
+    }
     return {};
 }
 
 Status Daemon::initSlave() {
     auto meta = store_->meta();
     if (!meta) return meta.takeError();
-    if (options_.master.empty())
-        return makeError(Errc::InvalidArgument, "Avahi discovery is not wired in this build yet: give --master HOST:PORT");
-    auto hp = parseHostPort(options_.master, false);
-    if (!hp) return hp.takeError();
-    locator_ = std::make_unique<sync::StaticLocator>(hp->first, hp->second);
+    std::string mode = options_.discovery.empty() ? (options_.master.empty() ? "avahi" : "static") : options_.discovery;
+    auto parsedMode = discovery::parseDiscoveryMode(mode);
+    if (!parsedMode) return parsedMode.takeError();
+    auto finder = discovery::MasterFinder::create(loop_->raw(), *parsedMode, options_.store, options_.master);
+    if (!finder) return finder.takeError();
+    finder_ = std::move(*finder);
+    locator_ = std::make_unique<FinderLocator>(*finder_);
     sync::ReplicaConfig rc;
     rc.storeId = options_.store;
     rc.deviceId = meta->device;
@@ -110,8 +159,11 @@ void Daemon::shutdown(int signum) {
     if (stopping_) return;
     stopping_ = true;
     LOG(Daemon, Info) << "signal " << signum << ": shutting down";
+    serialConsole_.reset();
+    socketConsole_.reset();
     if (master_) master_->stop();
     if (replica_) replica_->stop();
+    advertiser_.reset();
     loop_->stop();
 }
 
@@ -119,8 +171,13 @@ int Daemon::run() {
     if (replica_) replica_->start();
     loop_->run();
     // Release every handle before closing the loop.
+    serialConsole_.reset();
+    socketConsole_.reset();
     master_.reset();
     replica_.reset();
+    locator_.reset();
+    finder_.reset();
+    advertiser_.reset();
     sigint_.reset();
     sigterm_.reset();
     auto r = loop_->close();

@@ -14,7 +14,19 @@
 #include "uv/loop.h"
 #include "uv/signal.h"
 
+namespace possync::discovery {
+class Advertiser;
+class MasterFinder;
+}
+namespace possync::console {
+class Interpreter;
+class SerialConsole;
+class SocketConsole;
+}
+
 namespace possync::daemon {
+
+class DaemonBackend;
 
 class Daemon final {
 public:
@@ -31,20 +43,30 @@ public:
     sync::Master* master() { return master_.get(); }
     sync::Replica* replica() { return replica_.get(); }
     uint64_t startedMs() const { return startedMs_; }
+    uint64_t loopNowMs() const { return loop_->nowMs(); }
+    discovery::MasterFinder* finder() { return finder_.get(); }
+    discovery::Advertiser* advertiser() { return advertiser_.get(); }
 
 private:
-    explicit Daemon(Options options) : options_(std::move(options)) {}
+    explicit Daemon(Options options);
     Status init();
     Status initMaster();
     Status initSlave();
+    Status initConsole();
     void shutdown(int signum);
 
     Options options_;
     std::unique_ptr<uv::Loop> loop_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<sync::Master> master_;
+    std::unique_ptr<discovery::Advertiser> advertiser_;
+    std::unique_ptr<discovery::MasterFinder> finder_;
     std::unique_ptr<sync::Locator> locator_;
     std::unique_ptr<sync::Replica> replica_;
+    std::unique_ptr<DaemonBackend> backend_;
+    std::unique_ptr<console::Interpreter> interpreter_;
+    std::unique_ptr<console::SerialConsole> serialConsole_;
+    std::unique_ptr<console::SocketConsole> socketConsole_;
     uv::Owned<uv::Signal> sigint_, sigterm_;
     uint64_t startedMs_ = 0;
     bool stopping_ = false;

@@ -1,5 +1,5 @@
-// Locator: where a slave's Replica finds its master. StaticLocator serves --master HOST:PORT;
-// the daemon adapts Avahi discovery (firmware/discovery) to the same interface.
+// Locator: where a slave's Replica finds its master. The daemon adapts discovery's
+// MasterFinder (static --master HOST:PORT, or Avahi) to it; tests provide their own.
 #pragma once
 
 #include <cstdint>
@@ -27,18 +27,6 @@ public:
     virtual void setOnChange(std::function<void()> onChange) = 0;
     // "static 127.0.0.1:7700", "avahi _possync._tcp store 42".
     virtual std::string describe() const = 0;
-};
-
-class StaticLocator final : public Locator {
-public:
-    StaticLocator(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}
-    Result<MasterTarget> choose() override { return MasterTarget{host_, port_, "", "static"}; }
-    void setOnChange(std::function<void()>) override {}
-    std::string describe() const override { return "static " + host_ + ":" + std::to_string(port_); }
-
-private:
-    std::string host_;
-    uint16_t port_;
 };
 
 }  // namespace possync::sync

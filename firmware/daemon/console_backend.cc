@@ -1,0 +1,144 @@
+#include "daemon/console_backend.h"
+
+#include <sstream>
+
+#include "base/bytes.h"
+#include "daemon/daemon.h"
+#include "discovery/advertiser.h"
+#include "discovery/master_finder.h"
+#include "uv/loop.h"
+
+namespace possync::daemon {
+
+console::StatusInfo DaemonBackend::status() {
+    console::StatusInfo s;
+    s.role = daemon_.options().role;
+    s.store = daemon_.options().store;
+    auto meta = daemon_.store().meta();
+    if (meta) {
+        s.device = meta->device;
+        s.generation = meta->generation;
+        s.position = meta->seq;
+    }
+    s.uptimeS = (daemon_.loopNowMs() - daemon_.startedMs()) / 1000;
+    if (auto* m = daemon_.master()) {
+        s.masterHead = m->head();
+        s.link = "listening on " + m->address() + ", " + std::to_string(m->sessions().size()) + " slave(s)";
+        s.discovery = daemon_.advertiser() ? "avahi " + daemon_.advertiser()->serviceName() : "none (not advertised)";
+    } else if (auto* r = daemon_.replica()) {
+        auto st = r->status();
+        s.generation = st.generation;
+        s.position = st.position;
+        if (st.masterHead) s.masterHead = st.masterHead;
+        s.lagChanges = st.lagChanges;
+        s.lagMs = st.lagMs;
+        s.link = st.state;
+        s.discovery = st.foundVia;
+        s.waiting = st.waitingReason;
+    }
+    return s;
+}
+
+std::vector<console::PeerInfo> DaemonBackend::peers() {
+    std::vector<console::PeerInfo> out;
+    if (auto* m = daemon_.master()) {
+        for (const auto& si : m->sessions()) {
+            console::PeerInfo p;
+            p.address = si.address;
+            p.device = si.device;
+            p.position = si.ackedSeq;
+            p.lagChanges = si.lagChanges;
+            p.lagMs = si.lagMs;
+            p.state = si.state;
+            p.heartbeatAgoMs = si.lastHeardMsAgo;
+            p.foundVia = "incoming";
+            out.push_back(std::move(p));
+        }
+    } else if (auto* r = daemon_.replica()) {
+        auto st = r->status();
+        console::PeerInfo p;
+        p.address = st.master.empty() ? "-" : st.master;
+        p.device = st.masterDevice;
+        if (st.masterHead) p.position = st.masterHead;
+        p.lagChanges = st.lagChanges;
+        p.lagMs = st.lagMs;
+        p.state = st.state;
+        if (st.state == "streaming" || st.state == "receiving-full" || st.state == "full-replay")
+            p.heartbeatAgoMs = st.lastHeardMsAgo;
+        p.foundVia = st.foundVia;
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+std::vector<console::TableInfo> DaemonBackend::tables() {
+    std::vector<console::TableInfo> out;
+    auto t = daemon_.store().tables();
+    if (!t) return out;
+    for (const auto& ti : *t) out.push_back({ti.name, ti.entries, ti.watched, hex64(ti.digest)});
+    return out;
+}
+
+Result<std::optional<std::string>> DaemonBackend::get(const std::string& table, const std::string& key) {
+    auto rt = daemon_.store().beginRead();
+    if (!rt) return rt.takeError();
+    auto v = rt->get(table, Bytes(key));
+    if (!v) return v.takeError();
+    if (!*v) return std::optional<std::string>();
+    return std::optional<std::string>((*v)->str());
+}
+
+Result<std::vector<console::KeyValue>> DaemonBackend::scan(const std::string& table, const std::string& prefix,
+                                                           size_t limit) {
+    auto rt = daemon_.store().beginRead();
+    if (!rt) return rt.takeError();
+    std::vector<console::KeyValue> out;
+    auto r = rt->scan(table, Bytes(prefix), limit, [&](Bytes k, Bytes v) {
+        out.emplace_back(k.str(), v.str());
+        return true;
+    });
+    if (!r) return r.takeError();
+    return out;
+}
+
+console::StatsInfo DaemonBackend::stats() {
+    console::StatsInfo s;
+    if (auto* m = daemon_.master()) s.counters = m->stats().list();
+    else if (auto* r = daemon_.replica()) s.counters = r->stats().list();
+    auto log = daemon_.store().logInfo();
+    if (log) {
+        s.counters.emplace_back("log_entries", log->entries);
+        s.counters.emplace_back("log_bytes", log->bytes);
+        s.counters.emplace_back("log_first", log->first);
+    }
+    return s;
+}
+
+Result<std::string> DaemonBackend::resync() {
+    auto* r = daemon_.replica();
+    if (!r) return makeError(Errc::Refused, "resync is for slaves; this board is the master");
+    POSSYNC_TRY(r->resync());
+    return std::string("full sync requested");
+}
+
+Result<std::string> DaemonBackend::acceptGeneration() {
+    auto* r = daemon_.replica();
+    if (!r) return makeError(Errc::Refused, "accept-generation is for slaves; this board is the master");
+    POSSYNC_TRY(r->acceptGeneration());
+    return std::string("new master generation accepted: taking a FULL sync");
+}
+
+std::vector<std::string> DaemonBackend::discovery() {
+    std::vector<std::string> lines;
+    if (auto* f = daemon_.finder()) {
+        std::istringstream in(discovery::formatSnapshot(f->snapshot(), uv::Loop::wallMs()));
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+    } else if (auto* a = daemon_.advertiser()) {
+        lines.push_back("advertising: " + a->describe());
+    } else {
+        lines.push_back("discovery: none (this master is not advertised; --discovery static)");
+    }
+    return lines;
+}
+
+}  // namespace possync::daemon

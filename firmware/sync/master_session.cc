@@ -271,7 +271,17 @@ void MasterSession::pumpFull() {
         }
         chunksInFlight_.push_back(chunk->frame);
         master_.stats().changesOut += chunk->records;
-        if (!send(std::vector<uint8_t>(*chunk->frame))) return;
+        // The frame is shared with every other session sending this chunk: no copy.
+        auto w = stream_->writeShared(chunk->frame, [this](Status st) {
+            if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+        });
+        if (!w) {
+            close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
+            return;
+        }
+        master_.stats().framesOut++;
+        master_.stats().bytesOut += chunk->frame->size();
+        lastSentMs_ = master_.loop().nowMs();
         ++nextChunk_;
         if (chunk->last) {
             snapshotDone_ = true;

@@ -10,6 +10,7 @@ struct Stream::WriteRequest {
     Stream* stream = nullptr;
     std::vector<uint8_t> one;
     std::vector<std::vector<uint8_t>> many;
+    std::shared_ptr<const std::vector<uint8_t>> shared;
     WriteCallback done;
 };
 
@@ -102,6 +103,18 @@ Status Stream::write(std::vector<uint8_t> data, WriteCallback done) {
     w->one = std::move(data);
     w->done = std::move(done);
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->one.data()), static_cast<unsigned>(w->one.size()));
+    return submit(std::move(w), &buf, 1);
+}
+
+Status Stream::writeShared(std::shared_ptr<const std::vector<uint8_t>> data, WriteCallback done) {
+    if (closing()) return closedError("write to " + peerName_);
+    if (!data || data->empty()) return makeError(Errc::InvalidArgument, "write to " + peerName_ + ": no data");
+    auto w = std::make_unique<WriteRequest>();
+    w->shared = std::move(data);
+    w->done = std::move(done);
+    // libuv never writes into a buffer it sends; the const_cast only fits uv_buf_t's type.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(w->shared->data())),
+                               static_cast<unsigned>(w->shared->size()));
     return submit(std::move(w), &buf, 1);
 }
 

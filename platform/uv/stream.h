@@ -49,6 +49,9 @@ public:
 
     // Queues one owned buffer. Empty data is Errc::InvalidArgument.
     Status write(std::vector<uint8_t> data, WriteCallback done = {});
+    // Queues a buffer shared with other writers (the same FULL snapshot chunk to several
+    // slaves): the request holds a reference until it completes, nothing is copied.
+    Status writeShared(std::shared_ptr<const std::vector<uint8_t>> data, WriteCallback done = {});
     // Queues several owned buffers as ONE uv_write (one writev when the socket takes it
     // all). Empty buffers are skipped; all empty is Errc::InvalidArgument.
     Status writev(std::vector<std::vector<uint8_t>> buffers, WriteCallback done = {});

@@ -396,3 +396,42 @@ TEST_CASE("tcp: small writes the kernel takes at once do not count as queued") {
     pending.reset();
     f.finish();
 }
+
+TEST_CASE("tcp: one shared buffer written to two peers arrives whole at both and is then released") {
+    LoopFixture f(10000);
+    auto shared = std::make_shared<const std::vector<uint8_t>>(pattern(3 << 20, 7));
+    std::weak_ptr<const std::vector<uint8_t>> watch = shared;
+    std::vector<uv::Owned<uv::TcpStream>> served;
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
+        REQUIRE(s->writeShared(shared, [](Status st) { CHECK(st.ok()); }).ok());
+        (void)s->shutdown();
+        served.push_back(std::move(s));
+        if (served.size() == 2) shared.reset();  // only the write requests hold it now
+    });
+    REQUIRE(listener.ok());
+    uint16_t port = listener.value()->port();
+    std::vector<uint8_t> got[2];
+    int ends = 0;
+    std::vector<uv::Owned<uv::TcpStream>> clients;
+    std::vector<std::unique_ptr<uv::PendingConnect>> pending;
+    for (int i = 0; i < 2; ++i)
+        pending.push_back(connectOrFail(*f.loop, port, [&, i](Result<uv::Owned<uv::TcpStream>> r) {
+            REQUIRE(r.ok());
+            uv::TcpStream* raw = r.value().get();
+            clients.push_back(std::move(r).value());
+            (void)raw->startRead([&, i](Bytes d) { got[i].insert(got[i].end(), d.data, d.data + d.size); },
+                                 [&](Status) {
+                                     if (++ends == 2) listener.value().reset();
+                                 });
+        }));
+    f.run();
+    CHECK_FALSE(f.timedOut);
+    auto expect = pattern(3 << 20, 7);
+    CHECK(got[0] == expect);
+    CHECK(got[1] == expect);
+    CHECK(watch.expired());
+    served.clear();
+    clients.clear();
+    pending.clear();
+    REQUIRE(f.loop->close().ok());
+}

@@ -22,11 +22,17 @@ int main(int argc, char** argv) {
                POSSYNC_FORMAT_VERSION);
         return 0;
     case daemon::ParseOutcome::PrintConfig: fputs(daemon::defaultConfigText().c_str(), stdout); return 0;
-    case daemon::ParseOutcome::Run: break;
+    case daemon::ParseOutcome::Run:
+    case daemon::ParseOutcome::CheckConfig: break;
     }
     if (auto v = daemon::validate(options); !v) {
         fprintf(stderr, "possyncd: %s\n", v.error().message.c_str());
         return 2;
+    }
+    if (*parsed == daemon::ParseOutcome::CheckConfig) {
+        printf("configuration ok: %s of store %s, data in %s\n", options.role.c_str(), options.store.c_str(),
+               options.data.c_str());
+        return 0;
     }
     log::setAllLevels(*log::parseLevel(options.logLevel));
     auto d = daemon::Daemon::create(options);

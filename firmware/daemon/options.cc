@@ -63,7 +63,7 @@ const std::vector<Spec>& specs() {
         {"device", Kind::Text, "ID", "this board's device id (default: kept in the data directory, random at creation)", TEXT(device)},
         {"listen", Kind::Text, "ADDR:PORT", "master: address and TCP port to accept slaves on (port 0: any free port)", TEXT(listen)},
         {"master", Kind::Text, "HOST:PORT", "slave: the master's numeric address (static discovery)", TEXT(master)},
-        {"discovery", Kind::Text, "avahi|static", "slave: how to find the master (default: static with --master, else avahi)",
+        {"discovery", Kind::Text, "avahi|static", "slave: how to find the master (default: static with --master, else avahi); master: avahi advertises on the LAN (default), static does not",
          [](Options& o, const std::string& t) -> Status {
              if (t != "avahi" && t != "static")
                  return makeError(Errc::InvalidArgument, "--discovery must be avahi or static, not '" + t + "'");
@@ -202,11 +202,16 @@ Status loadConfigFile(const std::string& path, Options& out) {
 Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out) {
     // First pass: find --config so the file is applied before the command line.
     std::vector<std::pair<const Spec*, std::string>> given;
+    bool check = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "-h" || arg == "--help") return ParseOutcome::Help;
         if (arg == "--version") return ParseOutcome::Version;
         if (arg == "--print-default-config") return ParseOutcome::PrintConfig;
+        if (arg == "--check-config") {
+            check = true;
+            continue;
+        }
         if (arg.rfind("--", 0) != 0)
             return makeError(Errc::InvalidArgument, "unexpected argument '" + arg + "' (see possyncd --help)");
         std::string name = arg.substr(2), value;
@@ -227,7 +232,7 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out) {
     for (auto& [spec, value] : given)
         if (std::string(spec->name) == "config") POSSYNC_TRY(loadConfigFile(value, out));
     for (auto& [spec, value] : given) POSSYNC_TRY(spec->set(out, value));
-    return ParseOutcome::Run;
+    return check ? ParseOutcome::CheckConfig : ParseOutcome::Run;
 }
 
 Status validate(const Options& o) {
@@ -266,7 +271,8 @@ std::string helpText() {
         "  possyncd --role master --data DIR --store ID [--listen ADDR:PORT] [--tables T1,T2,...]\n"
         "  possyncd --role slave  --data DIR --store ID [--master HOST:PORT | --discovery avahi]\n"
         "  possyncd --config FILE [options]    options from a TOML file, the command line wins\n"
-        "  possyncd --print-default-config     a commented config file with every default\n\n"
+        "  possyncd --print-default-config     a commented config file with every default\n"
+        "  possyncd --config FILE --check-config   check a configuration, start nothing\n\n"
         "A master owns the business data and streams every committed change of its watched\n"
         "tables to its slaves; a slave mirrors them read-only, resuming from its position after\n"
         "restarts. SIGTERM/SIGINT stop it cleanly.\n\noptions:\n";
@@ -276,7 +282,7 @@ std::string helpText() {
         else flag += "\n" + std::string(32, ' ');
         s += flag + spec.help + "\n";
     }
-    s += "  --help, --version, --print-default-config\n";
+    s += "  --help, --version, --print-default-config, --check-config\n";
     return s;
 }
 

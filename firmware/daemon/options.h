@@ -48,7 +48,7 @@ struct Options {
     bool sync = true;              // fsync each commit (false only for benchmarks/tests)
 };
 
-enum class ParseOutcome { Run, Help, Version, PrintConfig };
+enum class ParseOutcome { Run, Help, Version, PrintConfig, CheckConfig };
 
 // Parses argv (and the config file it names). Errors are one line, ready to print.
 Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);

@@ -1,0 +1,230 @@
+#include "child.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+
+namespace possync::bench {
+
+namespace {
+
+volatile sig_atomic_t gInterrupted = 0;
+
+void onInterrupt(int) { gInterrupted = 1; }
+
+std::string errnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+int msUntil(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return left < 0 ? 0 : static_cast<int>(left);
+}
+
+uint64_t statusField(const std::string& text, std::string_view key) {
+    size_t at = text.find(key);
+    if (at == std::string::npos) return 0;
+    return std::strtoull(text.c_str() + at + key.size(), nullptr, 10);
+}
+
+}  // namespace
+
+void catchInterrupts() {
+    struct sigaction sa {};
+    sa.sa_handler = onInterrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked poll() returns EINTR
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return gInterrupted != 0; }
+
+Rss readRss(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return Rss{statusField(text, "VmHWM:"), statusField(text, "RssAnon:")};
+}
+
+Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv, const std::string& logPath) {
+    if (argv.empty()) return makeError(Errc::InvalidArgument, "no program to start");
+    int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logFd < 0) return makeError(Errc::Io, errnoText(("open " + logPath).c_str()));
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+        ::close(logFd);
+        return makeError(Errc::Io, errnoText("pipe"));
+    }
+    // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const char* path = argv[0].c_str();
+    static const char kExecFailed[] = "exec failed: cannot run ";
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(p[0]);
+        ::close(p[1]);
+        ::close(logFd);
+        return makeError(Errc::Io, errnoText("fork"));
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
+        int devNull = ::open("/dev/null", O_RDONLY);
+        if (devNull >= 0) ::dup2(devNull, 0);
+        ::dup2(p[1], 1);
+        ::dup2(p[1], 2);
+        ::execv(path, args.data());
+        (void)!::write(2, kExecFailed, sizeof kExecFailed - 1);
+        (void)!::write(2, path, std::strlen(path));
+        (void)!::write(2, "\n", 1);
+        ::_exit(127);
+    }
+    ::close(p[1]);
+    ::fcntl(p[0], F_SETFL, ::fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    return std::unique_ptr<Child>(new Child(pid, p[0], logFd, logPath));
+}
+
+Child::Child(pid_t pid, int fd, int logFd, std::string logPath)
+    : pid_(pid), fd_(fd), logFd_(logFd), logPath_(std::move(logPath)), startedAt_(Clock::now()) {}
+
+Child::~Child() {
+    kill();
+    ::close(fd_);
+    ::close(logFd_);
+}
+
+void Child::kill() {
+    if (exited_) return;
+    ::kill(pid_, SIGKILL);
+    reap(true);
+}
+
+bool Child::reap(bool block) {
+    if (exited_) return true;
+    int st = 0;
+    pid_t r;
+    do {
+        r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
+    } while (r < 0 && errno == EINTR && block);
+    if (r != pid_) return false;
+    exited_ = true;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+}
+
+bool Child::readSome(int timeoutMs) {
+    if (eof_) return false;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, timeoutMs) <= 0) return true;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n > 0) {
+            (void)!::write(logFd_, buf, static_cast<size_t>(n));
+            partial_.append(buf, static_cast<size_t>(n));
+            continue;
+        }
+        if (n == 0) {
+            eof_ = true;
+            if (!partial_.empty()) partial_.push_back('\n');
+        }
+        break;
+    }
+    takeLines(Clock::now());
+    return !eof_;
+}
+
+void Child::takeLines(Clock::time_point at) {
+    size_t start = 0, nl;
+    while ((nl = partial_.find('\n', start)) != std::string::npos) {
+        lines_.push_back(Line{at, partial_.substr(start, nl - start)});
+        start = nl + 1;
+    }
+    partial_.erase(0, start);
+}
+
+void Child::drain() { readSome(0); }
+
+long Child::findLine(std::string_view needle, size_t from) const {
+    for (size_t i = from; i < lines_.size(); ++i)
+        if (lines_[i].text.find(needle) != std::string::npos) return static_cast<long>(i);
+    return -1;
+}
+
+Result<size_t> Child::waitForLine(std::string_view needle, Clock::time_point deadline,
+                                  const std::function<void()>& onIdle, size_t from) {
+    for (;;) {
+        long at = findLine(needle, from);
+        if (at >= 0) return static_cast<size_t>(at);
+        std::string last = lines_.empty() ? "(no output)" : lines_.back().text;
+        if (interrupted()) return makeError(Errc::Closed, "interrupted while waiting for \"" + std::string(needle) + "\"");
+        if (eof_ || reap(false)) {
+            drain();
+            if (findLine(needle, from) >= 0) continue;
+            reap(true);
+            return makeError(Errc::Closed, "process " + std::to_string(pid_) + " exited (status " +
+                                               std::to_string(status_) + ") before \"" + std::string(needle) +
+                                               "\"; last line: " + last + " (log " + logPath_ + ")");
+        }
+        if (Clock::now() >= deadline)
+            return makeError(Errc::Busy, "no \"" + std::string(needle) + "\" before the deadline; last line: " + last +
+                                             " (log " + logPath_ + ")");
+        readSome(std::min(10, msUntil(deadline)));
+        if (onIdle) onIdle();
+    }
+}
+
+Result<int> Child::waitExit(Clock::time_point deadline) {
+    while (!(eof_ && reap(false))) {
+        if (interrupted() || Clock::now() >= deadline) {
+            kill();
+            return makeError(interrupted() ? Errc::Closed : Errc::Busy,
+                             std::string(interrupted() ? "interrupted" : "deadline passed") + " waiting for process " +
+                                 std::to_string(pid_) + " to exit (killed; log " + logPath_ + ")");
+        }
+        if (eof_) {
+            ::poll(nullptr, 0, std::min(10, msUntil(deadline)));
+        } else {
+            readSome(std::min(10, msUntil(deadline)));
+        }
+    }
+    return status_;
+}
+
+Result<int> Child::stop(Clock::time_point deadline) {
+    if (!exited_) ::kill(pid_, SIGTERM);
+    return waitExit(deadline);
+}
+
+std::string Child::output() const {
+    std::string out;
+    for (const auto& l : lines_) out += l.text + "\n";
+    return out;
+}
+
+Result<std::string> runTool(const std::vector<std::string>& argv, const std::string& logPath,
+                            Clock::time_point deadline) {
+    auto child = Child::start(argv, logPath);
+    if (!child) return child.takeError();
+    auto rc = (*child)->waitExit(deadline);
+    if (!rc) return rc.takeError();
+    const auto& lines = (*child)->lines();
+    if (*rc != 0)
+    {
+        std::string cmd;
+        for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+        return makeError(Errc::Io, "'" + cmd + "' failed (status " + std::to_string(*rc) + "): " +
+                                       (lines.empty() ? std::string("(no output)") : lines.back().text));
+    }
+    return (*child)->output();
+}
+
+}  // namespace possync::bench

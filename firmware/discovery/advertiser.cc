@@ -1,8 +1,9 @@
 #include "discovery/advertiser.h"
 
 #include "base/bytes.h"
-#include "discovery/announcement.h"
 #include "log/log.h"
+
+#include "discovery/announcement.h"
 #include "possync_config.h"
 
 #if POSSYNC_DISCOVERY_AVAHI
@@ -16,10 +17,10 @@ POSSYNC_LOG_DECLARE(Discovery);
 
 const char* advertiserStateName(AdvertiserState state) {
     switch (state) {
-    case AdvertiserState::Waiting: return "waiting-for-avahi";
-    case AdvertiserState::Registering: return "registering";
-    case AdvertiserState::Established: return "established";
-    case AdvertiserState::Failed: return "failed";
+        case AdvertiserState::Waiting: return "waiting-for-avahi";
+        case AdvertiserState::Registering: return "registering";
+        case AdvertiserState::Established: return "established";
+        case AdvertiserState::Failed: return "failed";
     }
     return "?";
 }
@@ -43,10 +44,10 @@ Announcement announcementOf(const AdvertiserOptions& o) {
 
 AdvertiserState fromPublisher(avahi::PublisherState s) {
     switch (s) {
-    case avahi::PublisherState::Waiting: return AdvertiserState::Waiting;
-    case avahi::PublisherState::Registering: return AdvertiserState::Registering;
-    case avahi::PublisherState::Established: return AdvertiserState::Established;
-    case avahi::PublisherState::Failed: return AdvertiserState::Failed;
+        case avahi::PublisherState::Waiting: return AdvertiserState::Waiting;
+        case avahi::PublisherState::Registering: return AdvertiserState::Registering;
+        case avahi::PublisherState::Established: return AdvertiserState::Established;
+        case avahi::PublisherState::Failed: return AdvertiserState::Failed;
     }
     return AdvertiserState::Failed;
 }
@@ -75,9 +76,9 @@ Result<std::unique_ptr<Advertiser>> Advertiser::create(uv_loop_s* loop, Advertis
     if (!client.ok()) return client.takeError();
     adv->impl_->client = std::move(client).value();
     const AdvertiserOptions& o = adv->options_;
-    auto pub = avahi::Publisher::create(*adv->impl_->client,
-                                        avahi::ServiceSpec{o.serviceName, kServiceType, o.port,
-                                                           makeTxt(announcementOf(o))});
+    auto pub = avahi::Publisher::create(
+        *adv->impl_->client,
+        avahi::ServiceSpec{o.serviceName, kServiceType, o.port, makeTxt(announcementOf(o))});
     if (!pub.ok()) return pub.takeError();
     adv->impl_->publisher = std::move(pub).value();
     Advertiser* self = adv.get();
@@ -139,8 +140,8 @@ std::string Advertiser::serviceName() const {
 
 std::string Advertiser::describe() const {
     std::string text = "advertising \"" + serviceName() + "\" " + kServiceType + " port " +
-                       std::to_string(options_.port) + " store=" + options_.storeId + " dev=" +
-                       options_.deviceId + " gen=" + hex64(options_.generation) + ": " +
+                       std::to_string(options_.port) + " store=" + options_.storeId +
+                       " dev=" + options_.deviceId + " gen=" + hex64(options_.generation) + ": " +
                        advertiserStateName(state());
 #if POSSYNC_DISCOVERY_AVAHI
     text += std::string(" (avahi ") + avahi::clientStateName(impl_->client->state());

@@ -24,9 +24,9 @@ namespace possync::discovery {
 struct AdvertiserOptions {
     std::string storeId;
     std::string deviceId;
-    uint16_t port = 0;         // the master's listening TCP port
+    uint16_t port = 0;  // the master's listening TCP port
     uint64_t generation = 0;
-    std::string serviceName;   // "" = defaultServiceName(store, device)
+    std::string serviceName;  // "" = defaultServiceName(store, device)
 };
 
 enum class AdvertiserState {

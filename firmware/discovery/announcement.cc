@@ -37,7 +37,8 @@ Result<Announcement> parseAnnouncement(const std::map<std::string, std::string>&
     const std::string* proto = get("proto");
     if (proto == nullptr) return makeError(Errc::Protocol, "TXT record has no proto=");
     std::optional<uint64_t> p = parseU64(*proto);
-    if (!p || *p > 1000000) return makeError(Errc::Protocol, "TXT proto=" + *proto + " is not a version number");
+    if (!p || *p > 1000000)
+        return makeError(Errc::Protocol, "TXT proto=" + *proto + " is not a version number");
     a.proto = static_cast<int>(*p);
     if (const std::string* gen = get("gen")) {
         std::optional<uint64_t> g = gen->empty() ? std::nullopt : parseHex64(*gen);

@@ -14,28 +14,30 @@ std::string endpointOf(const std::string& address, uint16_t port) {
 }
 }  // namespace
 
-std::string Candidate::endpoint() const { return endpointOf(address, port); }
+std::string Candidate::endpoint() const {
+    return endpointOf(address, port);
+}
 
 bool Candidate::sameAnnouncement(const Candidate& o) const {
-    return serviceName == o.serviceName && address == o.address && port == o.port &&
-           deviceId == o.deviceId && generation == o.generation && host == o.host &&
-           interfaceIndex == o.interfaceIndex && isStatic == o.isStatic;
+    return serviceName == o.serviceName && address == o.address && port == o.port && deviceId == o.deviceId &&
+           generation == o.generation && host == o.host && interfaceIndex == o.interfaceIndex &&
+           isStatic == o.isStatic;
 }
 
 const char* finderStateName(FinderState state) {
     switch (state) {
-    case FinderState::Searching: return "searching";
-    case FinderState::Found: return "found";
-    case FinderState::Conflict: return "conflict";
+        case FinderState::Searching: return "searching";
+        case FinderState::Found: return "found";
+        case FinderState::Conflict: return "conflict";
     }
     return "?";
 }
 
 const char* changeKindName(Change::Kind kind) {
     switch (kind) {
-    case Change::Kind::Added: return "added";
-    case Change::Kind::Removed: return "removed";
-    case Change::Kind::Updated: return "updated";
+        case Change::Kind::Added: return "added";
+        case Change::Kind::Removed: return "removed";
+        case Change::Kind::Updated: return "updated";
     }
     return "?";
 }
@@ -51,9 +53,12 @@ std::vector<Candidate>::iterator CandidateTable::find(const std::string& service
 std::optional<Change> CandidateTable::seen(const Sighting& s, uint64_t nowMs) {
     std::string reason;
     Result<Announcement> a = parseAnnouncement(s.txt);
-    if (!a.ok()) reason = "bad TXT: " + a.error().message;
-    else if (a->storeId != storeId_) reason = "store " + a->storeId;
-    else if (a->proto != proto_) reason = "protocol " + std::to_string(a->proto);
+    if (!a.ok())
+        reason = "bad TXT: " + a.error().message;
+    else if (a->storeId != storeId_)
+        reason = "store " + a->storeId;
+    else if (a->proto != proto_)
+        reason = "protocol " + std::to_string(a->proto);
 
     auto it = find(s.serviceName);
     if (!reason.empty()) {
@@ -80,8 +85,9 @@ std::optional<Change> CandidateTable::seen(const Sighting& s, uint64_t nowMs) {
         if (same) return std::nullopt;
         return Change{Change::Kind::Updated, c};
     }
-    auto pos = std::lower_bound(candidates_.begin(), candidates_.end(), c,
-                                [](const Candidate& x, const Candidate& y) { return x.serviceName < y.serviceName; });
+    auto pos = std::lower_bound(
+        candidates_.begin(), candidates_.end(), c,
+        [](const Candidate& x, const Candidate& y) { return x.serviceName < y.serviceName; });
     candidates_.insert(pos, c);
     return Change{Change::Kind::Added, c};
 }
@@ -135,12 +141,12 @@ const Candidate* CandidateTable::latestOf(const std::string& deviceId) const {
 
 Result<Candidate> CandidateTable::choose() const {
     switch (state()) {
-    case FinderState::Searching:
-        return makeError(Errc::NotFound, "no master announces store " + storeId_ + " yet");
-    case FinderState::Conflict:
-        return makeError(Errc::Refused, conflictText() + "; not choosing one (stop the extra master or use --master)");
-    case FinderState::Found:
-        break;
+        case FinderState::Searching:
+            return makeError(Errc::NotFound, "no master announces store " + storeId_ + " yet");
+        case FinderState::Conflict:
+            return makeError(Errc::Refused,
+                             conflictText() + "; not choosing one (stop the extra master or use --master)");
+        case FinderState::Found: break;
     }
     return *latestOf(candidates_.front().deviceId);
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "discovery/host_port.h"
 
 namespace possync::discovery {
@@ -22,8 +23,8 @@ namespace possync::discovery {
 // One resolved _possync._tcp instance, as the finder gets it from Avahi.
 struct Sighting {
     std::string serviceName;
-    std::string host;      // "m.local"
-    std::string address;   // numeric
+    std::string host;     // "m.local"
+    std::string address;  // numeric
     uint16_t port = 0;
     std::map<std::string, std::string> txt;
     int interfaceIndex = -1;
@@ -33,9 +34,9 @@ struct Candidate {
     std::string serviceName;  // DNS-SD instance name; "" for the static master
     std::string address;      // numeric address, or the host as given to --master
     uint16_t port = 0;
-    std::string deviceId;     // TXT dev=; "" for the static master (learnt from Welcome)
+    std::string deviceId;                // TXT dev=; "" for the static master (learnt from Welcome)
     std::optional<uint64_t> generation;  // TXT gen=
-    std::string host;         // "m.local" (Avahi) or the host as given
+    std::string host;                    // "m.local" (Avahi) or the host as given
     int interfaceIndex = -1;
     uint64_t seenWallMs = 0;  // last announcement (ms since the epoch); a hint, not liveness
     bool isStatic = false;

@@ -3,8 +3,9 @@
 #include <chrono>
 
 #include "base/bytes.h"
-#include "discovery/announcement.h"
 #include "log/log.h"
+
+#include "discovery/announcement.h"
 #include "possync_config.h"
 
 #if POSSYNC_DISCOVERY_AVAHI
@@ -30,9 +31,9 @@ constexpr const char* kNoAvahi =
 
 const char* discoveryModeName(DiscoveryMode mode) {
     switch (mode) {
-    case DiscoveryMode::Static: return "static";
-    case DiscoveryMode::Avahi: return "avahi";
-    case DiscoveryMode::Injected: return "injected";
+        case DiscoveryMode::Static: return "static";
+        case DiscoveryMode::Avahi: return "avahi";
+        case DiscoveryMode::Injected: return "injected";
     }
     return "?";
 }
@@ -40,7 +41,8 @@ const char* discoveryModeName(DiscoveryMode mode) {
 Result<DiscoveryMode> parseDiscoveryMode(std::string_view text) {
     if (text == "static") return DiscoveryMode::Static;
     if (text == "avahi") return DiscoveryMode::Avahi;
-    return makeError(Errc::InvalidArgument, "unknown discovery mode \"" + std::string(text) + "\" (want avahi or static)");
+    return makeError(Errc::InvalidArgument,
+                     "unknown discovery mode \"" + std::string(text) + "\" (want avahi or static)");
 }
 
 #if POSSYNC_DISCOVERY_AVAHI
@@ -62,7 +64,8 @@ MasterFinder::MasterFinder(DiscoveryMode mode, std::string storeId)
 
 MasterFinder::~MasterFinder() = default;
 
-Result<std::unique_ptr<MasterFinder>> MasterFinder::createStatic(std::string storeId, std::string_view hostPort) {
+Result<std::unique_ptr<MasterFinder>> MasterFinder::createStatic(std::string storeId,
+                                                                 std::string_view hostPort) {
     POSSYNC_TRY(validateId("store id", storeId));
     auto hp = parseHostPort(hostPort);
     if (!hp.ok()) return hp.takeError();
@@ -97,7 +100,8 @@ Result<std::unique_ptr<MasterFinder>> MasterFinder::createAvahi(uv_loop_s* loop,
     if (!browser.ok()) return browser.takeError();
     f->avahi_->browser = std::move(browser).value();
     f->avahi_->client->setStateCallback([self](avahi::ClientState s) {
-        if (s != avahi::ClientState::Running && s != avahi::ClientState::Registering) self->allForNow_ = false;
+        if (s != avahi::ClientState::Running && s != avahi::ClientState::Registering)
+            self->allForNow_ = false;
     });
     LOG(Discovery, Info) << "looking for the master of store " << f->storeId() << " with Avahi";
     return f;
@@ -110,16 +114,16 @@ Result<std::unique_ptr<MasterFinder>> MasterFinder::createAvahi(uv_loop_s* loop,
 Result<std::unique_ptr<MasterFinder>> MasterFinder::create(uv_loop_s* loop, DiscoveryMode mode,
                                                            std::string storeId, std::string_view master) {
     switch (mode) {
-    case DiscoveryMode::Static:
-        if (master.empty())
-            return makeError(Errc::InvalidArgument, "--discovery static needs --master HOST:PORT");
-        return createStatic(std::move(storeId), master);
-    case DiscoveryMode::Avahi:
-        if (!master.empty())
-            return makeError(Errc::InvalidArgument, "--master is for --discovery static; drop one of them");
-        return createAvahi(loop, std::move(storeId));
-    case DiscoveryMode::Injected:
-        return createInjected(std::move(storeId));
+        case DiscoveryMode::Static:
+            if (master.empty())
+                return makeError(Errc::InvalidArgument, "--discovery static needs --master HOST:PORT");
+            return createStatic(std::move(storeId), master);
+        case DiscoveryMode::Avahi:
+            if (!master.empty())
+                return makeError(Errc::InvalidArgument,
+                                 "--master is for --discovery static; drop one of them");
+            return createAvahi(loop, std::move(storeId));
+        case DiscoveryMode::Injected: return createInjected(std::move(storeId));
     }
     return makeError(Errc::InvalidArgument, "unknown discovery mode");
 }
@@ -136,8 +140,8 @@ void MasterFinder::injectGone(const std::string& serviceName) {
 
 void MasterFinder::injectAllForNow() {
     if (!allForNow_)
-        LOG(Discovery, Debug) << "initial scan done: " << table_.candidates().size() << " candidate(s) for store "
-                              << storeId();
+        LOG(Discovery, Debug) << "initial scan done: " << table_.candidates().size()
+                              << " candidate(s) for store " << storeId();
     allForNow_ = true;
 }
 
@@ -155,8 +159,8 @@ void MasterFinder::apply(std::optional<Change> change) {
     if (now == FinderState::Conflict && (stateChanged || devs != lastConflictDevs_))
         LOG(Discovery, Warning) << table_.conflictText();
     else if (stateChanged && lastState_ == FinderState::Conflict)
-        LOG(Discovery, Info) << "master conflict for store " << storeId() << " resolved: "
-                             << finderStateName(now);
+        LOG(Discovery, Info) << "master conflict for store " << storeId()
+                             << " resolved: " << finderStateName(now);
     lastConflictDevs_ = now == FinderState::Conflict ? devs : std::vector<std::string>{};
     lastState_ = now;
     if (stateChanged && stateCallback_) stateCallback_(now);
@@ -172,22 +176,23 @@ DiscoverySnapshot MasterFinder::snapshot() const {
     s.conflict = table_.conflictText();
     s.initialScanDone = allForNow_;
     switch (mode_) {
-    case DiscoveryMode::Static:
-        s.source = "static " + (s.candidates.empty() ? std::string("?") : s.candidates.front().endpoint());
-        s.initialScanDone = true;
-        break;
-    case DiscoveryMode::Injected:
-        s.source = "injected";
-        break;
-    case DiscoveryMode::Avahi:
+        case DiscoveryMode::Static:
+            s.source =
+                "static " + (s.candidates.empty() ? std::string("?") : s.candidates.front().endpoint());
+            s.initialScanDone = true;
+            break;
+        case DiscoveryMode::Injected: s.source = "injected"; break;
+        case DiscoveryMode::Avahi:
 #if POSSYNC_DISCOVERY_AVAHI
-        s.source = std::string("avahi ") + avahi::clientStateName(avahi_->client->state());
-        if (std::string host = avahi_->client->hostName(); !host.empty()) s.source += " (host " + host + ")";
-        if (!avahi_->client->connected() && !avahi_->client->lastError().empty())
-            s.source += " (" + avahi_->client->lastError() + ")";
-        if (size_t n = avahi_->browser->unresolvedCount()) s.source += ", " + std::to_string(n) + " unresolved";
+            s.source = std::string("avahi ") + avahi::clientStateName(avahi_->client->state());
+            if (std::string host = avahi_->client->hostName(); !host.empty())
+                s.source += " (host " + host + ")";
+            if (!avahi_->client->connected() && !avahi_->client->lastError().empty())
+                s.source += " (" + avahi_->client->lastError() + ")";
+            if (size_t n = avahi_->browser->unresolvedCount())
+                s.source += ", " + std::to_string(n) + " unresolved";
 #endif
-        break;
+            break;
     }
     return s;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "discovery/candidate_table.h"
 
 struct uv_loop_s;
@@ -41,11 +42,11 @@ struct DiscoverySnapshot {
     DiscoveryMode mode = DiscoveryMode::Static;
     std::string storeId;
     FinderState state = FinderState::Searching;
-    std::string source;        // "static 10.0.0.5:7700", "avahi running (host s1.local)", ...
+    std::string source;            // "static 10.0.0.5:7700", "avahi running (host s1.local)", ...
     bool initialScanDone = false;  // Avahi sent "all for now" since the last (re)start
     std::vector<Candidate> candidates;
     std::vector<Ignored> ignored;
-    std::string conflict;      // conflictText() or ""
+    std::string conflict;  // conflictText() or ""
 };
 // Multi-line text, one item per line, ages relative to nowMs.
 std::string formatSnapshot(const DiscoverySnapshot& snap, uint64_t nowMs);

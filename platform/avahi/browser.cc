@@ -24,8 +24,7 @@ struct Browser::Item {
 
 namespace {
 
-std::string itemKey(int interface, int protocol, const char* name, const char* type,
-                    const char* domain) {
+std::string itemKey(int interface, int protocol, const char* name, const char* type, const char* domain) {
     // One browse result is identified by all five parts; the unit separator keeps them apart.
     std::string key = std::to_string(interface) + '\x1f' + std::to_string(protocol) + '\x1f';
     key += name;
@@ -53,37 +52,31 @@ std::map<std::string, std::string> txtMap(AvahiStringList* txt) {
 
 struct Browser::Glue {
     static void onBrowse(AvahiServiceBrowser* b, AvahiIfIndex interface, AvahiProtocol protocol,
-                         AvahiBrowserEvent event, const char* name, const char* type,
-                         const char* domain, AvahiLookupResultFlags, void* userdata) {
+                         AvahiBrowserEvent event, const char* name, const char* type, const char* domain,
+                         AvahiLookupResultFlags, void* userdata) {
         Browser* self = static_cast<Browser*>(userdata);
         if (b != self->browser_) return;  // reported while avahi_service_browser_new runs
         switch (event) {
-        case AVAHI_BROWSER_NEW:
-            self->itemNew(interface, protocol, name, type, domain);
-            break;
-        case AVAHI_BROWSER_REMOVE:
-            self->itemRemove(interface, protocol, name, type, domain);
-            break;
-        case AVAHI_BROWSER_ALL_FOR_NOW:
-            self->allForNow_ = true;
-            if (self->callbacks_.allForNow) self->callbacks_.allForNow();
-            break;
-        case AVAHI_BROWSER_CACHE_EXHAUSTED:
-            break;
-        case AVAHI_BROWSER_FAILURE:
-            // Usually the client going away; browsing restarts with the client.
-            self->lastError_ = avahi_strerror(avahi_client_errno(avahi_service_browser_get_client(b)));
-            LOG(Avahi, Warning) << "browsing " << self->type_ << " failed: " << self->lastError_;
-            self->stop();
-            break;
+            case AVAHI_BROWSER_NEW: self->itemNew(interface, protocol, name, type, domain); break;
+            case AVAHI_BROWSER_REMOVE: self->itemRemove(interface, protocol, name, type, domain); break;
+            case AVAHI_BROWSER_ALL_FOR_NOW:
+                self->allForNow_ = true;
+                if (self->callbacks_.allForNow) self->callbacks_.allForNow();
+                break;
+            case AVAHI_BROWSER_CACHE_EXHAUSTED: break;
+            case AVAHI_BROWSER_FAILURE:
+                // Usually the client going away; browsing restarts with the client.
+                self->lastError_ = avahi_strerror(avahi_client_errno(avahi_service_browser_get_client(b)));
+                LOG(Avahi, Warning) << "browsing " << self->type_ << " failed: " << self->lastError_;
+                self->stop();
+                break;
         }
     }
 
     static void onResolve(AvahiServiceResolver* r, AvahiIfIndex interface, AvahiProtocol,
-                          AvahiResolverEvent event, const char* name, const char* type,
-                          const char* domain, const char* host, const AvahiAddress* address,
-                          uint16_t port, AvahiStringList* txt, AvahiLookupResultFlags,
-                          void* userdata) {
+                          AvahiResolverEvent event, const char* name, const char* type, const char* domain,
+                          const char* host, const AvahiAddress* address, uint16_t port, AvahiStringList* txt,
+                          AvahiLookupResultFlags, void* userdata) {
         Item* item = static_cast<Item*>(userdata);
         if (r != item->resolver) return;  // reported while avahi_service_resolver_new runs
         Browser* self = item->owner;
@@ -167,9 +160,8 @@ void Browser::onClientState(ClientState state, AvahiClient* client) {
 void Browser::start(AvahiClient* client) {
     allForNow_ = false;
     // IPv4 only: the boards' daemons run with use-ipv6=no and slaves connect over IPv4.
-    browser_ = avahi_service_browser_new(client, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, type_.c_str(),
-                                         nullptr, static_cast<AvahiLookupFlags>(0),
-                                         &Glue::onBrowse, this);
+    browser_ = avahi_service_browser_new(client, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, type_.c_str(), nullptr,
+                                         static_cast<AvahiLookupFlags>(0), &Glue::onBrowse, this);
     if (browser_ == nullptr) {
         lastError_ = avahi_strerror(avahi_client_errno(client));
         LOG(Avahi, Error) << "cannot browse " << type_ << ": " << lastError_;
@@ -199,8 +191,7 @@ void Browser::stop() {
     }
 }
 
-void Browser::itemNew(int interface, int protocol, const char* name, const char* type,
-                      const char* domain) {
+void Browser::itemNew(int interface, int protocol, const char* name, const char* type, const char* domain) {
     std::string key = itemKey(interface, protocol, name, type, domain);
     auto& slot = items_[key];
     if (slot && slot->resolver != nullptr) return;  // already resolving
@@ -208,9 +199,9 @@ void Browser::itemNew(int interface, int protocol, const char* name, const char*
     Item* item = slot.get();
     AvahiClient* c = client_.raw();
     if (c == nullptr) return;
-    item->resolver = avahi_service_resolver_new(
-        c, interface, static_cast<AvahiProtocol>(protocol), name, type, domain, AVAHI_PROTO_INET,
-        static_cast<AvahiLookupFlags>(0), &Glue::onResolve, item);
+    item->resolver = avahi_service_resolver_new(c, interface, static_cast<AvahiProtocol>(protocol), name,
+                                                type, domain, AVAHI_PROTO_INET,
+                                                static_cast<AvahiLookupFlags>(0), &Glue::onResolve, item);
     if (item->resolver == nullptr)
         LOG(Avahi, Warning) << "cannot resolve \"" << name << "\": " << avahi_strerror(avahi_client_errno(c));
 }

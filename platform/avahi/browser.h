@@ -28,8 +28,8 @@ struct AvahiServiceBrowser;
 namespace possync::avahi {
 
 struct BrowserCallbacks {
-    std::function<void(const ServiceInfo&)> found;          // new, or its record changed
-    std::function<void(const std::string& name)> removed;   // gone from every interface
+    std::function<void(const ServiceInfo&)> found;         // new, or its record changed
+    std::function<void(const std::string& name)> removed;  // gone from every interface
     std::function<void()> allForNow;  // the daemon sent what it had cached (after each (re)start)
 };
 
@@ -71,7 +71,7 @@ private:
     AvahiServiceBrowser* browser_ = nullptr;
     bool allForNow_ = false;
     std::map<std::string, std::unique_ptr<Item>> items_;  // key: interface/protocol/name/type/domain
-    std::map<std::string, ServiceInfo> reported_;        // by name: last found() not yet removed()
+    std::map<std::string, ServiceInfo> reported_;         // by name: last found() not yet removed()
     std::string lastError_;
 };
 

@@ -1,10 +1,11 @@
 #include "avahi/client.h"
 
-#include <avahi-client/client.h>
-#include <avahi-common/error.h>
 #include <uv.h>
 
 #include <algorithm>
+
+#include <avahi-client/client.h>
+#include <avahi-common/error.h>
 
 #include "avahi/uv_poll.h"
 #include "log/log.h"
@@ -21,11 +22,11 @@ constexpr uint64_t kMaxBackoffMs = 10000;
 
 const char* clientStateName(ClientState state) {
     switch (state) {
-    case ClientState::Connecting: return "connecting";
-    case ClientState::Registering: return "registering";
-    case ClientState::Running: return "running";
-    case ClientState::Collision: return "host-name-collision";
-    case ClientState::Failure: return "failure";
+        case ClientState::Connecting: return "connecting";
+        case ClientState::Registering: return "registering";
+        case ClientState::Running: return "running";
+        case ClientState::Collision: return "host-name-collision";
+        case ClientState::Failure: return "failure";
     }
     return "?";
 }
@@ -125,35 +126,33 @@ void Client::scheduleReconnect(uint64_t delayMs) {
 
 void Client::handleAvahiState(int avahiState) {
     switch (static_cast<AvahiClientState>(avahiState)) {
-    case AVAHI_CLIENT_S_REGISTERING:
-        setState(ClientState::Registering);
-        break;
-    case AVAHI_CLIENT_S_RUNNING:
-        backoffMs_ = 0;
-        if (const char* host = avahi_client_get_host_name_fqdn(client_))
-            LOG(Avahi, Info) << "connected to avahi-daemon (host " << host << ")";
-        setState(ClientState::Running);
-        break;
-    case AVAHI_CLIENT_S_COLLISION:
-        LOG(Avahi, Warning) << "avahi-daemon host name collision; the daemon picks a new name";
-        setState(ClientState::Collision);
-        break;
-    case AVAHI_CLIENT_CONNECTING:
-        LOG(Avahi, Info) << "waiting for avahi-daemon";
-        setState(ClientState::Connecting);
-        break;
-    case AVAHI_CLIENT_FAILURE: {
-        lastError_ = avahi_strerror(avahi_client_errno(client_));
-        // Free and re-create on the next loop turn (never inside the client's own callback);
-        // back off if the daemon keeps failing right after it comes up.
-        uint64_t delay = backoffMs_;
-        backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
-        LOG(Avahi, Warning) << "avahi client failed: " << lastError_ << "; reconnecting in "
-                            << delay << " ms";
-        setState(ClientState::Failure);
-        scheduleReconnect(delay);
-        break;
-    }
+        case AVAHI_CLIENT_S_REGISTERING: setState(ClientState::Registering); break;
+        case AVAHI_CLIENT_S_RUNNING:
+            backoffMs_ = 0;
+            if (const char* host = avahi_client_get_host_name_fqdn(client_))
+                LOG(Avahi, Info) << "connected to avahi-daemon (host " << host << ")";
+            setState(ClientState::Running);
+            break;
+        case AVAHI_CLIENT_S_COLLISION:
+            LOG(Avahi, Warning) << "avahi-daemon host name collision; the daemon picks a new name";
+            setState(ClientState::Collision);
+            break;
+        case AVAHI_CLIENT_CONNECTING:
+            LOG(Avahi, Info) << "waiting for avahi-daemon";
+            setState(ClientState::Connecting);
+            break;
+        case AVAHI_CLIENT_FAILURE: {
+            lastError_ = avahi_strerror(avahi_client_errno(client_));
+            // Free and re-create on the next loop turn (never inside the client's own callback);
+            // back off if the daemon keeps failing right after it comes up.
+            uint64_t delay = backoffMs_;
+            backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
+            LOG(Avahi, Warning) << "avahi client failed: " << lastError_ << "; reconnecting in " << delay
+                                << " ms";
+            setState(ClientState::Failure);
+            scheduleReconnect(delay);
+            break;
+        }
     }
 }
 

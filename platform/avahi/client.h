@@ -90,11 +90,11 @@ private:
 
     std::unique_ptr<UvPoll> poll_;
     AvahiClient* client_ = nullptr;
-    uv_timer_s* retry_ = nullptr;     // heap; freed in its close callback
+    uv_timer_s* retry_ = nullptr;  // heap; freed in its close callback
     ClientState state_ = ClientState::Connecting;
     uint64_t backoffMs_ = 0;
-    bool inNew_ = false;              // inside avahi_client_new: callbacks are deferred
-    int pendingState_ = -1;           // the last state reported from inside avahi_client_new
+    bool inNew_ = false;     // inside avahi_client_new: callbacks are deferred
+    int pendingState_ = -1;  // the last state reported from inside avahi_client_new
     unsigned generation_ = 0;
     std::string lastError_;
     std::vector<ClientUser*> users_;

@@ -11,8 +11,8 @@ std::optional<uint64_t> delayMsUntil(const timeval* deadline, const timeval& now
     int64_t diffSec = static_cast<int64_t>(deadline->tv_sec) - static_cast<int64_t>(now.tv_sec);
     if (diffSec > kClampSec) return kMaxDelayMs;
     if (diffSec < -kClampSec) return 0;
-    int64_t diffUs = diffSec * 1000000 + (static_cast<int64_t>(deadline->tv_usec) -
-                                          static_cast<int64_t>(now.tv_usec));
+    int64_t diffUs =
+        diffSec * 1000000 + (static_cast<int64_t>(deadline->tv_usec) - static_cast<int64_t>(now.tv_usec));
     if (diffUs <= 0) return 0;
     uint64_t ms = (static_cast<uint64_t>(diffUs) + 999) / 1000;
     return ms > kMaxDelayMs ? kMaxDelayMs : ms;

@@ -34,10 +34,10 @@ AvahiStringList* toStringList(const TxtList& txt) {
 
 const char* publisherStateName(PublisherState state) {
     switch (state) {
-    case PublisherState::Waiting: return "waiting";
-    case PublisherState::Registering: return "registering";
-    case PublisherState::Established: return "established";
-    case PublisherState::Failed: return "failed";
+        case PublisherState::Waiting: return "waiting";
+        case PublisherState::Registering: return "registering";
+        case PublisherState::Established: return "established";
+        case PublisherState::Failed: return "failed";
     }
     return "?";
 }
@@ -68,22 +68,21 @@ struct Publisher::Glue {
         Publisher* self = static_cast<Publisher*>(userdata);
         if (g != self->group_) return;  // reported while avahi_entry_group_new runs
         switch (state) {
-        case AVAHI_ENTRY_GROUP_ESTABLISHED:
-            LOG(Avahi, Info) << "published \"" << self->spec_.name << "\" " << self->spec_.type
-                             << " port " << self->spec_.port;
-            self->setState(PublisherState::Established);
-            break;
-        case AVAHI_ENTRY_GROUP_COLLISION:
-            // Another host probed or announced the same name first.
-            self->rename();
-            self->registerService();
-            break;
-        case AVAHI_ENTRY_GROUP_FAILURE:
-            self->fail("entry group failed: " + clientError(avahi_entry_group_get_client(g)));
-            break;
-        case AVAHI_ENTRY_GROUP_UNCOMMITED:
-        case AVAHI_ENTRY_GROUP_REGISTERING:
-            break;
+            case AVAHI_ENTRY_GROUP_ESTABLISHED:
+                LOG(Avahi, Info) << "published \"" << self->spec_.name << "\" " << self->spec_.type
+                                 << " port " << self->spec_.port;
+                self->setState(PublisherState::Established);
+                break;
+            case AVAHI_ENTRY_GROUP_COLLISION:
+                // Another host probed or announced the same name first.
+                self->rename();
+                self->registerService();
+                break;
+            case AVAHI_ENTRY_GROUP_FAILURE:
+                self->fail("entry group failed: " + clientError(avahi_entry_group_get_client(g)));
+                break;
+            case AVAHI_ENTRY_GROUP_UNCOMMITED:
+            case AVAHI_ENTRY_GROUP_REGISTERING: break;
         }
     }
 };
@@ -129,20 +128,18 @@ Status Publisher::update(uint16_t port, TxtList txt) {
 
 void Publisher::onClientState(ClientState state, AvahiClient*) {
     switch (state) {
-    case ClientState::Running:
-        registerService();
-        break;
-    case ClientState::Registering:
-    case ClientState::Collision:
-        // The daemon is (re)probing its host name: withdraw until it runs again.
-        if (group_ != nullptr) avahi_entry_group_reset(group_);
-        setState(PublisherState::Waiting);
-        break;
-    case ClientState::Connecting:
-    case ClientState::Failure:
-        dropGroup();  // belongs to an AvahiClient that is going away
-        setState(PublisherState::Waiting);
-        break;
+        case ClientState::Running: registerService(); break;
+        case ClientState::Registering:
+        case ClientState::Collision:
+            // The daemon is (re)probing its host name: withdraw until it runs again.
+            if (group_ != nullptr) avahi_entry_group_reset(group_);
+            setState(PublisherState::Waiting);
+            break;
+        case ClientState::Connecting:
+        case ClientState::Failure:
+            dropGroup();  // belongs to an AvahiClient that is going away
+            setState(PublisherState::Waiting);
+            break;
     }
 }
 
@@ -160,9 +157,9 @@ void Publisher::registerService() {
     }
     for (unsigned attempt = 0; attempt <= kMaxRenamesPerTry; ++attempt) {
         AvahiStringList* list = toStringList(spec_.txt);
-        int rc = avahi_entry_group_add_service_strlst(
-            group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, static_cast<AvahiPublishFlags>(0),
-            spec_.name.c_str(), spec_.type.c_str(), nullptr, nullptr, spec_.port, list);
+        int rc = avahi_entry_group_add_service_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+                                                      static_cast<AvahiPublishFlags>(0), spec_.name.c_str(),
+                                                      spec_.type.c_str(), nullptr, nullptr, spec_.port, list);
         avahi_string_list_free(list);
         if (rc == AVAHI_ERR_COLLISION) {  // a local service already has this name
             rename();

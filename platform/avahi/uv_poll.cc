@@ -22,8 +22,8 @@ struct UvPoll::FdPoll {
     uv_poll_t handle;
     int fd;
     UvPoll* owner;
-    unsigned polling = 0;   // kIn|kOut currently requested from libuv (0 = stopped)
-    bool failed = false;    // libuv reported an error and stopped the handle
+    unsigned polling = 0;  // kIn|kOut currently requested from libuv (0 = stopped)
+    bool failed = false;   // libuv reported an error and stopped the handle
 };
 
 // One Avahi timeout. Heap-allocated; freed in its close callback.
@@ -37,7 +37,9 @@ struct UvPoll::Timeout {
 
 namespace {
 
-UvPoll* ownerOf(const AvahiPoll* api) { return static_cast<UvPoll*>(api->userdata); }
+UvPoll* ownerOf(const AvahiPoll* api) {
+    return static_cast<UvPoll*>(api->userdata);
+}
 
 int toUv(unsigned pollEvents) {
     int uv = 0;
@@ -84,8 +86,8 @@ UvPoll::~UvPoll() {
 
 // ---- watches ----
 
-AvahiWatch* UvPoll::watchNew(const AvahiPoll* api, int fd, AvahiWatchEvent event,
-                             AvahiWatchCallback callback, void* userdata) {
+AvahiWatch* UvPoll::watchNew(const AvahiPoll* api, int fd, AvahiWatchEvent event, AvahiWatchCallback callback,
+                             void* userdata) {
     UvPoll* self = ownerOf(api);
     FdWatchSet::WatchId id = self->set_.add(fd, static_cast<unsigned>(event));
     int rc = self->syncFd(fd);
@@ -184,8 +186,7 @@ void UvPoll::dispatch(FdPoll* fp, int status, int uvEvents) {
         if (it == watches_.end()) continue;
         Watch* w = it->second.get();
         w->happened = ev;
-        w->callback(reinterpret_cast<AvahiWatch*>(w), fd, static_cast<AvahiWatchEvent>(ev),
-                    w->userdata);
+        w->callback(reinterpret_cast<AvahiWatch*>(w), fd, static_cast<AvahiWatchEvent>(ev), w->userdata);
         auto again = watches_.find(d.id);
         if (again != watches_.end()) again->second->happened = 0;
     }

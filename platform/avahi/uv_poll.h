@@ -15,13 +15,14 @@
 // Every AvahiPoll entry point is safe to call from inside a watch or timeout callback.
 #pragma once
 
-#include <avahi-common/watch.h>
 #include <uv.h>
 
 #include <cstddef>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <avahi-common/watch.h>
 
 #include "avahi/fd_watch_set.h"
 
@@ -72,8 +73,8 @@ private:
     AvahiPoll api_{};
     FdWatchSet set_;
     std::unordered_map<FdWatchSet::WatchId, std::unique_ptr<Watch>> watches_;
-    std::unordered_map<int, FdPoll*> fds_;       // freed in their close callback
-    std::unordered_set<Timeout*> timeouts_;      // freed in their close callback
+    std::unordered_map<int, FdPoll*> fds_;   // freed in their close callback
+    std::unordered_set<Timeout*> timeouts_;  // freed in their close callback
 };
 
 }  // namespace possync::avahi

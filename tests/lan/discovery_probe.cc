@@ -16,7 +16,6 @@
 // others run until --timeout (default: forever), exit 0.
 #include <signal.h>
 #include <unistd.h>
-
 #include <uv.h>
 
 #include <cstdio>
@@ -31,6 +30,7 @@
 #include "avahi/client.h"
 #include "avahi/publisher.h"
 #include "base/bytes.h"
+
 #include "discovery/advertiser.h"
 #include "discovery/announcement.h"
 #include "discovery/master_finder.h"
@@ -50,7 +50,9 @@ void out(const std::string& line) {
     std::fflush(stdout);
 }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string quoted(const std::string& s) {
+    return "\"" + s + "\"";
+}
 
 uint16_t parsePort(const std::string& s) {
     auto v = parseU64(s);
@@ -118,8 +120,10 @@ public:
             uv_signal_init(&loop_, s);
             s->data = this;
         }
-        uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<Probe*>(s->data)->stop(0); }, SIGTERM);
-        uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<Probe*>(s->data)->stop(0); }, SIGINT);
+        uv_signal_start(
+            &sigterm_, [](uv_signal_t* s, int) { static_cast<Probe*>(s->data)->stop(0); }, SIGTERM);
+        uv_signal_start(
+            &sigint_, [](uv_signal_t* s, int) { static_cast<Probe*>(s->data)->stop(0); }, SIGINT);
         uv_timer_init(&loop_, &deadline_);
         deadline_.data = this;
         // stdin may be /dev/null (not pollable): then there are simply no commands.
@@ -137,11 +141,16 @@ public:
     void onTimeout(std::function<void()> f) { onTimeout_ = std::move(f); }
 
     void setTimeout(uint64_t seconds) {
-        uv_timer_start(&deadline_, [](uv_timer_t* t) {
-            Probe* self = static_cast<Probe*>(t->data);
-            if (self->onTimeout_) self->onTimeout_();
-            else self->stop(0);
-        }, seconds * 1000, 0);
+        uv_timer_start(
+            &deadline_,
+            [](uv_timer_t* t) {
+                Probe* self = static_cast<Probe*>(t->data);
+                if (self->onTimeout_)
+                    self->onTimeout_();
+                else
+                    self->stop(0);
+            },
+            seconds * 1000, 0);
     }
 
     // Ends uv_run; `cleanup` (set by the mode) destroys the Avahi objects first.
@@ -183,8 +192,10 @@ private:
         while ((nl = pending_.find('\n')) != std::string::npos) {
             std::string line = pending_.substr(0, nl);
             pending_.erase(0, nl + 1);
-            if (line == "quit") stop(0);
-            else if (onLine_) onLine_(line);
+            if (line == "quit")
+                stop(0);
+            else if (onLine_)
+                onLine_(line);
         }
     }
 
@@ -225,7 +236,8 @@ int cmdPublish(const Args& a) {
     if (!adv.ok()) usage(adv.error().message);
     discovery::Advertiser* ad = adv->get();
     ad->setStateCallback([ad](discovery::AdvertiserState s) {
-        out(std::string("publisher ") + discovery::advertiserStateName(s) + " name=" + quoted(ad->serviceName()));
+        out(std::string("publisher ") + discovery::advertiserStateName(s) +
+            " name=" + quoted(ad->serviceName()));
     });
     probe.onLine([ad](const std::string& line) {
         if (line.rfind("port ", 0) == 0) {
@@ -266,7 +278,8 @@ int cmdPublishRaw(const Args& a) {
     auto pub = avahi::Publisher::create(**client, spec);
     if (!pub.ok()) usage(pub.error().message);
     avahi::Publisher* p = pub->get();
-    (*client)->setStateCallback([](avahi::ClientState s) { out(std::string("client ") + avahi::clientStateName(s)); });
+    (*client)->setStateCallback(
+        [](avahi::ClientState s) { out(std::string("client ") + avahi::clientStateName(s)); });
     p->setStateCallback([p](avahi::PublisherState s) {
         out(std::string("publisher ") + avahi::publisherStateName(s) + " name=" + quoted(p->name()));
     });
@@ -327,7 +340,8 @@ int cmdFindOrWatch(const Args& a, bool find) {
         };
         if (wantGen && !any([&](const auto& c) { return c.generation && hex64(*c.generation) == *wantGen; }))
             return false;
-        if (wantPort && !any([&](const auto& c) { return std::to_string(c.port) == *wantPort; })) return false;
+        if (wantPort && !any([&](const auto& c) { return std::to_string(c.port) == *wantPort; }))
+            return false;
         if (wantAddress && !any([&](const auto& c) { return c.address == *wantAddress; })) return false;
         return true;
     };
@@ -346,12 +360,15 @@ int cmdFindOrWatch(const Args& a, bool find) {
         if (!find) return;
         if (satisfied()) {
             if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&settle)))
-                uv_timer_start(&settle, [](uv_timer_t* t) {
-                    Ctx* c = static_cast<Ctx*>(t->data);
-                    if (!c->satisfied()) return;
-                    printSnapshot(*c->f);
-                    c->probe->stop(0);
-                }, settleMs, 0);
+                uv_timer_start(
+                    &settle,
+                    [](uv_timer_t* t) {
+                        Ctx* c = static_cast<Ctx*>(t->data);
+                        if (!c->satisfied()) return;
+                        printSnapshot(*c->f);
+                        c->probe->stop(0);
+                    },
+                    settleMs, 0);
         } else {
             uv_timer_stop(&settle);
         }
@@ -367,11 +384,13 @@ int cmdFindOrWatch(const Args& a, bool find) {
         check();
     });
     probe.onLine([f](const std::string& line) {
-        if (line == "snapshot") printSnapshot(*f);
+        if (line == "snapshot")
+            printSnapshot(*f);
         else if (line == "choose") {
             auto c = f->choose();
             out(c.ok() ? "choose: ok " + candidateLine(*c) : "choose: error " + c.error().message);
-        } else out("error unknown command: " + line);
+        } else
+            out("error unknown command: " + line);
     });
     uint64_t timeout = a.get("timeout") ? parseCount("timeout", *a.get("timeout")) : (find ? 20 : 0);
     if (timeout > 0) {
@@ -394,7 +413,8 @@ int cmdBrowse(const Args& a) {
     Probe probe;
     auto client = avahi::Client::create(probe.loop());
     if (!client.ok()) usage(client.error().message);
-    (*client)->setStateCallback([](avahi::ClientState s) { out(std::string("client ") + avahi::clientStateName(s)); });
+    (*client)->setStateCallback(
+        [](avahi::ClientState s) { out(std::string("client ") + avahi::clientStateName(s)); });
     avahi::BrowserCallbacks cb;
     cb.found = [](const avahi::ServiceInfo& i) {
         std::string txt;

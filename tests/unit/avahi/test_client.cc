@@ -1,7 +1,6 @@
 // Unit tests: Client / Publisher / Browser without any avahi-daemon or D-Bus bus, and the
 // validation of what gets published.
 #include <doctest/doctest.h>
-
 #include <uv.h>
 
 #include <cstdlib>
@@ -15,8 +14,8 @@ using namespace possync::avahi;
 
 namespace {
 ServiceSpec goodSpec() {
-    return ServiceSpec{"possync-42-devA", "_possync._tcp", 7700,
-                       {{"store", "42"}, {"dev", "devA"}, {"proto", "1"}}};
+    return ServiceSpec{
+        "possync-42-devA", "_possync._tcp", 7700, {{"store", "42"}, {"dev", "devA"}, {"proto", "1"}}};
 }
 
 int closeLoop(uv_loop_t* loop) {
@@ -76,7 +75,7 @@ TEST_CASE("client without any bus: created, waits in connecting, publishers wait
         REQUIRE(pub.ok());
         CHECK((*pub)->state() == PublisherState::Waiting);
         CHECK((*pub)->name() == "possync-42-devA");
-        CHECK_FALSE((*pub)->update(0, {}).ok());     // invalid: nothing changes
+        CHECK_FALSE((*pub)->update(0, {}).ok());  // invalid: nothing changes
         CHECK((*pub)->spec().port == 7700);
         CHECK((*pub)->update(7800, {{"store", "42"}}).ok());
         CHECK((*pub)->spec().port == 7800);
@@ -95,7 +94,8 @@ TEST_CASE("client without any bus: created, waits in connecting, publishers wait
         // A few loop turns: reconnect attempts keep failing quietly, nothing crashes.
         uv_timer_t guard;
         uv_timer_init(&loop, &guard);
-        uv_timer_start(&guard, [](uv_timer_t*) {}, 20, 20);
+        uv_timer_start(
+            &guard, [](uv_timer_t*) {}, 20, 20);
         for (int i = 0; i < 40; ++i) uv_run(&loop, UV_RUN_ONCE);  // ~0.8 s: one retry at 0.5 s
         uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
         uv_run(&loop, UV_RUN_NOWAIT);  // finish the close while `guard` is in scope

@@ -1,16 +1,16 @@
 // Unit tests: firmware/discovery without a daemon: TXT contract, HOST:PORT, the candidate
 // table (store/proto filter, updates, conflicts, choose) and MasterFinder's events.
 #include <doctest/doctest.h>
-
 #include <uv.h>
 
 #include <cstdlib>
+
+#include "log/log.h"
 
 #include "discovery/advertiser.h"
 #include "discovery/announcement.h"
 #include "discovery/host_port.h"
 #include "discovery/master_finder.h"
-#include "log/log.h"
 
 using namespace possync;
 using namespace possync::discovery;
@@ -223,7 +223,8 @@ TEST_CASE("master finder: injected sightings drive change and state callbacks an
     CHECK(changes == std::vector<std::string>{"added devA", "added devB"});
     CHECK(states == std::vector<FinderState>{FinderState::Found, FinderState::Conflict});
     REQUIRE(warnings.size() == 1);
-    CHECK(warnings[0] == "2 boards claim master for store 42: devA at 10.231.0.10:7700, devB at 10.231.0.11:7700");
+    CHECK(warnings[0] ==
+          "2 boards claim master for store 42: devA at 10.231.0.10:7700, devB at 10.231.0.11:7700");
     CHECK_FALSE(f.choose().ok());
 
     auto snap = f.snapshot();
@@ -233,8 +234,8 @@ TEST_CASE("master finder: injected sightings drive change and state callbacks an
     CHECK(snap.initialScanDone);
     std::string text = formatSnapshot(snap, 4000);
     CHECK(text.find("discovery injected") == 0);
-    CHECK(text.find("master \"possync-42-devA\" dev=devA at 10.231.0.10:7700 (h.local) gen=00000000000000aa seen 3 s ago") !=
-          std::string::npos);
+    CHECK(text.find("master \"possync-42-devA\" dev=devA at 10.231.0.10:7700 (h.local) gen=00000000000000aa "
+                    "seen 3 s ago") != std::string::npos);
     CHECK(text.find("ignored \"possync-7-devC\" at 10.0.0.3:7700: store 7") != std::string::npos);
     CHECK(text.find("CONFLICT: 2 boards claim master for store 42") != std::string::npos);
 
@@ -261,7 +262,8 @@ TEST_CASE("master finder: static mode has one candidate that never goes away") {
     f.injectGone("");
     f.inject(sighting("possync-42-devB", "42", "devB", "10.231.0.11"));
     CHECK(f.candidates().size() == 1);
-    CHECK(formatSnapshot(f.snapshot(), 0).find("discovery static: static 10.0.0.5:7700; store 42: found") == 0);
+    CHECK(formatSnapshot(f.snapshot(), 0).find("discovery static: static 10.0.0.5:7700; store 42: found") ==
+          0);
 
     CHECK_FALSE(MasterFinder::createStatic("42", "nohost").ok());
     CHECK_FALSE(MasterFinder::createStatic("", "h:1").ok());
@@ -271,10 +273,10 @@ TEST_CASE("master finder: modes from the command line") {
     CHECK(parseDiscoveryMode("avahi").value() == DiscoveryMode::Avahi);
     CHECK(parseDiscoveryMode("static").value() == DiscoveryMode::Static);
     CHECK(parseDiscoveryMode("mdns").error().message.find("avahi or static") != std::string::npos);
-    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Static, "42", "")
-              .error()
-              .message.find("--master") != std::string::npos);
-    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Avahi, "42", "h:1").error().code == Errc::InvalidArgument);
+    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Static, "42", "").error().message.find("--master") !=
+          std::string::npos);
+    CHECK(MasterFinder::create(nullptr, DiscoveryMode::Avahi, "42", "h:1").error().code ==
+          Errc::InvalidArgument);
     CHECK(MasterFinder::create(nullptr, DiscoveryMode::Static, "42", "h:1").ok());
 }
 
@@ -297,8 +299,9 @@ TEST_CASE("master finder and advertiser with Avahi but no bus: created, waiting,
         CHECK((*a)->setPort(7701).ok());
         CHECK_FALSE((*a)->setPort(0).ok());
         (*a)->setGeneration(0xdef);
-        CHECK((*a)->describe().find("advertising \"possync-42-devA\" _possync._tcp port 7701 store=42 dev=devA "
-                                    "gen=0000000000000def: waiting-for-avahi (avahi connecting)") == 0);
+        CHECK(
+            (*a)->describe().find("advertising \"possync-42-devA\" _possync._tcp port 7701 store=42 dev=devA "
+                                  "gen=0000000000000def: waiting-for-avahi (avahi connecting)") == 0);
         CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "", 7700, 0, ""}).ok());
         CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "d", 0, 0, ""}).ok());
     }

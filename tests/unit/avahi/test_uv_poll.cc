@@ -4,12 +4,12 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <avahi-common/watch.h>
 #include <uv.h>
 
 #include <chrono>
 #include <functional>
+
+#include <avahi-common/watch.h>
 
 #include "avahi/deadline.h"
 #include "avahi/uv_poll.h"
@@ -23,7 +23,8 @@ namespace {
 bool runUntil(uv_loop_t* loop, const std::function<bool()>& done, int maxTurns = 200) {
     uv_timer_t guard;
     uv_timer_init(loop, &guard);
-    uv_timer_start(&guard, [](uv_timer_t*) {}, 20, 20);
+    uv_timer_start(
+        &guard, [](uv_timer_t*) {}, 20, 20);
     bool ok = done();
     for (int i = 0; i < maxTurns && !ok; ++i) {
         uv_run(loop, UV_RUN_ONCE);
@@ -36,11 +37,11 @@ bool runUntil(uv_loop_t* loop, const std::function<bool()>& done, int maxTurns =
 
 struct Seen {
     int calls = 0;
-    unsigned events = 0;     // union of everything delivered
+    unsigned events = 0;  // union of everything delivered
     unsigned last = 0;
     unsigned getEvents = 0;  // watch_get_events() inside the callback
     const AvahiPoll* api = nullptr;
-    bool freeSelf = false;   // free the watch from inside its own callback
+    bool freeSelf = false;  // free the watch from inside its own callback
     bool disableSelf = false;
 };
 
@@ -50,8 +51,10 @@ void onWatch(AvahiWatch* w, int, AvahiWatchEvent event, void* userdata) {
     s->events |= static_cast<unsigned>(event);
     s->last = static_cast<unsigned>(event);
     s->getEvents = static_cast<unsigned>(s->api->watch_get_events(w));
-    if (s->freeSelf) s->api->watch_free(w);
-    else if (s->disableSelf) s->api->watch_update(w, static_cast<AvahiWatchEvent>(0));
+    if (s->freeSelf)
+        s->api->watch_free(w);
+    else if (s->disableSelf)
+        s->api->watch_update(w, static_cast<AvahiWatchEvent>(0));
 }
 
 struct Loop {
@@ -173,7 +176,8 @@ TEST_CASE("uv poll: hangup reaches both watches of the fd; a watch freed by the 
         REQUIRE(killer.victim != nullptr);
         REQUIRE(write(sv2[1], "z", 1) == 1);
         REQUIRE(runUntil(&L.loop, [&] { return killer.calls >= 1; }));
-        runUntil(&L.loop, [] { return false; }, 3);  // a few more turns: nothing else may run
+        runUntil(
+            &L.loop, [] { return false; }, 3);  // a few more turns: nothing else may run
         CHECK(killer.calls == 1);
         CHECK(victim.calls == 0);
         CHECK(poll.fdCount() == 0);
@@ -218,7 +222,7 @@ struct Fired {
     int calls = 0;
     std::chrono::steady_clock::time_point at;
     const AvahiPoll* api = nullptr;
-    timeval rearm{};      // if set: re-arm from inside the callback (once)
+    timeval rearm{};  // if set: re-arm from inside the callback (once)
     bool freeSelf = false;
 };
 
@@ -265,11 +269,14 @@ TEST_CASE("uv poll: timeouts fire now for {0,0}/past, not before a future deadli
         REQUIRE(tn);
         CHECK(poll.timeoutCount() == 4);
 
-        REQUIRE(runUntil(&L.loop, [&] { return zero.calls && past.calls; }, 3));
+        REQUIRE(runUntil(
+            &L.loop, [&] { return zero.calls && past.calls; }, 3));
         CHECK(future.calls == 0);
-        REQUIRE(runUntil(&L.loop, [&] { return future.calls >= 1; }, 50));
+        REQUIRE(runUntil(
+            &L.loop, [&] { return future.calls >= 1; }, 50));
         CHECK(future.at - start >= std::chrono::milliseconds(59));
-        runUntil(&L.loop, [] { return false; }, 3);
+        runUntil(
+            &L.loop, [] { return false; }, 3);
         // Fired once each, then disabled (Avahi's contract).
         CHECK(zero.calls == 1);
         CHECK(past.calls == 1);
@@ -280,7 +287,8 @@ TEST_CASE("uv poll: timeouts fire now for {0,0}/past, not before a future deadli
         timeval soon = inMs(10);
         api->timeout_update(tn, &soon);
         api->timeout_update(tn, nullptr);
-        runUntil(&L.loop, [] { return false; }, 4);
+        runUntil(
+            &L.loop, [] { return false; }, 4);
         CHECK(never.calls == 0);
 
         for (AvahiTimeout* t : {tz, tp, tf, tn}) api->timeout_free(t);
@@ -302,7 +310,8 @@ TEST_CASE("uv poll: a timeout re-armed or freed from its own callback") {
         AvahiTimeout* ta = api->timeout_new(api, &z, onTimeout, &again);
         REQUIRE(api->timeout_new(api, &z, onTimeout, &gone) != nullptr);
         REQUIRE(ta);
-        REQUIRE(runUntil(&L.loop, [&] { return again.calls >= 2; }, 50));
+        REQUIRE(runUntil(
+            &L.loop, [&] { return again.calls >= 2; }, 50));
         CHECK(gone.calls == 1);
         CHECK(poll.timeoutCount() == 1);
         api->timeout_free(ta);

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 
 namespace possync::bench {
 
@@ -26,12 +25,6 @@ int msUntil(Clock::time_point deadline) {
     return left < 0 ? 0 : static_cast<int>(left);
 }
 
-uint64_t statusField(const std::string& text, std::string_view key) {
-    size_t at = text.find(key);
-    if (at == std::string::npos) return 0;
-    return std::strtoull(text.c_str() + at + key.size(), nullptr, 10);
-}
-
 }  // namespace
 
 void catchInterrupts() {
@@ -44,12 +37,6 @@ void catchInterrupts() {
 }
 
 bool interrupted() { return gInterrupted != 0; }
-
-Rss readRss(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return Rss{statusField(text, "VmHWM:"), statusField(text, "RssAnon:")};
-}
 
 Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv, const std::string& logPath) {
     if (argv.empty()) return makeError(Errc::InvalidArgument, "no program to start");
@@ -132,13 +119,15 @@ bool Child::readSome(int timeoutMs) {
             partial_.append(buf, static_cast<size_t>(n));
             continue;
         }
-        if (n == 0) {
-            eof_ = true;
-            if (!partial_.empty()) partial_.push_back('\n');
-        }
+        if (n == 0) eof_ = true;
         break;
     }
-    takeLines(Clock::now());
+    auto now = Clock::now();
+    takeLines(now);
+    if (eof_ && !partial_.empty()) {  // a last line without its newline
+        lines_.push_back(Line{now, partial_});
+        partial_.clear();
+    }
     return !eof_;
 }
 

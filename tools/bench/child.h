@@ -27,13 +27,6 @@ struct Line {
     std::string text;
 };
 
-// Resident memory of a live process from /proc/PID/status, in KiB (0 when unreadable).
-struct Rss {
-    uint64_t hwmKb = 0;   // VmHWM: peak resident set since the process started
-    uint64_t anonKb = 0;  // RssAnon: heap and stacks (not LMDB's file-backed map)
-};
-Rss readRss(pid_t pid);
-
 class Child final {
 public:
     // Starts argv[0] (a path) with argv; output lines are also appended to logPath.

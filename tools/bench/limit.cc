@@ -1,5 +1,7 @@
 #include "limit.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "commands.h"
@@ -19,6 +21,7 @@ Result<LimitRun> runLimit(const std::string& dir, uint64_t records, uint64_t val
     using Clock = std::chrono::steady_clock;
     std::vector<uint8_t> scratch(values.empty() ? valueSize : 0);
     uint8_t key[16];
+    const Sched s0 = readSched(::getpid());
     auto t0 = Clock::now();
     lmdb::EnvOptions eo;
     eo.mapSize = mapBytes;
@@ -45,7 +48,9 @@ Result<LimitRun> runLimit(const std::string& dir, uint64_t records, uint64_t val
         auto t1 = Clock::now();
         POSSYNC_TRY(txn->commit());
         auto t2 = Clock::now();
+        const Sched s2 = readSched(::getpid());
         LimitRun run;
+        if (s0.cpuS >= 0 && s2.cpuS >= 0) run.sched = Sched{s2.cpuS - s0.cpuS, s2.waitS - s0.waitS};
         run.seconds = std::chrono::duration<double>(t2 - t0).count();
         run.commitSeconds = std::chrono::duration<double>(t2 - t1).count();
         return run;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "proc_stats.h"
 
 namespace possync::bench {
 
@@ -21,6 +22,7 @@ std::vector<uint8_t> pregenerateValues(uint64_t records, uint64_t valueSize, uin
 struct LimitRun {
     double seconds = 0;        // open + puts + commit(fsync)
     double commitSeconds = 0;  // of which the commit
+    Sched sched;               // this process's CPU and run-queue wait over the same span
 };
 
 // Appends the records into a new environment in `dir` (which must not exist) with a map of

@@ -28,6 +28,7 @@
 #include "base/bytes.h"
 #include "child.h"
 #include "limit.h"
+#include "proc_stats.h"
 
 using namespace possync;
 using namespace possync::bench;
@@ -74,8 +75,8 @@ struct Rep {
     double sentS = 0;          // slave start -> master's "snapshot sent" (-1 when not seen)
     double limitS = 0;
     double limitCommitS = 0;
-    double masterCpuS = 0;     // user+system CPU of each daemon until the sync completed
-    double slaveCpuS = 0;
+    Sched master, slave;       // CPU and run-queue wait of each daemon until the sync completed
+    Sched limit;               // the same for the limit (this process, during runLimit)
     Rss masterRss, slaveRss;   // VmHWM at completion; anonKb = largest RssAnon sampled
     uint64_t chunks = 0;
     std::string digest;
@@ -170,25 +171,6 @@ Result<Binaries> findBinaries(std::string binDir) {
     return Binaries{*d, *t};
 }
 
-// user+system CPU seconds of a live process (/proc/PID/stat fields 14 and 15).
-double cpuSeconds(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close = text.rfind(')');
-    if (close == std::string::npos) return 0;
-    // After ") " come field 3 (state) onwards; utime and stime are fields 14 and 15.
-    const char* p = text.c_str() + close + 2;
-    unsigned long long field[13] = {};
-    for (int f = 0; f < 13 && *p; ++f) {
-        while (*p == ' ') ++p;
-        field[f] = std::strtoull(p, const_cast<char**>(&p), 10);
-        if (f == 0) {  // the state is a letter
-            while (*p && *p != ' ') ++p;
-        }
-    }
-    return double(field[11] + field[12]) / double(::sysconf(_SC_CLK_TCK));
-}
-
 double since(Clock::time_point t0, Clock::time_point t) { return std::chrono::duration<double>(t - t0).count(); }
 
 class Bench final {
@@ -268,8 +250,8 @@ private:
         rep.syncS = since(t0, s.lines()[*done].at);
         rep.masterRss.hwmKb = readRss(m.pid()).hwmKb;
         rep.slaveRss.hwmKb = readRss(s.pid()).hwmKb;
-        rep.masterCpuS = cpuSeconds(m.pid());
-        rep.slaveCpuS = cpuSeconds(s.pid());
+        rep.master = readSched(m.pid());
+        rep.slave = readSched(s.pid());
         m.drain();
         const std::string& dl = s.lines()[*done].text;
         size_t c = dl.find("complete: ");
@@ -300,6 +282,7 @@ private:
 
         auto limit = runLimit(dir + "/limit", o_.records, o_.valueSize, values_, limitMapBytes_);
         if (!limit) return limit.takeError();
+        rep.limit = limit->sched;
         rep.limitS = limit->seconds;
         rep.limitCommitS = limit->commitSeconds;
         return rep;
@@ -319,7 +302,7 @@ private:
 };
 
 void printResults(const Options& o, const std::vector<Rep>& reps) {
-    std::vector<double> sync, limit, ratio, rate, mbs, connect, sent, mcpu, scpu;
+    std::vector<double> sync, limit, ratio, rate, mbs, connect, sent, mcpu, scpu, mwait, swait;
     double mHwm = 0, sHwm = 0, mAnon = 0, sAnon = 0;
     double bytes = double(o.records) * double(o.valueSize + 16);
     for (const auto& r : reps) {
@@ -330,8 +313,10 @@ void printResults(const Options& o, const std::vector<Rep>& reps) {
         mbs.push_back(bytes / 1e6 / r.syncS);
         connect.push_back(r.connectS);
         sent.push_back(r.sentS);
-        mcpu.push_back(r.masterCpuS);
-        scpu.push_back(r.slaveCpuS);
+        mcpu.push_back(r.master.cpuS);
+        scpu.push_back(r.slave.cpuS);
+        mwait.push_back(r.master.waitS);
+        swait.push_back(r.slave.waitS);
         mHwm = std::max(mHwm, r.masterRss.hwmKb / 1024.0);
         sHwm = std::max(sHwm, r.slaveRss.hwmKb / 1024.0);
         mAnon = std::max(mAnon, r.masterRss.anonKb / 1024.0);
@@ -345,9 +330,10 @@ void printResults(const Options& o, const std::vector<Rep>& reps) {
            (unsigned long long)o.records, (unsigned long long)o.valueSize, reps.size(), S.median, S.min, S.max,
            Q.median, M.median, L.median, L.min, L.max, R.median, R.min, R.max, mHwm, sHwm);
     printf("RESULT name=full_sync_detail records=%llu connect_s_median=%.3f master_sent_s_median=%.3f "
-           "master_cpu_s_median=%.3f slave_cpu_s_median=%.3f master_anon_mb=%.1f slave_anon_mb=%.1f\n",
+           "master_cpu_s_median=%.3f slave_cpu_s_median=%.3f master_runq_wait_s_median=%.3f "
+           "slave_runq_wait_s_median=%.3f master_anon_mb=%.1f slave_anon_mb=%.1f\n",
            (unsigned long long)o.records, summarize(connect).median, summarize(sent).median, summarize(mcpu).median,
-           summarize(scpu).median, mAnon, sAnon);
+           summarize(scpu).median, summarize(mwait).median, summarize(swait).median, mAnon, sAnon);
 }
 
 }  // namespace
@@ -396,10 +382,14 @@ int main(int argc, char** argv) {
             break;
         }
         printf("REP rep=%llu sync_s=%.3f connect_s=%.3f master_sent_s=%.3f limit_s=%.3f limit_commit_s=%.3f "
-               "ratio=%.2f chunks=%llu master_cpu_s=%.2f slave_cpu_s=%.2f master_hwm_mb=%.1f slave_hwm_mb=%.1f "
+               "limit_cpu_s=%.3f limit_runq_wait_s=%.3f ratio=%.2f chunks=%llu master_cpu_s=%.3f slave_cpu_s=%.3f "
+               "master_runq_wait_s=%.3f slave_runq_wait_s=%.3f "
+               "master_hwm_mb=%.1f slave_hwm_mb=%.1f "
                "master_anon_mb=%.1f slave_anon_mb=%.1f %s\n",
-               (unsigned long long)k, r->syncS, r->connectS, r->sentS, r->limitS, r->limitCommitS, r->syncS / r->limitS,
-               (unsigned long long)r->chunks, r->masterCpuS, r->slaveCpuS, r->masterRss.hwmKb / 1024.0,
+               (unsigned long long)k, r->syncS, r->connectS, r->sentS, r->limitS, r->limitCommitS, r->limit.cpuS,
+               r->limit.waitS, r->syncS / r->limitS,
+               (unsigned long long)r->chunks, r->master.cpuS, r->slave.cpuS, r->master.waitS, r->slave.waitS,
+               r->masterRss.hwmKb / 1024.0,
                r->slaveRss.hwmKb / 1024.0, r->masterRss.anonKb / 1024.0, r->slaveRss.anonKb / 1024.0,
                r->digest.c_str());
         fflush(stdout);

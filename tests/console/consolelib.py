@@ -190,7 +190,8 @@ class Harness:
             sys.stderr.write("==== %s (last %d lines of %s)\n" % (d.name, lines, d.log_path))
             sys.stderr.write("\n".join(text[-lines:]) + "\n")
 
-    def master(self, name, data, port=0, tables=TABLES, extra=(), wait=True):
+    def master(self, name, data, port=0, tables=TABLES, extra=()):
+        """Starts a master on 127.0.0.1 (port 0: any) and waits until it listens."""
         args = ["--role", "master", "--data", self.path(data), "--store", STORE,
                 "--listen", "127.0.0.1:%d" % port, "--discovery", "static"]
         if tables:
@@ -198,10 +199,9 @@ class Harness:
         args += list(extra)
         d = Daemon(self, name, args)
         self.daemons.append(d)
-        if wait:
-            m = d.wait_log(r"info Daemon: listening on 127\.0\.0\.1:(\d+)")
-            d.port = int(m.group(1))
-            check(port == 0 or d.port == port, "%s listens on %d, not %d" % (name, d.port, port))
+        m = d.wait_log(r"info Daemon: listening on 127\.0\.0\.1:(\d+)")
+        d.port = int(m.group(1))
+        check(port == 0 or d.port == port, "%s listens on %d, not %d" % (name, d.port, port))
         d.data = self.path(data)
         return d
 

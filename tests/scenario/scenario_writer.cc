@@ -1,0 +1,329 @@
+// scenario_writer: writes and checks test data in a board's data directory through the store API,
+// for the scenario tests (tests/scenario/*.py). Thousands of transactions per second, where
+// spawning `possync put` per change would take minutes.
+//
+//   scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P --every K]
+//       N operations (PUT about 70 %, DEL about 28 % of keys that may or may not exist, CLEAR
+//       about 1 in 2,000) on random binary keys of the tables, in transactions of varied size
+//       (1 to 1,000 operations). The same seed writes the same operations. Prints one summary line.
+//       --pause-ms P --every K (both commands): sleep P ms after every K commits.
+//   scenario_writer counter --data DIR --count N [--pause-ms P --every K]
+//       N transactions continuing table `ctr` from its current counter c: transaction i = c+1...
+//       puts counter = i, rec/i = i, tail/i and deletes tail/(i-1).
+//   scenario_writer check-counter --data DIR
+//       Read only: checks `ctr` is a state some prefix of those transactions left: rec/1..rec/c
+//       exactly, with their values, and tail/c alone. A lost transaction leaves a gap; a replayed
+//       old one leaves a stale tail key or a counter that disagrees with the records.
+//       Prints "counter=C records=R" and exits 0, or one line naming the problem and exits 1.
+//   scenario_writer observe --data DIR --tables T1,T2,...
+//       Read only, in ONE read transaction: the position and, per table, its entry count and a
+//       hash of every key and value ("T=absent" for a missing table), on one line. A reader
+//       polling this sees exactly what a POS application reading the board would see.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/bytes.h"
+#include "store/store.h"
+
+namespace possync::scenario {
+namespace {
+
+constexpr std::string_view kCounterTable = "ctr";
+constexpr uint64_t kKeysPerTable = 600;
+
+int fail(const std::string& what) {
+    fprintf(stderr, "scenario_writer: %s\n", what.c_str());
+    return 1;
+}
+
+// splitmix64: a small deterministic generator (the same seed writes the same operations).
+class Rng final {
+public:
+    explicit Rng(uint64_t seed) : state_(seed) {}
+    uint64_t next() {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    uint64_t below(uint64_t n) { return next() % n; }
+
+private:
+    uint64_t state_;
+};
+
+struct Args {
+    std::string command;
+    std::map<std::string, std::string> options;
+};
+
+std::optional<Args> parseArgs(int argc, char** argv) {
+    if (argc < 2) return std::nullopt;
+    Args a;
+    a.command = argv[1];
+    for (int i = 2; i < argc; i += 2) {
+        if (std::strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) return std::nullopt;
+        a.options[argv[i] + 2] = argv[i + 1];
+    }
+    return a;
+}
+
+std::optional<uint64_t> number(const Args& a, const std::string& name, std::optional<uint64_t> fallback) {
+    auto it = a.options.find(name);
+    if (it == a.options.end()) return fallback;
+    return parseU64(it->second);
+}
+
+// --pause-ms P --every K: spreads the commits over time, so they stream while they are written.
+class Pacer final {
+public:
+    static std::optional<Pacer> fromArgs(const Args& a) {
+        auto pauseMs = number(a, "pause-ms", 0);
+        auto every = number(a, "every", 1);
+        if (!pauseMs || !every || *every == 0) return std::nullopt;
+        return Pacer(*pauseMs, *every);
+    }
+    void committed() {
+        if (pauseMs_ > 0 && ++commits_ % every_ == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(pauseMs_));
+    }
+
+private:
+    Pacer(uint64_t pauseMs, uint64_t every) : pauseMs_(pauseMs), every_(every) {}
+    uint64_t pauseMs_, every_, commits_ = 0;
+};
+
+// Key k of a table: 2 to 10 binary bytes (zero bytes included), distinct for each k < 65536:
+// k big-endian, then some scrambled bytes.
+std::string mixedKey(uint64_t k) {
+    uint8_t b[10];
+    b[0] = static_cast<uint8_t>(k >> 8);
+    b[1] = static_cast<uint8_t>(k);
+    putBe64(b + 2, k * 0x9e3779b97f4a7c15ull);
+    return std::string(reinterpret_cast<const char*>(b), 2 + k % 9);
+}
+
+int runMixed(store::Store& s, const Args& a) {
+    auto ops = number(a, "ops", std::nullopt);
+    auto seed = number(a, "seed", 1);
+    auto list = a.options.count("tables") ? store::parseTableList(a.options.at("tables"))
+                                          : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
+    if (!ops || *ops == 0) return fail("--ops N is required (N >= 1)");
+    if (!seed) return fail("--seed is not a number");
+    if (!list) return fail(list.error().message);
+    auto pacer = Pacer::fromArgs(a);
+    if (!pacer) return fail("--pause-ms and --every take numbers (--every >= 1)");
+    const std::vector<std::string>& tables = *list;
+    Rng rng(*seed);
+    uint64_t done = 0, txns = 0, puts = 0, dels = 0, clears = 0, lastSeq = 0;
+    std::string value;
+    while (done < *ops) {
+        // Transaction sizes: mostly small, some medium, a few large.
+        uint64_t pick = rng.below(100), size;
+        if (pick < 50) size = 1 + rng.below(5);
+        else if (pick < 85) size = 1 + rng.below(50);
+        else if (pick < 97) size = 1 + rng.below(300);
+        else size = 1 + rng.below(1000);
+        size = std::min(size, *ops - done);
+        auto txn = s.beginWrite();
+        if (!txn) return fail(txn.error().message);
+        for (uint64_t j = 0; j < size; ++j) {
+            const std::string& table = tables[rng.below(tables.size())];
+            uint64_t what = rng.below(2000);
+            std::string key = mixedKey(rng.below(kKeysPerTable));
+            if (what == 0) {
+                if (auto r = txn->clear(table); !r) return fail(r.error().message);
+                ++clears;
+            } else if (what < 560) {
+                auto r = txn->del(table, Bytes(key));
+                if (!r) return fail(r.error().message);
+                ++dels;
+            } else {
+                value.resize(rng.below(300));
+                for (auto& c : value) c = static_cast<char>(rng.next());
+                if (auto r = txn->put(table, Bytes(key), Bytes(value)); !r) return fail(r.error().message);
+                ++puts;
+            }
+        }
+        auto c = txn->commit();
+        if (!c) return fail(c.error().message);
+        if (*c) lastSeq = *c;
+        done += size;
+        ++txns;
+        pacer->committed();
+    }
+    printf("mixed: %llu operations in %llu transactions: %llu puts, %llu dels, %llu clears; head seq %llu\n",
+           (unsigned long long)done, (unsigned long long)txns, (unsigned long long)puts,
+           (unsigned long long)dels, (unsigned long long)clears, (unsigned long long)lastSeq);
+    return 0;
+}
+
+std::string recKey(uint64_t i) {
+    char b[32];
+    snprintf(b, sizeof b, "rec/%010llu", (unsigned long long)i);
+    return b;
+}
+
+std::string tailKey(uint64_t i) {
+    char b[32];
+    snprintf(b, sizeof b, "tail/%010llu", (unsigned long long)i);
+    return b;
+}
+
+int runCounter(store::Store& s, const Args& a) {
+    auto count = number(a, "count", std::nullopt);
+    auto pacer = Pacer::fromArgs(a);
+    if (!count || *count == 0) return fail("--count N is required (N >= 1)");
+    if (!pacer) return fail("--pause-ms and --every take numbers (--every >= 1)");
+    uint64_t last = 0, seq = 0;
+    for (uint64_t n = 0; n < *count; ++n) {
+        auto txn = s.beginWrite();
+        if (!txn) return fail(txn.error().message);
+        auto cur = txn->get(kCounterTable, Bytes(std::string_view("counter")));
+        uint64_t c = 0;
+        if (cur.ok() && *cur) {
+            auto v = parseU64((**cur).view());
+            if (!v) return fail("ctr/counter holds '" + (**cur).str() + "', not a number");
+            c = *v;
+        }
+        uint64_t i = c + 1;
+        std::string text = std::to_string(i);
+        if (auto r = txn->put(kCounterTable, Bytes(std::string_view("counter")), Bytes(text)); !r)
+            return fail(r.error().message);
+        if (auto r = txn->put(kCounterTable, Bytes(recKey(i)), Bytes(text)); !r) return fail(r.error().message);
+        if (auto r = txn->put(kCounterTable, Bytes(tailKey(i)), Bytes(text)); !r) return fail(r.error().message);
+        if (c > 0) {
+            auto r = txn->del(kCounterTable, Bytes(tailKey(c)));
+            if (!r) return fail(r.error().message);
+        }
+        auto committed = txn->commit();
+        if (!committed) return fail(committed.error().message);
+        last = i;
+        seq = *committed;
+        pacer->committed();
+    }
+    printf("counter: wrote up to %llu; head seq %llu\n", (unsigned long long)last, (unsigned long long)seq);
+    return 0;
+}
+
+int runCheckCounter(store::Store& s) {
+    auto txn = s.beginRead();
+    if (!txn) return fail(txn.error().message);
+    uint64_t counter = 0;
+    auto cur = txn->get(kCounterTable, Bytes(std::string_view("counter")));
+    if (!cur.ok() && cur.error().code != Errc::NotFound) return fail(cur.error().message);
+    if (cur.ok() && *cur) {
+        auto v = parseU64((**cur).view());
+        if (!v) return fail("ctr/counter holds '" + (**cur).str() + "', not a number");
+        counter = *v;
+    }
+    uint64_t records = 0, tails = 0;
+    std::string problem;
+    if (cur.ok()) {
+        auto scanned = txn->scan(kCounterTable, Bytes(), 0, [&](Bytes key, Bytes value) {
+            std::string_view k = key.view();
+            if (k == "counter") return true;
+            if (k.substr(0, 4) == "rec/") {
+                ++records;
+                if (key.str() != recKey(records) || value.str() != std::to_string(records)) {
+                    problem = "record " + std::to_string(records) + " is " + printable(key) + "=" +
+                              printable(value) + " (a lost or extra transaction)";
+                    return false;
+                }
+                return true;
+            }
+            if (k.substr(0, 5) == "tail/") {
+                ++tails;
+                if (key.str() != tailKey(counter)) {
+                    problem = "stale " + printable(key) + " with counter " + std::to_string(counter) +
+                              " (an old transaction applied again?)";
+                    return false;
+                }
+                return true;
+            }
+            problem = "unexpected key " + printable(key);
+            return false;
+        });
+        if (!scanned) return fail(scanned.error().message);
+    }
+    if (problem.empty() && records != counter)
+        problem = "counter " + std::to_string(counter) + " but " + std::to_string(records) + " records";
+    if (problem.empty() && tails != (counter > 0 ? 1u : 0u))
+        problem = std::to_string(tails) + " tail keys with counter " + std::to_string(counter);
+    if (!problem.empty()) return fail("ctr: " + problem);
+    printf("counter=%llu records=%llu\n", (unsigned long long)counter, (unsigned long long)records);
+    return 0;
+}
+
+// FNV-1a 64 over the bytes.
+uint64_t fnv(uint64_t h, Bytes b) {
+    for (size_t i = 0; i < b.size; ++i) h = (h ^ b.data[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int runObserve(store::Store& s, const Args& a) {
+    auto list = a.options.count("tables") ? store::parseTableList(a.options.at("tables"))
+                                          : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
+    if (!list) return fail(list.error().message);
+    auto txn = s.beginRead();
+    if (!txn) return fail(txn.error().message);
+    std::string line = "position=" + hex64(txn->meta().generation) + ":" + std::to_string(txn->meta().seq);
+    for (const std::string& table : *list) {
+        uint64_t entries = 0, h = 0xcbf29ce484222325ull;
+        auto scanned = txn->scan(table, Bytes(), 0, [&](Bytes key, Bytes value) {
+            uint8_t n[8];
+            putBe64(n, key.size);
+            h = fnv(fnv(h, Bytes(n, 8)), key);
+            putBe64(n, value.size);
+            h = fnv(fnv(h, Bytes(n, 8)), value);
+            ++entries;
+            return true;
+        });
+        if (!scanned && scanned.error().code == Errc::NotFound) {
+            line += " " + table + "=absent";
+            continue;
+        }
+        if (!scanned) return fail(scanned.error().message);
+        line += " " + table + "=" + std::to_string(entries) + ":" + hex64(h);
+    }
+    printf("%s\n", line.c_str());
+    return 0;
+}
+
+int usage() {
+    fprintf(stderr,
+            "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P --every K]\n"
+            "       scenario_writer counter --data DIR --count N [--pause-ms P --every K]\n"
+            "       scenario_writer check-counter --data DIR\n"
+            "       scenario_writer observe --data DIR --tables T1,T2,...\n");
+    return 2;
+}
+
+int run(int argc, char** argv) {
+    auto args = parseArgs(argc, argv);
+    if (!args || !args->options.count("data")) return usage();
+    const Args& a = *args;
+    bool check = a.command == "check-counter" || a.command == "observe";
+    if (!check && a.command != "mixed" && a.command != "counter") return usage();
+    store::StoreOptions options;
+    options.create = false;
+    options.readOnly = check;
+    options.noSync = true;  // no power loss in these tests; the daemons' own commits are unaffected
+    auto s = store::Store::open(a.options.at("data"), options);
+    if (!s) return fail(a.options.at("data") + ": " + s.error().message);
+    if (a.command == "observe") return runObserve(**s, a);
+    if (a.command == "check-counter") return runCheckCounter(**s);
+    if (a.command == "mixed") return runMixed(**s, a);
+    return runCounter(**s, a);
+}
+
+}  // namespace
+}  // namespace possync::scenario
+
+int main(int argc, char** argv) { return possync::scenario::run(argc, argv); }

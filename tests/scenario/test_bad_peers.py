@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Scenario 6: bad peers. A master serving a real slave meets malformed clients; a real slave
+meets a fake master that sends invalid change models.
+
+A. Bad clients connect to a master that streams to a real slave: random bytes, a garbage payload
+   with a plausible length, a zero length, an oversize length prefix, a well-framed buffer that
+   fails FlatBuffers verification, a truncated frame followed by close, a truncated frame followed
+   by silence (a valid Hello of another store: test_wrong_store.py). For each, the master must
+   log a reason naming that client's address and close that link only (the client sees the close); the real slave's
+   link never drops, and it keeps syncing (more writes, convergence).
+B. The real slave is pointed at a fake master (a Python listener on 127.0.0.1:0) that answers each
+   Hello with a Welcome and then one invalid change model: a change for the reserved table
+   possync.meta, a seq gap, another generation, a frame that fails verification. For each, the
+   slave must close the link and reconnect (a new Hello that still reports its unchanged
+   position), and its database must stay as it was (digest, mdb_dump, position). Finally a valid
+   change model from the same fake master is applied: the rejections were for the faults.
+"""
+
+import os
+import random
+import re
+import socket
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, decode, read_frames_until_close, recv_exact, say, wire  # noqa: E402
+
+STORE = "store-bad-peers"
+TABLES = ["menu", "orders"]
+
+
+def bad_clients():
+    rng = random.Random(20240601)
+    hello = wire("hello", "--store", STORE)
+    junk = rng.randbytes(300)
+    return [
+        # (name, bytes to send, then: "close" | "keep")
+        ("random bytes", rng.randbytes(4096), "keep"),
+        ("garbage payload with a plausible length", len(junk).to_bytes(4, "little") + junk, "keep"),
+        ("zero length prefix", bytes(4) + hello, "keep"),
+        ("oversize length prefix", (0xfffffff0).to_bytes(4, "little") + hello[4:], "keep"),
+        ("well-framed buffer that fails verification", wire("unverifiable"), "keep"),
+        ("truncated frame, then close", hello[:len(hello) // 2], "close"),
+        ("truncated frame, then silence", hello[:len(hello) // 2], "keep"),
+    ]
+
+
+def part_a(scn, master, slave):
+    smark = slave.mark()
+    for name, data, then in bad_clients():
+        mmark = master.mark()
+        sock = socket.create_connection(("127.0.0.1", master.port), timeout=5)
+        port = sock.getsockname()[1]
+        try:
+            sock.sendall(data)
+            if then == "close":
+                sock.close()
+            line = master.wait_log(rf"slave (?:\S+ at )?127\.0\.0\.1:{port}: ([^\n]*)", since=mmark, timeout=15)
+            if then == "keep":
+                frames = read_frames_until_close(sock, timeout=10)
+                check(frames is not None, f"{name}: the master logged '{line.group(1)}' but left the link open")
+                answers = [decode(f) for f in frames]
+            else:
+                answers = []
+        finally:
+            sock.close()
+        master.expect_alive()
+        say(f"A. {name}: master: '{line.group(1)}'; link closed" + (f"; it sent {answers}" if answers else ""))
+    slave.expect_alive()
+    check(slave.count(r"link to master", since=smark) == 0,
+          f"the real slave's link dropped during the bad clients:\n{slave.text(smark)[-800:]}")
+    say(harness.writer("mixed", "--data", master.data, "--ops", "2000", "--seed", "3", "--tables", ",".join(TABLES)))
+    harness.converge(master, [slave])
+    check(slave.count(r"FULL sync complete") == 1, "the real slave needed another FULL sync")
+    say("A. the real slave kept its link through all bad clients and kept syncing")
+
+
+class FakeMaster:
+    """Listens on 127.0.0.1:0. Connection i gets a Welcome and then script[i]'s frame (or, past
+    the script, nothing). Records each Hello and each link's answers."""
+
+    def __init__(self, script, generation, head):
+        self.script, self.generation, self.head = script, generation, head
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.hellos, self.answers, self.closed_by_slave = [], [], []
+        self.go_valid = threading.Event()
+        self.errors = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def close(self):
+        self.go_valid.set()
+        self.listener.close()
+
+    def _serve(self):
+        i = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                self._one(conn, i)
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.errors.append(f"link {i}: {e!r}")
+            finally:
+                conn.close()
+            i += 1
+
+    def _one(self, conn, i):
+        conn.settimeout(10)
+        header = recv_exact(conn, 4)
+        if header is None:
+            return
+        self.hellos.append(decode(recv_exact(conn, int.from_bytes(header, "little"))))
+        if i >= len(self.script):
+            read_frames_until_close(conn, timeout=20)
+            return
+        name, frame = self.script[i]
+        if name == "valid":
+            self.go_valid.wait(30)
+        conn.sendall(wire("welcome", "--generation", self.generation, "--head", str(self.head),
+                          "--mode", "incremental") + frame)
+        frames = read_frames_until_close(conn, timeout=10 if name != "valid" else 2)
+        self.closed_by_slave.append(frames is not None)
+        self.answers.append([decode(f) for f in (frames or [])])
+
+
+def part_b(scn, master, slave):
+    slave.stop()
+    before = harness.info(slave.data)
+    gen, pos = before["generation"], int(before["seq"])
+    kept = (harness.digest(slave.data), [harness.mdb_dump(slave.data, t) for t in TABLES])
+    nxt = str(pos + 1)
+    script = [
+        ("a change for the reserved table possync.meta",
+         wire("change", "--generation", gen, "--first", nxt, "--last", nxt, "--table", "possync.meta",
+              "--key", "seq", "--value", "99999999")),
+        ("a seq gap", wire("change", "--generation", gen, "--first", str(pos + 5), "--last", str(pos + 5),
+                           "--table", "menu", "--key", "gap", "--value", "x")),
+        ("another generation", wire("change", "--generation", "0123456789abcdef", "--first", nxt, "--last", nxt,
+                                    "--table", "menu", "--key", "gen", "--value", "x")),
+        ("a frame that fails verification", wire("unverifiable")),
+        ("valid", wire("change", "--generation", gen, "--first", nxt, "--last", nxt, "--table", "menu",
+                       "--key", "from-the-fake", "--value", "applied")),
+    ]
+    invalid = len(script) - 1
+    fake = FakeMaster(script, gen, pos + 1)
+    scn.proxies.append(fake)  # closed at cleanup
+    victim = scn.slave("slave-vs-fake", STORE, fake, data=slave.data, args=["--timeout-ms", "10000"]).start()
+    harness.wait_until(f"the slave to reconnect after {invalid} invalid change models",
+                       lambda: len(fake.hellos) > invalid or fake.errors, timeout=60)
+    check(not fake.errors, f"the fake master failed: {fake.errors}")
+    want_hello = f"state=RESUMING position={gen}:{pos}"
+    for i, (name, _) in enumerate(script[:invalid]):
+        check(fake.closed_by_slave[i], f"B. {name}: the slave did not close the link")
+        check(want_hello in fake.hellos[i + 1],
+              f"B. after {name} the slave says '{fake.hellos[i + 1]}', expected {want_hello}")
+        say(f"B. {name}: the slave answered {fake.answers[i]}, closed the link and reconnected with "
+            f"'{fake.hellos[i + 1]}'")
+    reasons = re.findall(r"link to master lost: ([^\n]*)", victim.text())
+    check(len(reasons) >= invalid, f"the slave logged {len(reasons)} lost links, expected {invalid}")
+    for r in reasons[:invalid]:
+        say(f"B. slave log: link to master lost: {r}")
+    connected = victim.count(r"connected to master at 127\.0\.0\.1:" + str(fake.port))
+    check(connected >= invalid + 1, f"the slave logged {connected} connections, expected {invalid + 1}")
+    after = (harness.digest(slave.data), [harness.mdb_dump(slave.data, t) for t in TABLES])
+    check(after[0] == kept[0], f"the slave's digest changed: {after[0]} (was {kept[0]})")
+    check(after[1] == kept[1], "mdb_dump of the slave's tables changed")
+    check(harness.info(slave.data)["seq"] == str(pos), "the slave's position changed")
+    say(f"B. the slave's database is unchanged after {invalid} invalid change models: {after[0]}")
+
+    fake.go_valid.set()
+    harness.wait_until("the slave to apply the fake master's valid change",
+                       lambda: harness.info(slave.data)["seq"] == nxt, timeout=30)
+    check(harness.possync(slave.data, "get", "menu", "from-the-fake").strip() == "applied",
+          "the valid change is not in the slave's table")
+    say(f"B. control: a valid change model from the same fake master was applied (position {gen}:{nxt})")
+    victim.stop()
+
+
+def main(scn):
+    master = scn.master("master", STORE, TABLES).start()
+    slave = scn.slave("slave", STORE, master).start()
+    slave.wait_log(r"FULL sync complete")
+    say(harness.writer("mixed", "--data", master.data, "--ops", "1000", "--seed", "2", "--tables", ",".join(TABLES)))
+    harness.converge(master, [slave])
+    part_a(scn, master, slave)
+    part_b(scn, master, slave)
+    master.stop()
+
+
+if __name__ == "__main__":
+    harness.run(main)

@@ -1,0 +1,191 @@
+// wire_tool: crafts and reads wire frames for the scenario tests' bad peers and fake master
+// (tests/scenario/test_bad_peers.py), so Python needs no FlatBuffers library.
+//
+// Every builder prints ONE line: the hex of a complete frame (4-byte little-endian length +
+// payload), built with the firmware's own builders (wire/messages.h, wire/change_model.h).
+//   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits
+//   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
+//   wire_tool change --generation GEN --first F --last L --table T --key K --value V
+//                                          an INCREMENTAL ChangeModel with one PUT
+//   wire_tool unverifiable                 a Hello frame (right length, identifier PSY1) whose
+//                                          root offset points outside the buffer
+//   wire_tool decode HEX                   one payload (without the length prefix): prints its
+//                                          type and fields (Hello, Welcome, Error, Ack), e.g.
+//                                          "Hello store=s1 ... state=RESUMING position=GEN:SEQ";
+//                                          exit 1 when it fails verification
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+#include "wire/change_model.h"
+#include "wire/frame.h"
+#include "wire/messages.h"
+
+namespace possync::scenario {
+namespace {
+
+int fail(const std::string& what) {
+    fprintf(stderr, "wire_tool: %s\n", what.c_str());
+    return 1;
+}
+
+int usage() {
+    fprintf(stderr,
+            "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
+            "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
+            "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
+            "       wire_tool unverifiable\n"
+            "       wire_tool decode HEX\n");
+    return 2;
+}
+
+int printFrame(Bytes payload) {
+    std::vector<uint8_t> frame = wire::encodeFrame(payload);
+    printf("%s\n", toHex(Bytes(frame.data(), frame.size())).c_str());
+    return 0;
+}
+
+using Options = std::map<std::string, std::string>;
+
+std::optional<Options> parseOptions(int argc, char** argv) {
+    Options o;
+    for (int i = 2; i < argc; i += 2) {
+        if (std::strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) return std::nullopt;
+        o[argv[i] + 2] = argv[i + 1];
+    }
+    return o;
+}
+
+std::string option(const Options& o, const std::string& name, const std::string& fallback = "") {
+    auto it = o.find(name);
+    return it == o.end() ? fallback : it->second;
+}
+
+int runHello(const Options& o) {
+    std::string store = option(o, "store"), device = option(o, "device", "wire-tool");
+    if (store.empty()) return fail("hello needs --store");
+    auto version = parseU64(option(o, "version", "1"));
+    if (!version || *version > UINT32_MAX) return fail("--version takes a number");
+    wire::HelloFields h;
+    h.protocolVersion = static_cast<uint32_t>(*version);
+    h.storeId = store;
+    h.deviceId = device;
+    std::string resuming = option(o, "resuming");
+    if (!resuming.empty()) {
+        auto colon = resuming.find(':');
+        auto gen = parseHex64(resuming.substr(0, colon));
+        auto seq = colon == std::string::npos ? std::nullopt : parseU64(resuming.substr(colon + 1));
+        if (!gen || !seq) return fail("--resuming takes GEN:SEQ (hex:decimal), not '" + resuming + "'");
+        h.state = wire::SlaveState::RESUMING;
+        h.position = wire::Position(*gen, *seq);
+    }
+    auto payload = wire::buildHello(h);
+    return printFrame(Bytes(payload.data(), payload.size()));
+}
+
+int runWelcome(const Options& o) {
+    auto gen = parseHex64(option(o, "generation"));
+    auto head = parseU64(option(o, "head"));
+    std::string mode = option(o, "mode"), device = option(o, "device", "fake-master");
+    if (!gen || !head || (mode != "full" && mode != "incremental"))
+        return fail("welcome needs --generation GEN --head H --mode full|incremental");
+    wire::WelcomeFields w;
+    w.deviceId = device;
+    w.generation = *gen;
+    w.headSeq = *head;
+    w.mode = mode == "full" ? wire::SyncMode::FULL : wire::SyncMode::INCREMENTAL;
+    w.heartbeatMs = 1000;
+    auto payload = wire::buildWelcome(w);
+    return printFrame(Bytes(payload.data(), payload.size()));
+}
+
+int runChange(const Options& o) {
+    auto gen = parseHex64(option(o, "generation"));
+    auto first = parseU64(option(o, "first"));
+    auto last = parseU64(option(o, "last"));
+    std::string table = option(o, "table"), key = option(o, "key"), value = option(o, "value");
+    if (!gen || !first || !last || table.empty() || key.empty())
+        return fail("change needs --generation GEN --first F --last L --table T --key K --value V");
+    wire::ChangeModelWriter writer;
+    writer.put(table, Bytes(key), Bytes(value));
+    return printFrame(writer.finishIncremental(*gen, *first, *last));
+}
+
+int runUnverifiable() {
+    wire::HelloFields h;
+    h.protocolVersion = 1;
+    h.storeId = "any";
+    h.deviceId = "wire-tool";
+    auto payload = wire::buildHello(h);
+    // The root offset (first 4 bytes) now points far past the end; the identifier stays "PSY1",
+    // so only the FlatBuffers verifier can tell.
+    putLe32(payload.data(), 0x7ffffff0u);
+    return printFrame(Bytes(payload.data(), payload.size()));
+}
+
+int runDecode(const std::string& hex) {
+    auto bytes = fromHex(hex);
+    if (!bytes) return fail("decode takes the payload as hex");
+    // FlatBuffers reads scalars in place: give it an 8-byte aligned copy.
+    std::vector<uint64_t> aligned((bytes->size() + 7) / 8 + 1);
+    std::memcpy(aligned.data(), bytes->data(), bytes->size());
+    auto frame = wire::verifyFrame(Bytes(aligned.data(), bytes->size()));
+    if (!frame) return fail(frame.error().message);
+    const wire::Frame* f = *frame;
+    switch (f->message_type()) {
+    case wire::Message::Hello: {
+        auto* h = f->message_as_Hello();
+        auto pos = wire::positionOf(h->position());
+        printf("Hello store=%s device=%s state=%s position=%s:%llu\n",
+               std::string(wire::textOf(h->store_id())).c_str(), std::string(wire::textOf(h->device_id())).c_str(),
+               wire::EnumNameSlaveState(h->state()), hex64(pos.generation()).c_str(),
+               (unsigned long long)pos.seq());
+        return 0;
+    }
+    case wire::Message::Welcome: {
+        auto* w = f->message_as_Welcome();
+        if (w->refused())
+            printf("Welcome refused code=%s reason=%s\n", wire::errorCodeName(w->code()),
+                   std::string(wire::textOf(w->reason())).c_str());
+        else
+            printf("Welcome generation=%s head=%llu mode=%s\n", hex64(w->generation()).c_str(),
+                   (unsigned long long)w->head_seq(), wire::EnumNameSyncMode(w->mode()));
+        return 0;
+    }
+    case wire::Message::Error: {
+        auto* e = f->message_as_Error();
+        printf("Error code=%s text=%s\n", wire::errorCodeName(e->code()), std::string(wire::textOf(e->text())).c_str());
+        return 0;
+    }
+    case wire::Message::Ack: {
+        auto pos = wire::positionOf(f->message_as_Ack()->position());
+        printf("Ack position=%s:%llu\n", hex64(pos.generation()).c_str(), (unsigned long long)pos.seq());
+        return 0;
+    }
+    default:
+        printf("%s\n", wire::messageTypeName(f));
+        return 0;
+    }
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2) return usage();
+    std::string command = argv[1];
+    if (command == "decode") return argc == 3 ? runDecode(argv[2]) : usage();
+    if (command == "unverifiable") return argc == 2 ? runUnverifiable() : usage();
+    auto o = parseOptions(argc, argv);
+    if (!o) return usage();
+    if (command == "hello") return runHello(*o);
+    if (command == "welcome") return runWelcome(*o);
+    if (command == "change") return runChange(*o);
+    return usage();
+}
+
+}  // namespace
+}  // namespace possync::scenario
+
+int main(int argc, char** argv) { return possync::scenario::run(argc, argv); }

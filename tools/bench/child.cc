@@ -76,11 +76,15 @@ Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv
     }
     ::close(p[1]);
     ::fcntl(p[0], F_SETFL, ::fcntl(p[0], F_GETFL) | O_NONBLOCK);
-    return std::unique_ptr<Child>(new Child(pid, p[0], logFd, logPath));
+    std::string what = argv[0].substr(argv[0].rfind('/') + 1);
+    for (size_t i = 1; i < argv.size() && i < 8; ++i) what += " " + argv[i];
+    if (argv.size() > 8) what += " ...";
+    return std::unique_ptr<Child>(new Child(pid, p[0], logFd, logPath, std::move(what)));
 }
 
-Child::Child(pid_t pid, int fd, int logFd, std::string logPath)
-    : pid_(pid), fd_(fd), logFd_(logFd), logPath_(std::move(logPath)), startedAt_(Clock::now()) {}
+Child::Child(pid_t pid, int fd, int logFd, std::string logPath, std::string what)
+    : pid_(pid), fd_(fd), logFd_(logFd), logPath_(std::move(logPath)), what_(std::move(what)),
+      startedAt_(Clock::now()) {}
 
 Child::~Child() {
     kill();
@@ -159,13 +163,13 @@ Result<size_t> Child::waitForLine(std::string_view needle, Clock::time_point dea
             drain();
             if (findLine(needle, from) >= 0) continue;
             reap(true);
-            return makeError(Errc::Closed, "process " + std::to_string(pid_) + " exited (status " +
+            return makeError(Errc::Closed, "'" + what_ + "' exited (status " +
                                                std::to_string(status_) + ") before \"" + std::string(needle) +
                                                "\"; last line: " + last + " (log " + logPath_ + ")");
         }
         if (Clock::now() >= deadline)
-            return makeError(Errc::Busy, "no \"" + std::string(needle) + "\" before the deadline; last line: " + last +
-                                             " (log " + logPath_ + ")");
+            return makeError(Errc::Busy, "no \"" + std::string(needle) + "\" from '" + what_ +
+                                             "' before the deadline; last line: " + last + " (log " + logPath_ + ")");
         readSome(std::min(10, msUntil(deadline)));
         if (onIdle) onIdle();
     }
@@ -176,8 +180,8 @@ Result<int> Child::waitExit(Clock::time_point deadline) {
         if (interrupted() || Clock::now() >= deadline) {
             kill();
             return makeError(interrupted() ? Errc::Closed : Errc::Busy,
-                             std::string(interrupted() ? "interrupted" : "deadline passed") + " waiting for process " +
-                                 std::to_string(pid_) + " to exit (killed; log " + logPath_ + ")");
+                             std::string(interrupted() ? "interrupted" : "deadline passed") + " waiting for '" + what_ +
+                                 "' to exit (killed; log " + logPath_ + ")");
         }
         if (eof_) {
             ::poll(nullptr, 0, std::min(10, msUntil(deadline)));

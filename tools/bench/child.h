@@ -59,7 +59,7 @@ public:
     std::string output() const;
 
 private:
-    Child(pid_t pid, int fd, int logFd, std::string logPath);
+    Child(pid_t pid, int fd, int logFd, std::string logPath, std::string what);
     // Reads once (waiting up to timeoutMs); false at end of output.
     bool readSome(int timeoutMs);
     void takeLines(Clock::time_point at);
@@ -70,6 +70,7 @@ private:
     int fd_;
     int logFd_;
     std::string logPath_;
+    std::string what_;  // "possyncd --role slave ...", for messages
     Clock::time_point startedAt_;
     std::string partial_;
     std::vector<Line> lines_;

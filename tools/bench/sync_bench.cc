@@ -20,7 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,12 +26,14 @@ import threading
 import time
 import traceback
 
+from peers import Proxy
+
 BUILD = os.environ.get("POSSYNC_BUILD", "")
 
 
 def _binary(env_name, rel):
-    path = os.environ.get(env_name) or (os.path.join(BUILD, rel) if BUILD else "")
-    return path
+    """The program named by the environment (meson sets it), else its place in POSSYNC_BUILD."""
+    return os.environ.get(env_name) or (os.path.join(BUILD, rel) if BUILD else "")
 
 
 POSSYNCD = _binary("POSSYNCD", "firmware/daemon/possyncd")
@@ -169,36 +170,6 @@ def decode(payload):
     return out.strip() if rc == 0 else f"undecodable ({err.strip()})"
 
 
-def recv_exact(sock, n):
-    """n bytes from the socket, or None when the peer closes first."""
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def read_frames_until_close(sock, timeout):
-    """Payloads the peer sends until it closes the link; None if it is still open after `timeout`."""
-    sock.settimeout(timeout)
-    frames = []
-    try:
-        while True:
-            header = recv_exact(sock, 4)
-            if header is None:
-                return frames
-            payload = recv_exact(sock, int.from_bytes(header, "little"))
-            if payload is None:
-                return frames
-            frames.append(payload)
-    except ConnectionResetError:
-        return frames
-    except socket.timeout:
-        return None
-
-
 def dump_records(body):
     """Number of records in an mdb_dump body (two lines each)."""
     return 0 if body is None else body.count(b"\n") // 2
@@ -319,7 +290,7 @@ class Scenario:
         self.processes = []
         self.daemons = []
         self.cleaned = False
-        self.proxies = []
+        self.servers = []  # in-test listeners (Proxy, fake masters): close() at cleanup
 
     def path(self, name):
         return os.path.join(self.root, name)
@@ -341,7 +312,7 @@ class Scenario:
     def proxy(self, master):
         """A Proxy in front of `master` (pass it to slave() instead of the master)."""
         p = Proxy(master.port)
-        self.proxies.append(p)
+        self.servers.append(p)
         return p
 
     def spawn(self, args):
@@ -355,7 +326,7 @@ class Scenario:
         if self.cleaned:
             return
         self.cleaned = True
-        for p in self.proxies:
+        for p in self.servers:
             p.close()
         for p in self.processes:
             if p.poll() is None:
@@ -432,6 +403,9 @@ def run(main):
     except ScenarioFailure as e:
         print(f"FAILED: {e}", file=sys.stderr)
         scn.dump_logs()
+    except (SystemExit, KeyboardInterrupt) as e:  # SIGTERM (meson's timeout) or Ctrl-C
+        print(f"FAILED: interrupted ({e!r}) after {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        scn.dump_logs()
     except Exception:  # noqa: BLE001 - a harness bug is a failure too, with its traceback
         traceback.print_exc()
         scn.dump_logs()
@@ -471,103 +445,3 @@ class Poller:
         self._thread.join(60)
         return self.results
 
-
-class Proxy:
-    """A TCP relay on 127.0.0.1 (port from the kernel) in front of a master, for slaves to connect
-    through. hold_after(n) lets n more bytes of master->slave traffic through and then holds that
-    direction (the slave sees a slow master) until release(); it makes "in the middle of a FULL
-    sync" a state the test controls instead of a race."""
-
-    def __init__(self, target_port):
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.limit = None          # bytes master->slave may pass before holding (None: no limit)
-        self.passed = 0
-        self.holding = threading.Event()
-        self.released = threading.Event()
-        self.connections = 0
-        self.closed = False
-        self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def address(self):
-        return f"127.0.0.1:{self.port}"
-
-    def hold_after(self, nbytes):
-        with self.lock:
-            self.limit, self.passed = nbytes, 0
-            self.holding.clear()
-            self.released.clear()
-
-    def release(self):
-        with self.lock:
-            self.limit = None
-        self.released.set()
-
-    def close(self):
-        self.closed = True
-        self.released.set()
-        for s in [self.listener] + self.sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                down, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-                up.settimeout(None)
-            except OSError:
-                down.close()
-                continue
-            self.connections += 1
-            self.sockets += [down, up]
-            gone = threading.Event()
-            threading.Thread(target=self._pump, args=(down, up, gone, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, down, gone, True), daemon=True).start()
-
-    def _room(self, n):
-        """How many of n master->slave bytes may pass now."""
-        with self.lock:
-            if self.limit is None:
-                return n
-            room = max(0, min(n, self.limit - self.passed))
-            self.passed += room
-            if room < n:
-                self.holding.set()
-            return room
-
-    def _pump(self, src, dst, gone, to_slave):
-        try:
-            while not gone.is_set():
-                data = src.recv(65536)
-                if not data:
-                    break
-                while data and to_slave:
-                    room = self._room(len(data))
-                    if room:
-                        dst.sendall(data[:room])
-                        data = data[room:]
-                    if data:
-                        while not gone.is_set() and not self.released.wait(0.05):
-                            pass
-                        if gone.is_set():
-                            return
-                if data:
-                    dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            gone.set()
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

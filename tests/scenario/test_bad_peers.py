@@ -24,8 +24,10 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
-from harness import check, decode, read_frames_until_close, recv_exact, say, wire  # noqa: E402
+from harness import check, decode, say, wire  # noqa: E402
+from peers import read_frames_until_close, recv_exact  # noqa: E402
 
 STORE = "store-bad-peers"
 TABLES = ["menu", "orders"]
@@ -151,7 +153,7 @@ def part_b(scn, master, slave):
     ]
     invalid = len(script) - 1
     fake = FakeMaster(script, gen, pos + 1)
-    scn.proxies.append(fake)  # closed at cleanup
+    scn.servers.append(fake)  # closed at cleanup
     victim = scn.slave("slave-vs-fake", STORE, fake, data=slave.data, args=["--timeout-ms", "10000"]).start()
     harness.wait_until(f"the slave to reconnect after {invalid} invalid change models",
                        lambda: len(fake.hellos) > invalid or fake.errors, timeout=60)

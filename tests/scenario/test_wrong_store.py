@@ -16,8 +16,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
-from harness import decode, read_frames_until_close, say, wire  # noqa: E402
+from harness import decode, say, wire  # noqa: E402
+from peers import read_frames_until_close, recv_exact  # noqa: E402
 
 STORE = "store-wrong-store"
 TABLES = ["menu"]
@@ -47,8 +49,8 @@ def main(scn):
         try:
             sock.sendall(hello)
             sock.settimeout(10)
-            header = harness.recv_exact(sock, 4)
-            answer = decode(harness.recv_exact(sock, int.from_bytes(header, "little"))) if header else "nothing"
+            header = recv_exact(sock, 4)
+            answer = decode(recv_exact(sock, int.from_bytes(header, "little"))) if header else "nothing"
             if not answer.startswith(f"Welcome refused code={code}"):
                 problems.append(f"{name}: the master answered {answer}, not a {code} refusal")
             closed = read_frames_until_close(sock, timeout=5) is not None

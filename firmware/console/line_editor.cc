@@ -90,7 +90,7 @@ void LineEditor::feedByte(unsigned char c) {
         writeIfEcho(options_.prompt);
         return;
     case kCtrlD:
-        if (line_.empty() && !tooLong_ && !spoiled_) {
+        if (options_.endOnCtrlD && line_.empty() && !tooLong_ && !spoiled_) {
             ended_ = true;
             handler_.onEndOfInput();
         }

@@ -32,6 +32,9 @@ public:
         std::string prompt = "possync> "; // written by start() and after every line
         std::string eol = "\r\n";         // line ending written for echoed line ends
         size_t maxLine = 512;             // longest line kept, in bytes
+        // Ctrl-D on an empty line ends the input (a socket session closes). Off on a serial
+        // line: there nobody can "reconnect" a terminal, and noise often holds 0x04 bytes.
+        bool endOnCtrlD = true;
     };
 
     // The editor's user. Callbacks are made from inside feed(); the handler must not

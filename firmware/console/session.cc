@@ -11,6 +11,7 @@ static LineEditor::Options editorOptions(SessionMode mode, size_t maxLine) {
         o.echo = true;
         o.prompt = std::string(kPrompt);
         o.eol = "\r\n";
+        o.endOnCtrlD = false;  // a terminal's Ctrl-D (or a noise byte) must not silence the console
     } else {
         o.echo = false;
         o.prompt.clear();

@@ -30,8 +30,11 @@ console::StatusInfo DaemonBackend::status() {
         s.generation = st.generation;
         s.position = st.position;
         if (st.masterHead) s.masterHead = st.masterHead;
-        s.lagChanges = st.lagChanges;
-        s.lagMs = st.lagMs;
+        // While waiting on another generation the master's head is not comparable to ours.
+        if (st.waitingReason.empty()) {
+            s.lagChanges = st.lagChanges;
+            s.lagMs = st.lagMs;
+        }
         s.link = st.state;
         s.discovery = st.foundVia;
         s.waiting = st.waitingReason;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -315,6 +316,13 @@ Result<std::vector<TableInfo>> Store::tables() {
         t.watched = rt->meta().isWatched(n);
         out.push_back(std::move(t));
     }
+    // A watched table nobody has written yet still belongs to the listening configuration.
+    for (const auto& w : rt->meta().watched) {
+        bool present = false;
+        for (const auto& t : out) present = present || t.name == w;
+        if (!present) out.push_back(TableInfo{w, 0, 0, true});
+    }
+    std::sort(out.begin(), out.end(), [](const TableInfo& a, const TableInfo& b) { return a.name < b.name; });
     return out;
 }
 

@@ -67,9 +67,16 @@ Result<HostPort> parseHostPort(std::string_view text) {
 }
 
 std::string formatHostPort(std::string_view host, uint16_t port) {
-    if (host.find(':') != std::string_view::npos)
-        return "[" + std::string(host) + "]:" + std::to_string(port);
-    return std::string(host) + ":" + std::to_string(port);
+    // Built with append: GCC 12 at -O3 reports a false -Wrestrict on "[" + std::string(...).
+    const bool v6 = host.find(':') != std::string_view::npos;
+    std::string out;
+    out.reserve(host.size() + 8);
+    if (v6) out.push_back('[');
+    out.append(host);
+    if (v6) out.push_back(']');
+    out.push_back(':');
+    out.append(std::to_string(port));
+    return out;
 }
 
 // ---- TcpStream ----------------------------------------------------------------------

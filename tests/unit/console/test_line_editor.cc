@@ -91,6 +91,18 @@ TEST_CASE("Ctrl-C drops the line; Ctrl-D ends input only on an empty line") {
     CHECK(r.out == "<end>");
 }
 
+TEST_CASE("on a terminal (endOnCtrlD off) Ctrl-D is ignored and the console keeps answering") {
+    Recorder r;
+    LineEditor::Options o;
+    o.endOnCtrlD = false;
+    LineEditor ed(o, r);
+    ed.feed("\x04version\r");
+    CHECK(r.out == "version\r\n<version>possync> ");
+    r.out.clear();
+    ed.feed("\x04\x04st\x04" "atus\r");
+    CHECK(r.out == "status\r\n<status>possync> ");
+}
+
 TEST_CASE("escape sequences of arrow and function keys are swallowed") {
     Recorder r;
     LineEditor ed({}, r);

@@ -181,3 +181,24 @@ TEST_CASE("a transaction whose change model exceeds the frame limit is refused w
     CHECK(s->meta()->seq == 1);
     CHECK(s->beginRead()->entries("t").ok() == false);  // nothing committed, table not created
 }
+
+TEST_CASE("tables() lists every watched table, written or not, with entries and digests") {
+    TempDir d;
+    auto s = openStore(d.path());
+    REQUIRE_OK(s->setWatchedTables({"menu", "orders"}));
+    auto w = s->beginWrite();
+    REQUIRE_OK(w->put("menu", Bytes("a"), Bytes("1")));
+    REQUIRE_OK(w->put("local", Bytes("b"), Bytes("2")));
+    REQUIRE_OK(w->commit());
+    auto t = s->tables();
+    REQUIRE_OK(t);
+    REQUIRE(t->size() == 3);
+    CHECK((*t)[0].name == "local");
+    CHECK_FALSE((*t)[0].watched);
+    CHECK((*t)[1].name == "menu");
+    CHECK((*t)[1].entries == 1);
+    CHECK((*t)[1].digest != 0);
+    CHECK((*t)[2].name == "orders");
+    CHECK((*t)[2].watched);
+    CHECK((*t)[2].entries == 0);
+}

@@ -36,6 +36,7 @@ Status Daemon::init() {
     if (options_.mapSizeMiB && (so.mapSize >> 20) != options_.mapSizeMiB)
         return makeError(Errc::TooLarge, "--map-size is too large for this board");
     so.noSync = !options_.sync;
+    so.writeMap = options_.role == "slave";  // a FULL sync's transaction must not live in the heap
     so.deviceId = options_.device;
     so.maxChangeModelBytes = options_.maxFrameBytes;
     auto s = store::Store::open(options_.data, so);

@@ -26,6 +26,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     eo.readOnly = options.readOnly;
     eo.create = options.create && !options.readOnly;
     eo.noSync = options.noSync;
+    eo.writeMap = options.writeMap;
     auto env = lmdb::Env::open(dir, eo);
     if (!env) return env.takeError();
     s->env_ = std::move(*env);

@@ -36,6 +36,10 @@ struct StoreOptions {
     bool create = true;       // create and initialise a missing directory
     bool readOnly = false;    // open without write access (read transactions only)
     bool noSync = false;      // tests/benchmarks: commits are not fsynced
+    // Dirty pages of write transactions in the file mapping, not the heap (see lmdb::EnvOptions).
+    // A slave's FULL sync is one transaction as large as the data set: with this its memory
+    // stays bounded by what the kernel keeps in the page cache.
+    bool writeMap = false;
     std::string deviceId;     // used when initialising; empty = random
     // Largest change model (one transaction's log entry, one frame) in bytes.
     size_t maxChangeModelBytes = 16u << 20;

@@ -74,6 +74,7 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
     unsigned flags = MDB_NOTLS;  // a thread may hold a read txn while the write txn is open
     if (options.readOnly) flags |= MDB_RDONLY;
     if (options.noSync) flags |= MDB_NOSYNC;
+    if (options.writeMap && !options.readOnly) flags |= MDB_WRITEMAP;
     rc = mdb_env_open(env, dir.c_str(), flags, 0640);
     if (rc) {
         mdb_env_close(env);

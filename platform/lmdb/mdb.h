@@ -31,6 +31,10 @@ struct EnvOptions {
     bool readOnly = false;
     bool create = true;       // create the directory and environment when missing
     bool noSync = false;      // tests and benchmarks only: commits are not fsynced
+    // MDB_WRITEMAP: a write transaction's dirty pages live in the file mapping (page cache the
+    // kernel can write back) instead of heap copies, so a huge transaction does not need
+    // memory for all its pages. data.mdb is then sized to the map (a sparse file).
+    bool writeMap = false;
 };
 
 // Maps an LMDB return code to an Error; `what` names the operation ("open data directory").

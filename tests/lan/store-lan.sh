@@ -118,12 +118,21 @@ wait_avahi() {
     done
 }
 
+# running PID: true while PID exists and is not a zombie. The daemons are orphans (dbus-daemon
+# forks, avahi-daemon's starter exits), so PID 1 reaps them, and some inits (VMs, containers)
+# reap only every ~2 s: kill -0 alone would make every stop last that long.
+running() {
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "${st:0:1}" != Z ]
+}
+
 stop_pidfile() {  # FILE: SIGTERM, wait up to 5 s, then SIGKILL
     local f=$1 p
     [ -f "$f" ] || return 0
     p=$(cat "$f"); [ -n "$p" ] || return 0
     kill "$p" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+    for _ in $(seq 100); do running "$p" || return 0; sleep 0.05; done
     kill -9 "$p" 2>/dev/null || true
 }
 

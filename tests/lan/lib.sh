@@ -1,7 +1,8 @@
 # lib.sh - shared helpers for the LAN test scripts (sourced, not run).
 #
 #   . "$(dirname "$0")/lib.sh"
-#   lan_test_init single          # root check (exit 77 otherwise), unique STATE/PREFIX, cleanup trap
+#   lan_test_init single [VAR...] # root check (exit 77 otherwise), unique STATE/PREFIX, cleanup trap;
+#                                 # VARs name the programs the test needs (default: PROBE)
 #   lan single-up                 # the harness (store-lan.sh) with this test's STATE/PREFIX
 #   bg pubA single publish --store 42 ...   # probe in the background on host "single"; log $LOGS/pubA.log
 #   send pubA "gen 00000000000000bb"        # a command on the probe's stdin
@@ -9,9 +10,9 @@
 #   run_probe s1 find --store 42 --want-dev devA   # foreground, bounded by its own --timeout
 #
 # Every wait is bounded; the EXIT trap kills what the test started and tears the rig down,
-# also on failure. Variables: PROBE (the discovery_probe binary) and STORE_LAN (the harness)
-# come from meson (STORE_LAN defaults to the one next to this file). KEEP_LOGS=1 keeps
-# $STATE/logs after the run.
+# also on failure. Variables: PROBE (the discovery_probe binary), POSSYNCD and POSSYNC (for
+# daemons.sh) and STORE_LAN (the harness) come from meson (STORE_LAN defaults to the one next
+# to this file). KEEP_LOGS=1 keeps $STATE/logs after the run.
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STORE_LAN=${STORE_LAN:-$HERE/store-lan.sh}
@@ -23,7 +24,8 @@ RIG=""
 say() { echo "[$(date +%H:%M:%S.%N | cut -c1-12)] $*" >&2; }
 
 lan_test_init() {
-    local name=$1
+    local name=$1 var; shift
+    [ $# -gt 0 ] || set -- PROBE
     if [ "$(id -u)" != 0 ]; then
         echo "SKIP $name: needs root (network namespaces, bind-mounted /run, avahi-daemon)" >&2
         exit 77
@@ -32,7 +34,9 @@ lan_test_init() {
     for c in ip dbus-daemon dbus-send avahi-daemon avahi-browse unshare mkfifo timeout; do
         command -v "$c" >/dev/null || { echo "FAIL $name: missing $c (run tools/setup)" >&2; exit 1; }
     done
-    [ -n "$PROBE" ] && [ -x "$PROBE" ] || { echo "FAIL $name: PROBE (discovery_probe) not set or not executable" >&2; exit 1; }
+    for var in "$@"; do
+        [ -n "${!var:-}" ] && [ -x "${!var}" ] || { echo "FAIL $name: $var (a program) not set or not executable" >&2; exit 1; }
+    done
     # Unique names per run: two runs (or a stale rig) never collide.
     export PREFIX="pz$$-"
     export STATE="/tmp/possync-lan-$name-$$"

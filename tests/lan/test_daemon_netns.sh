@@ -1,0 +1,128 @@
+#!/bin/bash
+# LAN test (d): real possyncd boards on a simulated store LAN (issue 4). Hosts m, s1, s2, m2,
+# n, t (10.231.0.10-15) in network namespaces on one bridge, each with its own dbus-daemon +
+# avahi-daemon; no board is given an address, every slave finds its master through Avahi.
+#   1. store 42: master mA on m, slaves s1 and s2; store 43: master mB on n, slave t.
+#      Both stores converge, each on its own data, with no link across stores.
+#   2. mA stops and its data directory moves to host m2 (another address, another port):
+#      the slaves follow and resume INCREMENTAL (no new FULL sync).
+#   3. avahi-daemon restarts on m2: mA re-publishes, a restarted slave finds it, writes flow.
+#   4. a second board (mC on m) claims master for store 42: a starting slave says so on its
+#      console (status waiting:, discovery) and connects to neither; once mC stops it resumes.
+# Needs root (else exit 77).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lan_test_init daemon-netns POSSYNCD POSSYNC
+. "$HERE/daemons.sh"
+export HOSTS="m s1 s2 m2 n t"
+lan_up lan
+M=$(lan addr m)
+M2=$(lan addr m2)
+N=$(lan addr n)
+re() { sed 's/\./\\./g' <<< "$1"; }  # an address as a regex
+
+say "1. two stores on one LAN: 42 (mA on m; s1, s2) and 43 (mB on n; t)"
+put_many mA orders a 30
+put mA menu tea 2.50
+put_many mB orders b 12
+board mA m --role master --store 42 --listen "$M:7700" --tables orders,menu
+board mB n --role master --store 43 --listen "$N:7700" --tables orders,menu
+wait_log mA 'published "possync-42-mA" _possync._tcp port 7700' 20
+wait_log mB 'published "possync-43-mB" _possync._tcp port 7700' 20
+board s1 s1 --role slave --store 42
+board s2 s2 --role slave --store 42
+board t t --role slave --store 43
+for s in s1 s2; do
+    wait_log $s "connected to master at $(re "$M"):7700 \(avahi possync-42-mA\)" 20
+    wait_log $s 'FULL sync complete' 20
+done
+wait_log t "connected to master at $(re "$N"):7700 \(avahi possync-43-mB\)" 20
+wait_log t 'FULL sync complete' 20
+put_many mA orders c 5
+put_many mB menu d 3
+wait_converged 20 mA s1 s2
+wait_converged 20 mB t
+d42=$(digest mA | sed 's/^position=[^ ]* //')
+d43=$(digest mB | sed 's/^position=[^ ]* //')
+[ "$d42" != "$d43" ] || fail "stores 42 and 43 have the same data: $d42"
+ans=$(console mA peers)
+[ "$(tail -n +2 <<< "$ans" | awk '{print $2}' | sort | tr '\n' ' ')" = "s1 s2 " ] || fail "mA peers: $ans"
+ans=$(console mB peers)
+[ "$(tail -n +2 <<< "$ans" | awk '{print $2}' | sort | tr '\n' ' ')" = "t " ] || fail "mB peers: $ans"
+ans=$(wait_console 10 s1 "ignored \"possync-43-mB\" at $(re "$N"):7700: store 43" discovery)
+grep -q "master \"possync-42-mA\" dev=mA at $M:7700 (m.local)" <<< "$ans" || fail "s1 discovery: $ans"
+ans=$(wait_console 10 t "ignored \"possync-42-mA\" at $(re "$M"):7700: store 42" discovery)
+for s in s1 s2; do no_log_since $s 0 "$(re "$N")|possync-43" "a store-42 slave touched store 43"; done
+no_log_since t 0 "$(re "$M")|possync-42-mA" "the store-43 slave touched store 42"
+for m in mA mB; do no_log_since $m 0 'refus|wrong store' "a slave of the other store reached $m"; done
+
+say "2. mA stops, its data directory moves to m2 ($M2, port 7710); the slaves follow INCREMENTAL"
+n1=$(log_lines s1)
+n2=$(log_lines s2)
+stop_board mA
+wait_log s1 'link to master (lost|closed)' 10 "$n1"
+wait_log s2 'link to master (lost|closed)' 10 "$n2"
+put_many mA orders e 4          # written while the board is off: captured in its log
+mv "$WORK/mA" "$WORK/mA2"
+DEV=mA board mA2 m2 --role master --store 42 --listen "$M2:7710"
+wait_log mA2 'published "possync-42-mA" _possync._tcp port 7710' 20
+for s in s1 s2; do
+    from=$([ $s = s1 ] && echo "$n1" || echo "$n2")
+    wait_log $s "connected to master at $(re "$M2"):7710 \(avahi possync-42-mA\)" 20 "$from"
+    wait_log $s 'resumes INCREMENTAL after [0-9]+' 20 "$from"
+done
+put_many mA2 orders f 3
+wait_converged 20 mA2 s1 s2
+no_log_since s1 "$n1" 'FULL sync' "s1 after the master moved"
+no_log_since s2 "$n2" 'FULL sync' "s2 after the master moved"
+ans=$(console s1 status)
+[ "$(field link "$ans")" = streaming ] && [ "$(field discovery "$ans")" = "avahi possync-42-mA" ] \
+    || fail "s1 status after the move: $ans"
+
+say "3. avahi-daemon restarts on m2: mA re-publishes, a restarted slave finds it"
+nm=$(log_lines mA2)
+lan restart-avahi m2
+wait_log mA2 'published "possync-42-mA" _possync._tcp port 7710' 30 "$nm"
+stop_board s2
+put_many mA2 orders g 3
+n2=$(log_lines s2)
+board s2 s2 --role slave --store 42
+wait_log s2 "connected to master at $(re "$M2"):7710 \(avahi possync-42-mA\)" 20 "$n2"
+wait_log s2 'resumes INCREMENTAL after [0-9]+' 20 "$n2"
+put_many mA2 menu h 3
+wait_converged 20 mA2 s1 s2
+no_log_since s2 "$n2" 'FULL sync' "s2 restarted after the avahi-daemon restart"
+
+say "4. a second board claims master for store 42: a starting slave waits and says why"
+stop_board s2
+put_many mC orders x 2
+board mC m --role master --store 42 --listen "$M:7720" --tables orders
+wait_log mC 'published "possync-42-mC" _possync._tcp port 7720' 20
+CONFLICT="2 boards claim master for store 42: mA at $M2:7710, mC at $M:7720"
+ans=$(wait_console 10 s1 "CONFLICT: $(re "$CONFLICT")" discovery)
+n2=$(log_lines s2)
+board s2 s2 --role slave --store 42
+ans=$(wait_console 10 s2 "^waiting: $(re "$CONFLICT"); not choosing one" status)
+[ "$(field link "$ans")" != streaming ] || fail "s2 streams while two boards claim master: $ans"
+ans=$(console s2 discovery)
+grep -q "store 42: conflict" <<< "$ans" || fail "s2 discovery state: $ans"
+grep -q "master \"possync-42-mA\" dev=mA at $M2:7710" <<< "$ans" || fail "s2 discovery lacks mA: $ans"
+grep -q "master \"possync-42-mC\" dev=mC at $M:7720" <<< "$ans" || fail "s2 discovery lacks mC: $ans"
+grep -q "CONFLICT: $CONFLICT" <<< "$ans" || fail "s2 discovery lacks the conflict: $ans"
+wait_log s2 "warning .*$(re "$CONFLICT")" 5 "$n2"
+sleep 2   # several reconnect attempts (backoff 100..1000 ms): still no pick
+no_log_since s2 "$n2" 'connected to master' "s2 picked a master during the conflict"
+ans=$(console mC peers)
+[ "$(tail -n +2 <<< "$ans" | grep -c .)" = 0 ] || fail "mC has slaves: $ans"
+
+say "5. the extra board stops: s2 connects to mA and resumes INCREMENTAL"
+stop_board mC
+wait_log s2 "connected to master at $(re "$M2"):7710 \(avahi possync-42-mA\)" 20 "$n2"
+wait_log s2 'resumes INCREMENTAL after [0-9]+' 20 "$n2"
+ans=$(wait_console 10 s2 '^waiting: -$' status)
+put_many mA2 orders i 3
+wait_converged 20 mA2 s1 s2
+wait_converged 5 mB t
+no_log_since s2 "$n2" 'FULL sync' "s2 after the conflict"
+
+say "PASS"

@@ -20,6 +20,9 @@
 extern "C" {
 #endif
 
+/* A C API keeps C names (clang-tidy's C++ naming rules do not apply). */
+/* NOLINTBEGIN(readability-identifier-naming) */
+
 enum {
     POSSYNC_OK = 0,
     POSSYNC_EINVAL = -1,    /* bad argument (empty key, reserved table name, ...) */
@@ -58,6 +61,8 @@ int possync_clear(possync_txn* txn, const char* table);
 int possync_commit(possync_txn* txn, uint64_t* seq);
 /* Aborts and frees txn. */
 void possync_abort(possync_txn* txn);
+
+/* NOLINTEND(readability-identifier-naming) */
 
 #ifdef __cplusplus
 }

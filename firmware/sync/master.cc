@@ -26,7 +26,7 @@ Status Master::start() {
     if (!listener) return makeError(listener.error().code, "cannot listen on " + config_.listen + ": " +
                                                                listener.error().message);
     listener_ = std::move(*listener);
-    auto notify = uv::FsEvent::create(loop_, store_.notifyPath(), [this](Status st) {
+    auto notify = uv::FsEvent::create(loop_, store_.notifyPath(), [this](const Status& st) {
         if (st.ok()) onCommitted();
         else LOG(Sync, Warning) << "commit notification: " << st.error().message;
     });

@@ -34,7 +34,7 @@ Status MasterSession::start() {
     uint64_t hb = master_.config().heartbeatMs;
     tick_->start(hb, hb, [this] { onTick(); });
     return stream_->startRead([this](Bytes d) { onData(d); },
-                              [this](Status st) {
+                              [this](const Status& st) {
                                   if (closed()) return;
                                   if (st.ok()) close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
                                   else close(wire::ErrorCode::NONE, st.error().message, "link");
@@ -81,7 +81,7 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
 
 bool MasterSession::send(std::vector<uint8_t> frame) {
     size_t n = frame.size();
-    auto r = stream_->write(std::move(frame), [this](Status st) {
+    auto r = stream_->write(std::move(frame), [this](const Status& st) {
         if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
     });
     if (!r.ok()) {
@@ -272,7 +272,7 @@ void MasterSession::pumpFull() {
         chunksInFlight_.push_back(chunk->frame);
         master_.stats().changesOut += chunk->records;
         // The frame is shared with every other session sending this chunk: no copy.
-        auto w = stream_->writeShared(chunk->frame, [this](Status st) {
+        auto w = stream_->writeShared(chunk->frame, [this](const Status& st) {
             if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
         });
         if (!w) {
@@ -348,7 +348,7 @@ void MasterSession::pumpLog() {
         size_t bytes = 0;
         for (auto& b : batch) bytes += b.size();
         size_t frames = batch.size();
-        auto w = stream_->writev(std::move(batch), [this](Status st) {
+        auto w = stream_->writev(std::move(batch), [this](const Status& st) {
             if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
         });
         if (!w) {

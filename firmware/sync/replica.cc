@@ -128,7 +128,7 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     everConnected_ = true;
     step(ReplicaEvent::Connected);
     auto r = stream_->startRead([this](Bytes d) { onData(d); },
-                                [this](Status st) {
+                                [this](const Status& st) {
                                     linkLost(st.ok() ? "master closed the link" : st.error().message,
                                              wire::ErrorCode::NONE, st.ok() ? nullptr : "link");
                                 });
@@ -158,7 +158,7 @@ bool Replica::send(const std::vector<uint8_t>& payload) {
     wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
     frame.insert(frame.end(), payload.begin(), payload.end());
     size_t n = frame.size();
-    auto r = stream_->write(std::move(frame), [this](Status st) {
+    auto r = stream_->write(std::move(frame), [this](const Status& st) {
         if (!st.ok()) linkLost("write failed: " + st.error().message, wire::ErrorCode::NONE, "link");
     });
     if (!r) {

@@ -19,7 +19,7 @@ namespace possync::wire {
 
 class ChangeModelWriter final {
 public:
-    explicit ChangeModelWriter(size_t initialBytes = 16 * 1024);
+    explicit ChangeModelWriter(size_t initialBytes = size_t(16) * 1024);
 
     // Appends one change. Table names are shared within one model (CreateSharedString), so a
     // model of many changes to one table stores the name once.

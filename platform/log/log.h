@@ -86,6 +86,8 @@ struct Voidify {
 
 }  // namespace possync::log
 
+// The macros expand to declarations and to an expression meant to be followed by `<<`; they
+// cannot be parenthesised. NOLINTBEGIN(bugprone-macro-parentheses)
 // Defines the category (in one .cc file, inside the namespace that logs to it).
 #define POSSYNC_LOG_CATEGORY(name)                        \
     ::possync::log::Category& logCategory##name();        \
@@ -102,3 +104,4 @@ struct Voidify {
         ? (void)0                                                              \
         : ::possync::log::Voidify() &                                          \
               ::possync::log::Message(logCategory##cat(), ::possync::log::Level::lvl).stream()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -36,7 +36,7 @@ public:
     using WriteCallback = std::function<void(Status status)>;
 
     // Size of the read buffer: the most bytes one onData call delivers.
-    static constexpr size_t kReadBufferBytes = 64 * 1024;
+    static constexpr size_t kReadBufferBytes = size_t(64) * 1024;
 
     // Starts reading with these callbacks (replacing earlier ones). Errc::Closed once
     // closing or after onEnd; Errc::Io if libuv refuses.

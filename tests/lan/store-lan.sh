@@ -23,6 +23,8 @@
 #       store-lan.sh exec s1 avahi-browse -rpt _possync._tcp
 #       store-lan.sh restart-avahi s2              # SIGTERM + fresh daemon (empty cache)
 #       store-lan.sh stop-avahi m ; store-lan.sh start-avahi m
+#       store-lan.sh unplug m ; store-lan.sh plug m  # eth0 down/up: a board drops off the LAN
+#                                                  # without a goodbye (power loss, cable)
 #       store-lan.sh down                          # kills what runs in the namespaces, deletes them
 #
 # Other commands: status, hosts (prints "H ADDR" per host), addr H, wait-avahi H [SEC],
@@ -34,7 +36,9 @@
 #   $STATE/H/avahi.log), AVAHI_DEBUG=1 (avahi-daemon --debug), SINGLE_ROOT_NETNS=1.
 # Facts (Debian 12, avahi 0.8): a new service resolves on the other hosts in ~1 s; an
 # avahi-daemon restart takes 2-3 s; a SIGKILLed host's services linger in browse results
-# for minutes (no goodbye) - never treat a browse entry as proof of life.
+# for minutes (no goodbye) - never treat a browse entry as proof of life. A withdrawn
+# service (goodbye) leaves the other hosts' caches 1 s later; the same name announced again
+# within that second is an update of the cached records, not a removal and a new service.
 set -euo pipefail
 
 PREFIX=${PREFIX-possync-}
@@ -285,9 +289,11 @@ case "${1:-}" in
     addr)          [ $# -eq 2 ] || die "usage: $0 addr HOST"; cat "$STATE/$2/addr" 2>/dev/null || die "unknown host $2" ;;
     exec)          shift; [ $# -ge 2 ] || die "usage: $0 exec HOST CMD..."; host_exec "$@" ;;
     selftest)      lan_selftest ;;
+    unplug)        [ $# -eq 2 ] || die "usage: $0 unplug HOST"; host_dir "$2" > /dev/null; ip -n "$PREFIX$2" link set eth0 down ;;
+    plug)          [ $# -eq 2 ] || die "usage: $0 plug HOST"; host_dir "$2" > /dev/null; ip -n "$PREFIX$2" link set eth0 up ;;
     restart-avahi) [ $# -eq 2 ] || die "usage: $0 restart-avahi HOST"; restart_avahi "$2" ;;
     stop-avahi)    [ $# -eq 2 ] || die "usage: $0 stop-avahi HOST"; stop_pidfile "$(host_dir "$2")/avahi.pid" ;;
     start-avahi)   [ $# -eq 2 ] || die "usage: $0 start-avahi HOST"; d=$(host_dir "$2"); start_avahi "$d"; wait_avahi "$d" ;;
     wait-avahi)    [ $# -ge 2 ] || die "usage: $0 wait-avahi HOST [SEC]"; wait_avahi "$(host_dir "$2")" "${3:-15}" ;;
-    *) sed -n '2,38p' "$0"; exit 2 ;;
+    *) sed -n '2,42p' "$0"; exit 2 ;;
 esac

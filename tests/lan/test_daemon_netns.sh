@@ -64,6 +64,9 @@ wait_log s1 'link to master (lost|closed)' 10 "$n1"
 wait_log s2 'link to master (lost|closed)' 10 "$n2"
 put_many mA orders e 4          # written while the board is off: captured in its log
 mv "$WORK/mA" "$WORK/mA2"
+# The goodbye must have taken effect first: announced again within its 1 s, the same name
+# is an update of the slaves' cached records (test_daemon_master_lost.sh covers that path).
+for s in s1 s2; do wait_console 10 $s 'store 42: searching' discovery > /dev/null; done
 DEV=mA board mA2 m2 --role master --store 42 --listen "$M2:7710"
 wait_log mA2 'published "possync-42-mA" _possync._tcp port 7710' 20
 for s in s1 s2; do

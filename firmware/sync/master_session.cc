@@ -54,6 +54,14 @@ void MasterSession::step(SessionEvent event) {
     state_ = *next;
 }
 
+void MasterSession::refuse(const std::string& why, const char* errorKind) {
+    // The refusal Welcome is queued; close() logs, counts and hands the session to the reaper.
+    // (close() itself moves the state machine to Closed: stepping first would make it a no-op.)
+    if (!sessionNext(state_, SessionEvent::Refuse)) return step(SessionEvent::Refuse);
+    close(wire::ErrorCode::NONE, "refused: " + why, errorKind);
+    if (stream_) (void)stream_->shutdown();
+}
+
 void MasterSession::close(wire::ErrorCode code, const std::string& why, const char* errorKind) {
     if (closed()) return;
     if (errorKind) {
@@ -162,15 +170,13 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         std::string why = "protocol version " + std::to_string(hello->protocol_version()) +
                           " not supported (this master speaks " + std::to_string(POSSYNC_PROTOCOL_VERSION) + ")";
         (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::VERSION, why));
-        step(SessionEvent::Refuse);
-        close(wire::ErrorCode::NONE, "refused: " + why, "version");
+        refuse(why, "version");
         return makeError(Errc::Closed, "refused");
     }
     if (store != master_.config().storeId) {
         std::string why = "this master serves store '" + master_.config().storeId + "', not '" + store + "'";
         (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::WRONG_STORE, why));
-        step(SessionEvent::Refuse);
-        close(wire::ErrorCode::NONE, "refused: " + why, "wrong_store");
+        refuse(why, "wrong_store");
         return makeError(Errc::Closed, "refused");
     }
     auto view = master_.view();

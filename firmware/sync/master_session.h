@@ -68,6 +68,7 @@ private:
     Status onHello(const wire::Hello* hello);
     Status onAck(const wire::Ack* ack);
     void step(SessionEvent event);
+    void refuse(const std::string& why, const char* errorKind);
     void startFull();
     void pumpFull();
     void pumpLog();

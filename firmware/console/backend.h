@@ -20,32 +20,32 @@ namespace possync::console {
 
 // The `status` command: one board's view of itself.
 struct StatusInfo {
-    std::string role;             // "master" or "slave"
-    std::string store;            // store id
-    std::string device;           // this board's device id
-    uint64_t generation = 0;      // generation of the data set (printed as 16 hex digits)
-    uint64_t position = 0;        // seq of the last change committed (master) or applied (slave)
+    std::string role;                    // "master" or "slave"
+    std::string store;                   // store id
+    std::string device;                  // this board's device id
+    uint64_t generation = 0;             // generation of the data set (printed as 16 hex digits)
+    uint64_t position = 0;               // seq of the last change committed (master) or applied (slave)
     std::optional<uint64_t> masterHead;  // master's head seq as last heard (slave), own head (master)
     std::optional<uint64_t> lagChanges;  // slave: head - position; nullopt when unknown
     std::optional<uint64_t> lagMs;       // slave: how far behind the master's clock it is
-    std::string link;             // link state text: "connected", "connecting", "full-sync", ...
-    uint64_t uptimeS = 0;         // seconds since the daemon started
-    std::string discovery;        // where the master came from: "avahi", "static", "-" on a master
-    std::string waiting;          // why the board is held back, e.g. "master generation changed:
-                                  // run accept-generation"; empty when it is not waiting
+    std::string link;                    // link state text: "connected", "connecting", "full-sync", ...
+    uint64_t uptimeS = 0;                // seconds since the daemon started
+    std::string discovery;               // where the master came from: "avahi", "static", "-" on a master
+    std::string waiting;                 // why the board is held back, e.g. "master generation changed:
+                                         // run accept-generation"; empty when it is not waiting
 };
 
 // One line of `peers`: on a master every connected or recently seen slave; on a slave its
 // master.
 struct PeerInfo {
-    std::string address;          // "10.0.0.5:7400"
-    std::string device;           // the peer's device id
-    std::optional<uint64_t> position;    // slave's acknowledged seq (master view) / master head
+    std::string address;               // "10.0.0.5:7400"
+    std::string device;                // the peer's device id
+    std::optional<uint64_t> position;  // slave's acknowledged seq (master view) / master head
     std::optional<uint64_t> lagChanges;
     std::optional<uint64_t> lagMs;
-    std::string state;            // "streaming", "full-sync", "connecting", "down", ...
+    std::string state;                       // "streaming", "full-sync", "connecting", "down", ...
     std::optional<uint64_t> heartbeatAgoMs;  // time since the last Ping/Pong/frame from it
-    std::string foundVia;         // "avahi", "static", "incoming"
+    std::string foundVia;                    // "avahi", "static", "incoming"
 };
 
 // One line of `tables`.
@@ -53,7 +53,7 @@ struct TableInfo {
     std::string name;
     uint64_t entries = 0;
     bool watched = false;
-    std::string digest;           // hex digest of the table's contents
+    std::string digest;  // hex digest of the table's contents
 };
 
 // The `stats` command: named counters in the order they should be printed. A vector, so
@@ -73,11 +73,10 @@ public:
     virtual std::vector<TableInfo> tables() = 0;
     // The value stored under `key`, nullopt if there is none. An error for an unknown
     // table or a store failure (the message is shown to the operator).
-    virtual Result<std::optional<std::string>> get(const std::string& table,
-                                                   const std::string& key) = 0;
+    virtual Result<std::optional<std::string>> get(const std::string& table, const std::string& key) = 0;
     // Up to `limit` entries of `table` whose key starts with `prefix`, in key order.
-    virtual Result<std::vector<KeyValue>> scan(const std::string& table,
-                                               const std::string& prefix, size_t limit) = 0;
+    virtual Result<std::vector<KeyValue>> scan(const std::string& table, const std::string& prefix,
+                                               size_t limit) = 0;
     virtual StatsInfo stats() = 0;
     // Slave: drop the position and ask the master for a FULL sync. Returns a one-line note
     // for the operator ("full sync requested"); Refused on a master.

@@ -6,7 +6,9 @@
 
 namespace possync::console {
 
-static bool startsWithHexMark(std::string_view s) { return s.substr(0, 2) == "0x"; }
+static bool startsWithHexMark(std::string_view s) {
+    return s.substr(0, 2) == "0x";
+}
 
 static std::string display(std::string_view bytes, bool allowSpace) {
     bool text = !bytes.empty() && !startsWithHexMark(bytes);
@@ -18,8 +20,12 @@ static std::string display(std::string_view bytes, bool allowSpace) {
     return "0x" + toHex(Bytes(bytes));
 }
 
-std::string displayKey(std::string_view bytes) { return display(bytes, false); }
-std::string displayValue(std::string_view bytes) { return display(bytes, true); }
+std::string displayKey(std::string_view bytes) {
+    return display(bytes, false);
+}
+std::string displayValue(std::string_view bytes) {
+    return display(bytes, true);
+}
 
 Result<std::string> parseBytesWord(std::string_view word) {
     if (!startsWithHexMark(word)) return std::string(word);

@@ -4,9 +4,10 @@
 #include <cctype>
 
 #include "base/bytes.h"
+#include "log/log.h"
+
 #include "console/format.h"
 #include "console/tokenizer.h"
-#include "log/log.h"
 #include "possync_config.h"
 
 namespace possync::console {
@@ -51,8 +52,8 @@ Result<size_t> parseCount(std::string_view word, const char* what, size_t max) {
     std::optional<uint64_t> n = parseU64(word);
     if (!n || *n < 1 || *n > max)
         return makeError(Errc::InvalidArgument, std::string(what) + " must be a number from 1 to " +
-                                                    std::to_string(max) + ", not '" +
-                                                    std::string(word) + "'");
+                                                    std::to_string(max) + ", not '" + std::string(word) +
+                                                    "'");
     return static_cast<size_t>(*n);
 }
 
@@ -77,32 +78,23 @@ std::string categoryNames() {
 
 std::span<const Interpreter::Command> Interpreter::commands() {
     static const Command table[] = {
-        {"help", "help [COMMAND]", "list the commands, or show how to use one", 0, 1,
-         &Interpreter::help},
-        {"version", "version", "software, protocol and data format versions", 0, 0,
-         &Interpreter::version},
+        {"help", "help [COMMAND]", "list the commands, or show how to use one", 0, 1, &Interpreter::help},
+        {"version", "version", "software, protocol and data format versions", 0, 0, &Interpreter::version},
         {"status", "status", "role, position, master head, lag, link state, uptime", 0, 0,
          &Interpreter::status},
         {"peers", "peers", "master: every slave; slave: its master", 0, 0, &Interpreter::peers},
-        {"tables", "tables", "tables with entries, watched flag and digest", 0, 0,
-         &Interpreter::tables},
-        {"get", "get TABLE KEY", "the value under KEY (KEY as text or 0x-hex)", 2, 2,
-         &Interpreter::get},
+        {"tables", "tables", "tables with entries, watched flag and digest", 0, 0, &Interpreter::tables},
+        {"get", "get TABLE KEY", "the value under KEY (KEY as text or 0x-hex)", 2, 2, &Interpreter::get},
         {"scan", "scan TABLE [PREFIX] [LIMIT]",
          "entries whose key starts with PREFIX (default all, LIMIT 20)", 1, 3, &Interpreter::scan},
-        {"stats", "stats", "frames, bytes, changes, syncs, reconnects, errors", 0, 0,
-         &Interpreter::stats},
+        {"stats", "stats", "frames, bytes, changes, syncs, reconnects, errors", 0, 0, &Interpreter::stats},
         {"log", "log [N]", "the last N log lines (default 20)", 0, 1, &Interpreter::recentLog},
         {"loglevel", "loglevel [CATEGORY] [LEVEL]",
-         "show log levels, or set one category's or every category's level", 0, 2,
-         &Interpreter::logLevel},
-        {"resync", "resync", "slave: drop the position and ask for a FULL sync", 0, 0,
-         &Interpreter::resync},
-        {"accept-generation", "accept-generation",
-         "slave: accept the new master generation it is waiting on", 0, 0,
-         &Interpreter::acceptGeneration},
-        {"discovery", "discovery", "what discovery currently sees", 0, 0,
-         &Interpreter::discovery},
+         "show log levels, or set one category's or every category's level", 0, 2, &Interpreter::logLevel},
+        {"resync", "resync", "slave: drop the position and ask for a FULL sync", 0, 0, &Interpreter::resync},
+        {"accept-generation", "accept-generation", "slave: accept the new master generation it is waiting on",
+         0, 0, &Interpreter::acceptGeneration},
+        {"discovery", "discovery", "what discovery currently sees", 0, 0, &Interpreter::discovery},
     };
     return table;
 }
@@ -176,8 +168,7 @@ Reply Interpreter::status(const Args&) {
 }
 
 Reply Interpreter::peers(const Args&) {
-    Table t({"address", "device", "position", "lag_changes", "lag_ms", "state", "heartbeat_ms",
-             "found_via"});
+    Table t({"address", "device", "position", "lag_changes", "lag_ms", "state", "heartbeat_ms", "found_via"});
     for (const PeerInfo& p : backend_.peers())
         t.addRow({p.address, p.device, numberOrDash(p.position), numberOrDash(p.lagChanges),
                   numberOrDash(p.lagMs), p.state, numberOrDash(p.heartbeatAgoMs), p.foundVia});
@@ -187,8 +178,7 @@ Reply Interpreter::peers(const Args&) {
 Reply Interpreter::tables(const Args&) {
     Table t({"name", "entries", "watched", "digest"});
     for (const TableInfo& i : backend_.tables())
-        t.addRow({displayKey(i.name), std::to_string(i.entries), i.watched ? "yes" : "no",
-                  i.digest});
+        t.addRow({displayKey(i.name), std::to_string(i.entries), i.watched ? "yes" : "no", i.digest});
     return Reply{true, t.render()};
 }
 
@@ -197,8 +187,7 @@ Reply Interpreter::get(const Args& args) {
     if (!key) return fail(key.error().message);
     Result<std::optional<std::string>> value = backend_.get(args[0], *key);
     if (!value) return fail(value.error().message);
-    if (!*value)
-        return fail("no key " + displayKey(*key) + " in table " + displayKey(args[0]));
+    if (!*value) return fail("no key " + displayKey(*key) + " in table " + displayKey(args[0]));
     return Reply{true, Lines()
                            .add("table", displayKey(args[0]))
                            .add("key", displayKey(*key))
@@ -267,8 +256,7 @@ Reply Interpreter::logLevel(const Args& args) {
     if (args.size() == 1) {
         if (std::optional<log::Level> level = log::parseLevel(lower(args[0]))) {
             log::setAllLevels(*level);
-            for (log::Category* c : log::categories())
-                t.addRow({c->name(), log::levelName(c->level())});
+            for (log::Category* c : log::categories()) t.addRow({c->name(), log::levelName(c->level())});
             return Reply{true, t.render()};
         }
         if (log::Category* c = findCategoryAnyCase(args[0])) {
@@ -276,15 +264,13 @@ Reply Interpreter::logLevel(const Args& args) {
             return Reply{true, t.render()};
         }
         return fail("'" + displayKey(args[0]) +
-                    "' is neither a level (debug, info, warning, error) nor a category (" +
-                    categoryNames() + ")");
+                    "' is neither a level (debug, info, warning, error) nor a category (" + categoryNames() +
+                    ")");
     }
     log::Category* c = findCategoryAnyCase(args[0]);
     if (!c) return fail("unknown log category '" + displayKey(args[0]) + "' (" + categoryNames() + ")");
     std::optional<log::Level> level = log::parseLevel(lower(args[1]));
-    if (!level)
-        return fail("unknown log level '" + displayKey(args[1]) +
-                    "' (debug, info, warning, error)");
+    if (!level) return fail("unknown log level '" + displayKey(args[1]) + "' (debug, info, warning, error)");
     c->setLevel(*level);
     t.addRow({c->name(), log::levelName(c->level())});
     return Reply{true, t.render()};

@@ -17,10 +17,11 @@ constexpr size_t kMaxEscape = 16;
 
 }  // namespace
 
-LineEditor::LineEditor(Options options, Handler& handler)
-    : options_(std::move(options)), handler_(handler) {}
+LineEditor::LineEditor(Options options, Handler& handler) : options_(std::move(options)), handler_(handler) {}
 
-void LineEditor::start() { writeIfEcho(options_.prompt); }
+void LineEditor::start() {
+    writeIfEcho(options_.prompt);
+}
 
 void LineEditor::writeIfEcho(std::string_view bytes) {
     if (options_.echo && !bytes.empty()) handler_.write(bytes);
@@ -47,60 +48,56 @@ void LineEditor::feedByte(unsigned char c) {
     if (escape_ != Escape::None) {
         ++escapeLength_;
         switch (escape_) {
-        case Escape::Esc:
-            escape_ = c == '[' ? Escape::Csi : c == 'O' ? Escape::Ss3 : Escape::None;
-            return;
-        case Escape::Ss3:
-            escape_ = Escape::None;
-            return;
-        case Escape::Csi:
-            if (c >= 0x40 && c <= 0x7e) {
-                escape_ = Escape::None;
+            case Escape::Esc:
+                escape_ = c == '[' ? Escape::Csi : c == 'O' ? Escape::Ss3 : Escape::None;
                 return;
-            }
-            if (c >= 0x20 && c <= 0x3f && escapeLength_ < kMaxEscape) return;
-            // Not a key after all: the line is noise; look at this byte afresh.
-            escape_ = Escape::None;
-            spoiled_ = true;
-            break;
-        case Escape::None:
-            break;
+            case Escape::Ss3: escape_ = Escape::None; return;
+            case Escape::Csi:
+                if (c >= 0x40 && c <= 0x7e) {
+                    escape_ = Escape::None;
+                    return;
+                }
+                if (c >= 0x20 && c <= 0x3f && escapeLength_ < kMaxEscape) return;
+                // Not a key after all: the line is noise; look at this byte afresh.
+                escape_ = Escape::None;
+                spoiled_ = true;
+                break;
+            case Escape::None: break;
         }
     }
 
     switch (c) {
-    case kCr:
-        endLine();
-        afterCr_ = true;
-        return;
-    case kLf:
-        if (!afterCr) endLine();
-        return;
-    case kBackspace:
-    case kDel:
-        if (!line_.empty() && !tooLong_) {
-            line_.pop_back();
-            writeIfEcho("\b \b");
-        }
-        return;
-    case kCtrlC:
-        reset();
-        writeIfEcho("^C");
-        writeIfEcho(options_.eol);
-        writeIfEcho(options_.prompt);
-        return;
-    case kCtrlD:
-        if (options_.endOnCtrlD && line_.empty() && !tooLong_ && !spoiled_) {
-            ended_ = true;
-            handler_.onEndOfInput();
-        }
-        return;
-    case kEsc:
-        escape_ = Escape::Esc;
-        escapeLength_ = 1;
-        return;
-    default:
-        break;
+        case kCr:
+            endLine();
+            afterCr_ = true;
+            return;
+        case kLf:
+            if (!afterCr) endLine();
+            return;
+        case kBackspace:
+        case kDel:
+            if (!line_.empty() && !tooLong_) {
+                line_.pop_back();
+                writeIfEcho("\b \b");
+            }
+            return;
+        case kCtrlC:
+            reset();
+            writeIfEcho("^C");
+            writeIfEcho(options_.eol);
+            writeIfEcho(options_.prompt);
+            return;
+        case kCtrlD:
+            if (options_.endOnCtrlD && line_.empty() && !tooLong_ && !spoiled_) {
+                ended_ = true;
+                handler_.onEndOfInput();
+            }
+            return;
+        case kEsc:
+            escape_ = Escape::Esc;
+            escapeLength_ = 1;
+            return;
+        default: break;
     }
 
     if (c == kTab) c = ' ';

@@ -28,10 +28,10 @@ namespace possync::console {
 class LineEditor final {
 public:
     struct Options {
-        bool echo = true;                 // echo typed bytes (interactive terminals)
-        std::string prompt = "possync> "; // written by start() and after every line
-        std::string eol = "\r\n";         // line ending written for echoed line ends
-        size_t maxLine = 512;             // longest line kept, in bytes
+        bool echo = true;                  // echo typed bytes (interactive terminals)
+        std::string prompt = "possync> ";  // written by start() and after every line
+        std::string eol = "\r\n";          // line ending written for echoed line ends
+        size_t maxLine = 512;              // longest line kept, in bytes
         // Ctrl-D on an empty line ends the input (a socket session closes). Off on a serial
         // line: there nobody can "reconnect" a terminal, and noise often holds 0x04 bytes.
         bool endOnCtrlD = true;
@@ -42,10 +42,10 @@ public:
     class Handler {
     public:
         virtual ~Handler() = default;
-        virtual void write(std::string_view bytes) = 0;        // echo and prompts
-        virtual void onLine(std::string_view line) = 0;        // a complete line (no ending)
-        virtual void onBadLine(std::string_view reason) = 0;   // a dropped line, why
-        virtual void onEndOfInput() = 0;                       // Ctrl-D on an empty line
+        virtual void write(std::string_view bytes) = 0;       // echo and prompts
+        virtual void onLine(std::string_view line) = 0;       // a complete line (no ending)
+        virtual void onBadLine(std::string_view reason) = 0;  // a dropped line, why
+        virtual void onEndOfInput() = 0;                      // Ctrl-D on an empty line
     };
 
     LineEditor(Options options, Handler& handler);
@@ -79,10 +79,10 @@ private:
     Options options_;
     Handler& handler_;
     std::string line_;
-    bool tooLong_ = false;   // the line passed maxLine
-    bool spoiled_ = false;   // the line holds a byte that is not text
-    bool afterCr_ = false;   // the previous byte was CR (a following LF is swallowed)
-    bool ended_ = false;     // onEndOfInput was called
+    bool tooLong_ = false;  // the line passed maxLine
+    bool spoiled_ = false;  // the line holds a byte that is not text
+    bool afterCr_ = false;  // the previous byte was CR (a following LF is swallowed)
+    bool ended_ = false;    // onEndOfInput was called
     Escape escape_ = Escape::None;
     size_t escapeLength_ = 0;
     uint64_t lines_ = 0;

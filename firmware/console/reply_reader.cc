@@ -27,8 +27,7 @@ std::optional<Answer> ScriptReplyReader::next() {
 
 bool TerminalReplyReader::interrupted() {
     std::string tail = "^C\r\n" + std::string(kPrompt);
-    if (buffer_.size() < tail.size() ||
-        buffer_.compare(buffer_.size() - tail.size(), tail.size(), tail) != 0)
+    if (buffer_.size() < tail.size() || buffer_.compare(buffer_.size() - tail.size(), tail.size(), tail) != 0)
         return false;
     buffer_.clear();
     return true;
@@ -36,8 +35,7 @@ bool TerminalReplyReader::interrupted() {
 
 std::optional<Answer> TerminalReplyReader::next() {
     std::string tail = "\r\n" + std::string(kPrompt);
-    if (buffer_.size() < tail.size() ||
-        buffer_.compare(buffer_.size() - tail.size(), tail.size(), tail) != 0)
+    if (buffer_.size() < tail.size() || buffer_.compare(buffer_.size() - tail.size(), tail.size(), tail) != 0)
         return std::nullopt;
     std::string raw = buffer_.substr(0, buffer_.size() - kPrompt.size());
     buffer_.clear();

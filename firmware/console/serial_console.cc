@@ -1,8 +1,9 @@
 #include "console/serial_console.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <unistd.h>
 
 #include "log/log.h"
 
@@ -22,19 +23,19 @@ constexpr int kEmptyReadsForHangUp = 3;
 SerialConsole::SerialConsole(uv::Loop& loop, Interpreter& interpreter, Options options)
     : loop_(loop),
       options_(std::move(options)),
-      session_(interpreter, SessionMode::Terminal, [this](std::string_view b) { send(b); }, {},
-               options_.maxLine) {}
+      session_(
+          interpreter, SessionMode::Terminal, [this](std::string_view b) { send(b); }, {}, options_.maxLine) {
+}
 
-Result<std::unique_ptr<SerialConsole>> SerialConsole::create(uv::Loop& loop,
-                                                             Interpreter& interpreter,
+Result<std::unique_ptr<SerialConsole>> SerialConsole::create(uv::Loop& loop, Interpreter& interpreter,
                                                              Options options) {
     std::unique_ptr<SerialConsole> self(new SerialConsole(loop, interpreter, std::move(options)));
     auto timer = uv::Timer::create(loop);
     if (!timer) return timer.takeError();
     self->reopenTimer_ = std::move(*timer);
     POSSYNC_TRY(self->openPort());
-    LOG(Console, Info) << "serial console on " << self->options_.path << " at "
-                       << self->options_.baud << " baud";
+    LOG(Console, Info) << "serial console on " << self->options_.path << " at " << self->options_.baud
+                       << " baud";
     self->session_.start();
     return self;
 }
@@ -172,8 +173,7 @@ void SerialConsole::hangUp(const std::string& why) {
 void SerialConsole::tryReopen() {
     Status st = openPort();
     if (!st) {
-        if (!reopenFailLogged_)
-            LOG(Console, Info) << "serial console: still down: " << st.error().message;
+        if (!reopenFailLogged_) LOG(Console, Info) << "serial console: still down: " << st.error().message;
         reopenFailLogged_ = true;
         return;
     }

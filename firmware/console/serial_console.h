@@ -21,29 +21,30 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "console/session.h"
 #include "serial/serial.h"
 #include "uv/loop.h"
 #include "uv/poll.h"
 #include "uv/timer.h"
+
+#include "console/session.h"
 
 namespace possync::console {
 
 class SerialConsole final {
 public:
     struct Options {
-        std::string path;                        // the tty, e.g. /dev/ttyS0 or /dev/ttyGS0
+        std::string path;  // the tty, e.g. /dev/ttyS0 or /dev/ttyGS0
         uint32_t baud = serial::kDefaultBaud;
-        size_t maxPendingOutput = 64 * 1024;     // output waiting for a slow terminal
-        uint64_t reopenMs = 1000;                // retry period after a hang-up
-        size_t maxLine = 512;                    // longest command line
+        size_t maxPendingOutput = 64 * 1024;  // output waiting for a slow terminal
+        uint64_t reopenMs = 1000;             // retry period after a hang-up
+        size_t maxLine = 512;                 // longest command line
     };
     struct Counters {
         uint64_t bytesIn = 0;
-        uint64_t bytesOut = 0;       // bytes the tty accepted
-        uint64_t droppedBytes = 0;   // output dropped: terminal not reading, or line down
-        uint64_t hangups = 0;        // times the line went away
-        uint64_t reopens = 0;        // times it came back
+        uint64_t bytesOut = 0;      // bytes the tty accepted
+        uint64_t droppedBytes = 0;  // output dropped: terminal not reading, or line down
+        uint64_t hangups = 0;       // times the line went away
+        uint64_t reopens = 0;       // times it came back
     };
 
     // Opens and configures the tty now and shows the banner and prompt. Errors
@@ -82,11 +83,11 @@ private:
     std::unique_ptr<serial::Port> port_;
     uv::Owned<uv::Poll> poll_;
     uv::Owned<uv::Timer> reopenTimer_;
-    std::string pending_;          // output the tty has not taken yet
-    int watched_ = 0;              // the Poll event mask in force
-    int emptyReadable_ = 0;        // readable events in a row that read nothing
-    bool inFeed_ = false;          // inside session_.feed(): hang-ups wait until it returns
-    std::string deferredHangUp_;   // why, when a hang-up was seen inside feed
+    std::string pending_;         // output the tty has not taken yet
+    int watched_ = 0;             // the Poll event mask in force
+    int emptyReadable_ = 0;       // readable events in a row that read nothing
+    bool inFeed_ = false;         // inside session_.feed(): hang-ups wait until it returns
+    std::string deferredHangUp_;  // why, when a hang-up was seen inside feed
     bool reopenFailLogged_ = false;
 };
 

@@ -20,8 +20,7 @@ static LineEditor::Options editorOptions(SessionMode mode, size_t maxLine) {
     return o;
 }
 
-Session::Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd,
-                 size_t maxLine)
+Session::Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd, size_t maxLine)
     : interpreter_(interpreter),
       mode_(mode),
       send_(std::move(send)),
@@ -29,8 +28,7 @@ Session::Session(Interpreter& interpreter, SessionMode mode, Send send, End onEn
       editor_(editorOptions(mode, maxLine), *this) {}
 
 void Session::start() {
-    if (mode_ == SessionMode::Terminal)
-        send_("\r\npossync console " POSSYNC_VERSION " (type help)\r\n");
+    if (mode_ == SessionMode::Terminal) send_("\r\npossync console " POSSYNC_VERSION " (type help)\r\n");
     editor_.start();
 }
 
@@ -46,7 +44,9 @@ void Session::flushHeld() {
     send_(out);
 }
 
-void Session::hangUp() { editor_.reset(); }
+void Session::hangUp() {
+    editor_.reset();
+}
 
 void Session::write(std::string_view bytes) {
     if (held_.empty()) {

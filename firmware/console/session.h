@@ -47,8 +47,7 @@ public:
     // mode, with its end marker in Script mode). `onEnd` is
     // called (from inside feed) when a Script session's peer sent Ctrl-D; the transport
     // must defer destroying the session until feed returned.
-    Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd,
-            size_t maxLine = 512);
+    Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd, size_t maxLine = 512);
 
     // Writes the banner and the first prompt (Terminal mode); nothing in Script mode.
     void start();
@@ -57,8 +56,8 @@ public:
     void hangUp();
 
     SessionMode mode() const { return mode_; }
-    uint64_t commands() const { return commands_; }   // lines run (blank lines excluded)
-    uint64_t errors() const { return errors_; }       // error answers, bad lines included
+    uint64_t commands() const { return commands_; }  // lines run (blank lines excluded)
+    uint64_t errors() const { return errors_; }      // error answers, bad lines included
 
 private:
     void write(std::string_view bytes) override;

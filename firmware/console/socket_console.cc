@@ -19,8 +19,7 @@ struct SocketConsole::Client {
 SocketConsole::SocketConsole(uv::Loop& loop, Interpreter& interpreter, Options options)
     : loop_(loop), interpreter_(interpreter), options_(std::move(options)) {}
 
-Result<std::unique_ptr<SocketConsole>> SocketConsole::create(uv::Loop& loop,
-                                                             Interpreter& interpreter,
+Result<std::unique_ptr<SocketConsole>> SocketConsole::create(uv::Loop& loop, Interpreter& interpreter,
                                                              Options options) {
     std::unique_ptr<SocketConsole> self(new SocketConsole(loop, interpreter, std::move(options)));
     SocketConsole* raw = self.get();
@@ -53,8 +52,7 @@ void SocketConsole::onConnection(uv::Owned<uv::PipeStream> stream) {
 
     if (sessions() >= options_.maxSessions) {
         ++counters_.refused;
-        LOG(Console, Warning) << "console socket: refused a session (" << options_.maxSessions
-                              << " open)";
+        LOG(Console, Warning) << "console socket: refused a session (" << options_.maxSessions << " open)";
         send(c, "error: too many console sessions\n");
         send(c, kErrorMarker);
         send(c, "\n");
@@ -67,15 +65,15 @@ void SocketConsole::onConnection(uv::Owned<uv::PipeStream> stream) {
     c.session = std::make_unique<Session>(
         interpreter_, SessionMode::Script, [this, &c](std::string_view b) { send(c, b); },
         [this, &c] { finish(c); }, options_.maxLine);
-    Status st = c.stream->startRead(
-        [this, id](Bytes data) { onData(id, data.view()); },
-        [this, id](Status end) {
-            auto it = clients_.find(id);
-            if (it == clients_.end()) return;
-            if (!end) LOG(Console, Debug) << "console socket: " << end.error().message;
-            finish(*it->second);
-            reap();
-        });
+    Status st = c.stream->startRead([this, id](Bytes data) { onData(id, data.view()); },
+                                    [this, id](Status end) {
+                                        auto it = clients_.find(id);
+                                        if (it == clients_.end()) return;
+                                        if (!end)
+                                            LOG(Console, Debug) << "console socket: " << end.error().message;
+                                        finish(*it->second);
+                                        reap();
+                                    });
     if (!st) {
         LOG(Console, Warning) << "console socket: " << st.error().message;
         kill(c);

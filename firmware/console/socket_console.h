@@ -23,25 +23,26 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "console/session.h"
 #include "uv/loop.h"
 #include "uv/pipe.h"
+
+#include "console/session.h"
 
 namespace possync::console {
 
 class SocketConsole final {
 public:
     struct Options {
-        std::string path;                     // PATH.sock
+        std::string path;  // PATH.sock
         size_t maxSessions = 8;
-        size_t maxQueuedOutput = 1024 * 1024; // per client
+        size_t maxQueuedOutput = 1024 * 1024;  // per client
         size_t maxLine = 512;
     };
     struct Counters {
-        uint64_t accepted = 0;   // sessions opened
-        uint64_t refused = 0;    // connections over maxSessions
-        uint64_t slowClosed = 0; // clients closed for not reading their answers
-        uint64_t commands = 0;   // lines run, all sessions
+        uint64_t accepted = 0;    // sessions opened
+        uint64_t refused = 0;     // connections over maxSessions
+        uint64_t slowClosed = 0;  // clients closed for not reading their answers
+        uint64_t commands = 0;    // lines run, all sessions
     };
 
     // Listens on options.path (a stale socket file is replaced; a live one or a non-socket

@@ -34,13 +34,11 @@ Result<std::vector<std::string>> tokenize(std::string_view line) {
         } else if (c == '\'') {
             inWord = true;
             size_t end = line.find('\'', i + 1);
-            if (end == std::string_view::npos)
-                return makeError(Errc::InvalidArgument, "unterminated quote");
+            if (end == std::string_view::npos) return makeError(Errc::InvalidArgument, "unterminated quote");
             word.append(line.substr(i + 1, end - i - 1));
             i = end + 1;
         } else if (c == '\\') {
-            if (i + 1 == line.size())
-                return makeError(Errc::InvalidArgument, "backslash at end of line");
+            if (i + 1 == line.size()) return makeError(Errc::InvalidArgument, "backslash at end of line");
             inWord = true;
             word += line[i + 1];
             i += 2;

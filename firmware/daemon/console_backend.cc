@@ -3,10 +3,11 @@
 #include <sstream>
 
 #include "base/bytes.h"
+#include "uv/loop.h"
+
 #include "daemon/daemon.h"
 #include "discovery/advertiser.h"
 #include "discovery/master_finder.h"
-#include "uv/loop.h"
 
 namespace possync::daemon {
 
@@ -24,7 +25,8 @@ console::StatusInfo DaemonBackend::status() {
     if (auto* m = daemon_.master()) {
         s.masterHead = m->head();
         s.link = "listening on " + m->address() + ", " + std::to_string(m->sessions().size()) + " slave(s)";
-        s.discovery = daemon_.advertiser() ? "avahi " + daemon_.advertiser()->serviceName() : "none (not advertised)";
+        s.discovery =
+            daemon_.advertiser() ? "avahi " + daemon_.advertiser()->serviceName() : "none (not advertised)";
     } else if (auto* r = daemon_.replica()) {
         auto st = r->status();
         s.generation = st.generation;
@@ -91,8 +93,8 @@ Result<std::optional<std::string>> DaemonBackend::get(const std::string& table, 
     return std::optional<std::string>((*v)->str());
 }
 
-Result<std::vector<console::KeyValue>> DaemonBackend::scan(const std::string& table, const std::string& prefix,
-                                                           size_t limit) {
+Result<std::vector<console::KeyValue>> DaemonBackend::scan(const std::string& table,
+                                                           const std::string& prefix, size_t limit) {
     auto rt = daemon_.store().beginRead();
     if (!rt) return rt.takeError();
     std::vector<console::KeyValue> out;
@@ -106,8 +108,10 @@ Result<std::vector<console::KeyValue>> DaemonBackend::scan(const std::string& ta
 
 console::StatsInfo DaemonBackend::stats() {
     console::StatsInfo s;
-    if (auto* m = daemon_.master()) s.counters = m->stats().list();
-    else if (auto* r = daemon_.replica()) s.counters = r->stats().list();
+    if (auto* m = daemon_.master())
+        s.counters = m->stats().list();
+    else if (auto* r = daemon_.replica())
+        s.counters = r->stats().list();
     auto log = daemon_.store().logInfo();
     if (log) {
         s.counters.emplace_back("log_entries", log->entries);

@@ -2,6 +2,8 @@
 
 #include <csignal>
 
+#include "log/log.h"
+
 #include "console/interpreter.h"
 #include "console/serial_console.h"
 #include "console/socket_console.h"
@@ -9,7 +11,6 @@
 #include "daemon/finder_locator.h"
 #include "discovery/advertiser.h"
 #include "discovery/master_finder.h"
-#include "log/log.h"
 
 namespace possync::daemon {
 
@@ -70,15 +71,18 @@ Status Daemon::initConsole() {
         so.path = options_.serial;
         so.baud = options_.baud;
         auto sc = console::SerialConsole::create(*loop_, *interpreter_, so);
-        if (!sc) return makeError(sc.error().code, "console on " + options_.serial + ": " + sc.error().message);
+        if (!sc)
+            return makeError(sc.error().code, "console on " + options_.serial + ": " + sc.error().message);
         serialConsole_ = std::move(*sc);
-        LOG(Daemon, Info) << "console on serial port " << options_.serial << " at " << options_.baud << " baud";
+        LOG(Daemon, Info) << "console on serial port " << options_.serial << " at " << options_.baud
+                          << " baud";
     }
     if (!options_.console.empty()) {
         console::SocketConsole::Options so;
         so.path = options_.console;
         auto sc = console::SocketConsole::create(*loop_, *interpreter_, so);
-        if (!sc) return makeError(sc.error().code, "console on " + options_.console + ": " + sc.error().message);
+        if (!sc)
+            return makeError(sc.error().code, "console on " + options_.console + ": " + sc.error().message);
         socketConsole_ = std::move(*sc);
         LOG(Daemon, Info) << "console on socket " << options_.console;
     }
@@ -134,7 +138,8 @@ Status Daemon::initMaster() {
 Status Daemon::initSlave() {
     auto meta = store_->meta();
     if (!meta) return meta.takeError();
-    std::string mode = options_.discovery.empty() ? (options_.master.empty() ? "avahi" : "static") : options_.discovery;
+    std::string mode =
+        options_.discovery.empty() ? (options_.master.empty() ? "avahi" : "static") : options_.discovery;
     auto parsedMode = discovery::parseDiscoveryMode(mode);
     if (!parsedMode) return parsedMode.takeError();
     auto finder = discovery::MasterFinder::create(loop_->raw(), *parsedMode, options_.store, options_.master);

@@ -6,23 +6,24 @@
 #include <string>
 
 #include "base/result.h"
+#include "uv/loop.h"
+#include "uv/signal.h"
+
 #include "daemon/options.h"
 #include "store/store.h"
 #include "sync/locator.h"
 #include "sync/master.h"
 #include "sync/replica.h"
-#include "uv/loop.h"
-#include "uv/signal.h"
 
 namespace possync::discovery {
 class Advertiser;
 class MasterFinder;
-}
+}  // namespace possync::discovery
 namespace possync::console {
 class Interpreter;
 class SerialConsole;
 class SocketConsole;
-}
+}  // namespace possync::console
 
 namespace possync::daemon {
 

@@ -1,9 +1,10 @@
 // possyncd: the possync daemon of one POS board (DESIGN.md §5).
 #include <cstdio>
 
+#include "log/log.h"
+
 #include "daemon/daemon.h"
 #include "daemon/options.h"
-#include "log/log.h"
 #include "possync_config.h"
 
 using namespace possync;
@@ -16,14 +17,14 @@ int main(int argc, char** argv) {
         return 2;
     }
     switch (*parsed) {
-    case daemon::ParseOutcome::Help: fputs(daemon::helpText().c_str(), stdout); return 0;
-    case daemon::ParseOutcome::Version:
-        printf("possyncd %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
-               POSSYNC_FORMAT_VERSION);
-        return 0;
-    case daemon::ParseOutcome::PrintConfig: fputs(daemon::defaultConfigText().c_str(), stdout); return 0;
-    case daemon::ParseOutcome::Run:
-    case daemon::ParseOutcome::CheckConfig: break;
+        case daemon::ParseOutcome::Help: fputs(daemon::helpText().c_str(), stdout); return 0;
+        case daemon::ParseOutcome::Version:
+            printf("possyncd %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
+                   POSSYNC_FORMAT_VERSION);
+            return 0;
+        case daemon::ParseOutcome::PrintConfig: fputs(daemon::defaultConfigText().c_str(), stdout); return 0;
+        case daemon::ParseOutcome::Run:
+        case daemon::ParseOutcome::CheckConfig: break;
     }
     if (auto v = daemon::validate(options); !v) {
         fprintf(stderr, "possyncd: %s\n", v.error().message.c_str());

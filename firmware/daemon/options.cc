@@ -4,13 +4,14 @@
 // is built with exceptions, so its no-exception API is not in the shared library.
 #define TOML_EXCEPTIONS 0
 #define TOML_HEADER_ONLY 1
-#include <toml++/toml.h>
-
 #include <functional>
 #include <sstream>
 
+#include <toml++/toml.h>
+
 #include "base/bytes.h"
 #include "log/log.h"
+
 #include "possync_config.h"
 
 namespace possync::daemon {
@@ -41,12 +42,15 @@ Status setNumber(uint64_t& field, const std::string& text, const char* name, uin
     return {};
 }
 
-#define TEXT(field) \
-    [](Options& o, const std::string& t) -> Status { o.field = t; return {}; }, \
-    [](const Options& o) { return o.field; }
-#define NUMBER(field, min, max, nm) \
+#define TEXT(field)                                  \
+    [](Options& o, const std::string& t) -> Status { \
+        o.field = t;                                 \
+        return {};                                   \
+    },                                               \
+        [](const Options& o) { return o.field; }
+#define NUMBER(field, min, max, nm)                                                                 \
     [](Options& o, const std::string& t) -> Status { return setNumber(o.field, t, nm, min, max); }, \
-    [](const Options& o) { return std::to_string(o.field); }
+        [](const Options& o) { return std::to_string(o.field); }
 
 const std::vector<Spec>& specs() {
     static const std::vector<Spec> all = {
@@ -59,19 +63,27 @@ const std::vector<Spec>& specs() {
          },
          [](const Options& o) { return o.role; }},
         {"data", Kind::Text, "DIR", "data directory (LMDB environment; created when missing)", TEXT(data)},
-        {"store", Kind::Text, "ID", "store id: a slave pairs only with a master of the same store", TEXT(store)},
-        {"device", Kind::Text, "ID", "this board's device id (default: kept in the data directory, random at creation)", TEXT(device)},
-        {"listen", Kind::Text, "ADDR:PORT", "master: address and TCP port to accept slaves on (port 0: any free port)", TEXT(listen)},
-        {"master", Kind::Text, "HOST:PORT", "slave: the master's numeric address (static discovery)", TEXT(master)},
-        {"discovery", Kind::Text, "avahi|static", "slave: how to find the master (default: static with --master, else avahi); master: avahi advertises on the LAN (default), static does not",
+        {"store", Kind::Text, "ID", "store id: a slave pairs only with a master of the same store",
+         TEXT(store)},
+        {"device", Kind::Text, "ID",
+         "this board's device id (default: kept in the data directory, random at creation)", TEXT(device)},
+        {"listen", Kind::Text, "ADDR:PORT",
+         "master: address and TCP port to accept slaves on (port 0: any free port)", TEXT(listen)},
+        {"master", Kind::Text, "HOST:PORT", "slave: the master's numeric address (static discovery)",
+         TEXT(master)},
+        {"discovery", Kind::Text, "avahi|static",
+         "slave: how to find the master (default: static with --master, else avahi); master: avahi "
+         "advertises on the LAN (default), static does not",
          [](Options& o, const std::string& t) -> Status {
              if (t != "avahi" && t != "static")
-                 return makeError(Errc::InvalidArgument, "--discovery must be avahi or static, not '" + t + "'");
+                 return makeError(Errc::InvalidArgument,
+                                  "--discovery must be avahi or static, not '" + t + "'");
              o.discovery = t;
              return {};
          },
          [](const Options& o) { return o.discovery; }},
-        {"tables", Kind::Text, "T1,T2,...", "master: the watched tables (listening configuration, kept in the data directory)", TEXT(tables)},
+        {"tables", Kind::Text, "T1,T2,...",
+         "master: the watched tables (listening configuration, kept in the data directory)", TEXT(tables)},
         {"serial", Kind::Text, "/dev/ttyX", "serve the diagnostic console on this serial port", TEXT(serial)},
         {"baud", Kind::Number, "N", "serial port speed",
          [](Options& o, const std::string& t) -> Status {
@@ -81,42 +93,76 @@ const std::vector<Spec>& specs() {
              return {};
          },
          [](const Options& o) { return std::to_string(o.baud); }},
-        {"console", Kind::Text, "PATH.sock", "serve the diagnostic console on this Unix socket", TEXT(console)},
-        {"config", Kind::Text, "FILE", "read options from this TOML file (command line wins)", TEXT(config), false},
+        {"console", Kind::Text, "PATH.sock", "serve the diagnostic console on this Unix socket",
+         TEXT(console)},
+        {"config", Kind::Text, "FILE", "read options from this TOML file (command line wins)", TEXT(config),
+         false},
         {"log-level", Kind::Text, "LEVEL", "debug, info, warning or error",
          [](Options& o, const std::string& t) -> Status {
              if (!log::parseLevel(t))
-                 return makeError(Errc::InvalidArgument, "--log-level must be debug, info, warning or error, not '" + t + "'");
+                 return makeError(Errc::InvalidArgument,
+                                  "--log-level must be debug, info, warning or error, not '" + t + "'");
              o.logLevel = t;
              return {};
          },
          [](const Options& o) { return o.logLevel; }},
-        {"map-size", Kind::Number, "MIB", "LMDB map size in MiB (0: 1024, 512 on 32-bit); grows, never shrinks", NUMBER(mapSizeMiB, 0, 1u << 20, "map-size")},
-        {"max-frame", Kind::Number, "BYTES", "largest frame accepted or sent (and largest transaction that replicates)", NUMBER(maxFrameBytes, 4096, 1u << 30, "max-frame")},
-        {"heartbeat-ms", Kind::Number, "MS", "interval of Ping frames on an idle link", NUMBER(heartbeatMs, 10, 600000, "heartbeat-ms")},
-        {"timeout-ms", Kind::Number, "MS", "close a link that was silent this long", NUMBER(timeoutMs, 50, 3600000, "timeout-ms")},
-        {"backoff-min-ms", Kind::Number, "MS", "slave: first reconnect delay (doubles with jitter)", NUMBER(backoffMinMs, 1, 3600000, "backoff-min-ms")},
-        {"backoff-max-ms", Kind::Number, "MS", "slave: reconnect delay cap", NUMBER(backoffMaxMs, 1, 3600000, "backoff-max-ms")},
-        {"window", Kind::Number, "N", "master: change models in flight per slave before waiting for Acks", NUMBER(window, 1, 100000, "window")},
-        {"send-buffer", Kind::Number, "BYTES", "master: queued bytes per slave before it stops reading the log", NUMBER(sendBufferBytes, 65536, 1u << 30, "send-buffer")},
-        {"chunk-bytes", Kind::Number, "BYTES", "master: size of one FULL snapshot chunk", NUMBER(chunkBytes, 4096, 1u << 30, "chunk-bytes")},
-        {"log-max-entries", Kind::Number, "N", "master: trim the change log to this many entries unless a slave needs them", NUMBER(logMaxEntries, 1, UINT64_MAX, "log-max-entries")},
-        {"log-max-bytes", Kind::Number, "BYTES", "master: trim the change log to this size unless a slave needs it", NUMBER(logMaxBytes, 1, UINT64_MAX, "log-max-bytes")},
-        {"log-hard-max-entries", Kind::Number, "N", "master: past this, entries go even if a slave needs them (it then gets FULL)", NUMBER(logHardMaxEntries, 1, UINT64_MAX, "log-hard-max-entries")},
-        {"log-hard-max-bytes", Kind::Number, "BYTES", "master: the same limit in bytes", NUMBER(logHardMaxBytes, 1, UINT64_MAX, "log-hard-max-bytes")},
-        {"new-generation", Kind::Text, "wait|accept", "slave: when the master's data was replaced (new generation), wait for the operator or accept at once",
+        {"map-size", Kind::Number, "MIB",
+         "LMDB map size in MiB (0: 1024, 512 on 32-bit); grows, never shrinks",
+         NUMBER(mapSizeMiB, 0, 1u << 20, "map-size")},
+        {"max-frame", Kind::Number, "BYTES",
+         "largest frame accepted or sent (and largest transaction that replicates)",
+         NUMBER(maxFrameBytes, 4096, 1u << 30, "max-frame")},
+        {"heartbeat-ms", Kind::Number, "MS", "interval of Ping frames on an idle link",
+         NUMBER(heartbeatMs, 10, 600000, "heartbeat-ms")},
+        {"timeout-ms", Kind::Number, "MS", "close a link that was silent this long",
+         NUMBER(timeoutMs, 50, 3600000, "timeout-ms")},
+        {"backoff-min-ms", Kind::Number, "MS", "slave: first reconnect delay (doubles with jitter)",
+         NUMBER(backoffMinMs, 1, 3600000, "backoff-min-ms")},
+        {"backoff-max-ms", Kind::Number, "MS", "slave: reconnect delay cap",
+         NUMBER(backoffMaxMs, 1, 3600000, "backoff-max-ms")},
+        {"window", Kind::Number, "N", "master: change models in flight per slave before waiting for Acks",
+         NUMBER(window, 1, 100000, "window")},
+        {"send-buffer", Kind::Number, "BYTES",
+         "master: queued bytes per slave before it stops reading the log",
+         NUMBER(sendBufferBytes, 65536, 1u << 30, "send-buffer")},
+        {"chunk-bytes", Kind::Number, "BYTES", "master: size of one FULL snapshot chunk",
+         NUMBER(chunkBytes, 4096, 1u << 30, "chunk-bytes")},
+        {"log-max-entries", Kind::Number, "N",
+         "master: trim the change log to this many entries unless a slave needs them",
+         NUMBER(logMaxEntries, 1, UINT64_MAX, "log-max-entries")},
+        {"log-max-bytes", Kind::Number, "BYTES",
+         "master: trim the change log to this size unless a slave needs it",
+         NUMBER(logMaxBytes, 1, UINT64_MAX, "log-max-bytes")},
+        {"log-hard-max-entries", Kind::Number, "N",
+         "master: past this, entries go even if a slave needs them (it then gets FULL)",
+         NUMBER(logHardMaxEntries, 1, UINT64_MAX, "log-hard-max-entries")},
+        {"log-hard-max-bytes", Kind::Number, "BYTES", "master: the same limit in bytes",
+         NUMBER(logHardMaxBytes, 1, UINT64_MAX, "log-hard-max-bytes")},
+        {"new-generation", Kind::Text, "wait|accept",
+         "slave: when the master's data was replaced (new generation), wait for the operator or accept at "
+         "once",
          [](Options& o, const std::string& t) -> Status {
-             if (t == "wait") o.newGeneration = NewGenerationPolicy::Wait;
-             else if (t == "accept") o.newGeneration = NewGenerationPolicy::Accept;
-             else return makeError(Errc::InvalidArgument, "--new-generation must be wait or accept, not '" + t + "'");
+             if (t == "wait")
+                 o.newGeneration = NewGenerationPolicy::Wait;
+             else if (t == "accept")
+                 o.newGeneration = NewGenerationPolicy::Accept;
+             else
+                 return makeError(Errc::InvalidArgument,
+                                  "--new-generation must be wait or accept, not '" + t + "'");
              return {};
          },
-         [](const Options& o) { return std::string(o.newGeneration == NewGenerationPolicy::Wait ? "wait" : "accept"); }},
-        {"sync", Kind::Text, "yes|no", "fsync every commit (no: faster, loses the last commits on power loss)",
+         [](const Options& o) {
+             return std::string(o.newGeneration == NewGenerationPolicy::Wait ? "wait" : "accept");
+         }},
+        {"sync", Kind::Text, "yes|no",
+         "fsync every commit (no: faster, loses the last commits on power loss)",
          [](Options& o, const std::string& t) -> Status {
-             if (t == "yes" || t == "true") o.sync = true;
-             else if (t == "no" || t == "false") o.sync = false;
-             else return makeError(Errc::InvalidArgument, "--sync must be yes or no, not '" + t + "'");
+             if (t == "yes" || t == "true")
+                 o.sync = true;
+             else if (t == "no" || t == "false")
+                 o.sync = false;
+             else
+                 return makeError(Errc::InvalidArgument, "--sync must be yes or no, not '" + t + "'");
              return {};
          },
          [](const Options& o) { return std::string(o.sync ? "yes" : "no"); }},
@@ -157,7 +203,8 @@ Result<std::pair<std::string, uint16_t>> parseHostPort(const std::string& text, 
     }
     auto p = parseU64(port);
     if (!p || *p > 65535 || (!allowZero && *p == 0))
-        return makeError(Errc::InvalidArgument, "port '" + port + "' in '" + text + "' is not a valid TCP port");
+        return makeError(Errc::InvalidArgument,
+                         "port '" + port + "' in '" + text + "' is not a valid TCP port");
     return std::make_pair(host, static_cast<uint16_t>(*p));
 }
 
@@ -175,23 +222,31 @@ Status loadConfigFile(const std::string& path, Options& out) {
         const Spec* spec = nullptr;
         for (const auto& s : specs())
             if (configKey(s.name) == k && s.configFile) spec = &s;
-        if (!spec) return makeError(Errc::InvalidArgument, "config file " + path + ": unknown option '" + k + "'");
+        if (!spec)
+            return makeError(Errc::InvalidArgument, "config file " + path + ": unknown option '" + k + "'");
         std::string text;
-        if (auto s = node.value<std::string>()) text = *s;
+        if (auto s = node.value<std::string>())
+            text = *s;
         else if (auto i = node.value<int64_t>()) {
-            if (*i < 0) return makeError(Errc::InvalidArgument, "config file " + path + ": " + k + " must not be negative");
+            if (*i < 0)
+                return makeError(Errc::InvalidArgument,
+                                 "config file " + path + ": " + k + " must not be negative");
             text = std::to_string(*i);
-        } else if (auto b = node.value<bool>()) text = *b ? "yes" : "no";
+        } else if (auto b = node.value<bool>())
+            text = *b ? "yes" : "no";
         else if (auto arr = node.as_array()) {
             // tables = ["menu", "orders"] is accepted as well as "menu,orders".
             for (auto&& el : *arr) {
                 auto item = el.value<std::string>();
-                if (!item) return makeError(Errc::InvalidArgument, "config file " + path + ": " + k + " must be a list of strings");
+                if (!item)
+                    return makeError(Errc::InvalidArgument,
+                                     "config file " + path + ": " + k + " must be a list of strings");
                 if (!text.empty()) text += ",";
                 text += *item;
             }
         } else {
-            return makeError(Errc::InvalidArgument, "config file " + path + ": " + k + " has an unsupported type");
+            return makeError(Errc::InvalidArgument,
+                             "config file " + path + ": " + k + " has an unsupported type");
         }
         auto r = spec->set(out, text);
         if (!r) return makeError(Errc::InvalidArgument, "config file " + path + ": " + r.error().message);
@@ -213,7 +268,8 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out) {
             continue;
         }
         if (arg.rfind("--", 0) != 0)
-            return makeError(Errc::InvalidArgument, "unexpected argument '" + arg + "' (see possyncd --help)");
+            return makeError(Errc::InvalidArgument,
+                             "unexpected argument '" + arg + "' (see possyncd --help)");
         std::string name = arg.substr(2), value;
         size_t eq = name.find('=');
         bool inlineValue = eq != std::string::npos;
@@ -222,9 +278,12 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out) {
             name = name.substr(0, eq);
         }
         const Spec* spec = findSpec(name);
-        if (!spec) return makeError(Errc::InvalidArgument, "unknown option '--" + name + "' (see possyncd --help)");
+        if (!spec)
+            return makeError(Errc::InvalidArgument, "unknown option '--" + name + "' (see possyncd --help)");
         if (!inlineValue) {
-            if (i + 1 >= argc) return makeError(Errc::InvalidArgument, "option '--" + name + "' needs a value " + spec->value);
+            if (i + 1 >= argc)
+                return makeError(Errc::InvalidArgument,
+                                 "option '--" + name + "' needs a value " + spec->value);
             value = argv[++i];
         }
         given.emplace_back(spec, value);
@@ -240,19 +299,23 @@ Status validate(const Options& o) {
     if (o.data.empty()) return makeError(Errc::InvalidArgument, "--data DIR is required");
     if (o.store.empty()) return makeError(Errc::InvalidArgument, "--store ID is required");
     if (o.store.size() > 64 || o.store.find_first_of(" =,\t\n") != std::string::npos)
-        return makeError(Errc::InvalidArgument, "--store must be 1 to 64 characters without spaces, '=' or ','");
+        return makeError(Errc::InvalidArgument,
+                         "--store must be 1 to 64 characters without spaces, '=' or ','");
     if (o.role == "master") {
         POSSYNC_TRY(parseHostPort(o.listen, true));
-        if (!o.master.empty()) return makeError(Errc::InvalidArgument, "--master is for slaves; a master uses --listen");
+        if (!o.master.empty())
+            return makeError(Errc::InvalidArgument, "--master is for slaves; a master uses --listen");
     } else {
         if (!o.master.empty()) POSSYNC_TRY(parseHostPort(o.master, false));
         if (o.discovery == "static" && o.master.empty())
             return makeError(Errc::InvalidArgument, "--discovery static needs --master HOST:PORT");
         if (!o.tables.empty())
-            return makeError(Errc::InvalidArgument, "--tables is for the master; slaves replicate what the master watches");
+            return makeError(Errc::InvalidArgument,
+                             "--tables is for the master; slaves replicate what the master watches");
 #if !POSSYNC_HAVE_AVAHI
         if (o.master.empty() || o.discovery == "avahi")
-            return makeError(Errc::InvalidArgument, "this build has no Avahi discovery: give --master HOST:PORT");
+            return makeError(Errc::InvalidArgument,
+                             "this build has no Avahi discovery: give --master HOST:PORT");
 #endif
     }
     if (o.timeoutMs <= o.heartbeatMs)
@@ -278,8 +341,10 @@ std::string helpText() {
         "restarts. SIGTERM/SIGINT stop it cleanly.\n\noptions:\n";
     for (const auto& spec : specs()) {
         std::string flag = std::string("  --") + spec.name + " " + spec.value;
-        if (flag.size() < 32) flag.resize(32, ' ');
-        else flag += "\n" + std::string(32, ' ');
+        if (flag.size() < 32)
+            flag.resize(32, ' ');
+        else
+            flag += "\n" + std::string(32, ' ');
         s += flag + spec.help + "\n";
     }
     s += "  --help, --version, --print-default-config, --check-config\n";
@@ -288,8 +353,9 @@ std::string helpText() {
 
 std::string defaultConfigText() {
     Options defaults;
-    std::string s = "# possyncd configuration (TOML). Every option of the command line, at its default.\n"
-                    "# The command line wins over this file. Generated by possyncd --print-default-config.\n\n";
+    std::string s =
+        "# possyncd configuration (TOML). Every option of the command line, at its default.\n"
+        "# The command line wins over this file. Generated by possyncd --print-default-config.\n\n";
     for (const auto& spec : specs()) {
         if (!spec.configFile) continue;
         s += "# " + std::string(spec.help) + "\n";
@@ -298,8 +364,10 @@ std::string defaultConfigText() {
         bool required = std::string(spec.name) == "role" || std::string(spec.name) == "data" ||
                         std::string(spec.name) == "store";
         std::string value = spec.kind == Kind::Number ? v : "\"" + v + "\"";
-        if (v.empty() || required) s += "# " + key + " = " + value + "\n\n";
-        else s += key + " = " + value + "\n\n";
+        if (v.empty() || required)
+            s += "# " + key + " = " + value + "\n\n";
+        else
+            s += key + " = " + value + "\n\n";
     }
     return s;
 }

@@ -18,14 +18,14 @@ enum class NewGenerationPolicy {
 };
 
 struct Options {
-    std::string role;              // "master" or "slave"
+    std::string role;  // "master" or "slave"
     std::string data;
     std::string store;
     std::string device;
     std::string listen = "0.0.0.0:7700";
-    std::string master;            // HOST:PORT, slave with static discovery
-    std::string discovery;         // "avahi" or "static"; empty = static when master is set
-    std::string tables;            // comma-separated watched tables (master)
+    std::string master;     // HOST:PORT, slave with static discovery
+    std::string discovery;  // "avahi" or "static"; empty = static when master is set
+    std::string tables;     // comma-separated watched tables (master)
     std::string serial;
     uint32_t baud = 115200;
     std::string console;
@@ -45,7 +45,7 @@ struct Options {
     uint64_t logHardMaxEntries = 1000000;
     uint64_t logHardMaxBytes = 1024u << 20;
     NewGenerationPolicy newGeneration = NewGenerationPolicy::Wait;
-    bool sync = true;              // fsync each commit (false only for benchmarks/tests)
+    bool sync = true;  // fsync each commit (false only for benchmarks/tests)
 };
 
 enum class ParseOutcome { Run, Help, Version, PrintConfig, CheckConfig };

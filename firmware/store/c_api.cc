@@ -1,10 +1,9 @@
 // The C API of possync.h over store::Store.
-#include "possync.h"
-
 #include <cstring>
 #include <memory>
 #include <string>
 
+#include "possync.h"
 #include "store/store.h"
 
 using namespace possync;
@@ -21,14 +20,14 @@ struct possync_txn {
 
 static int code(Errc e) {
     switch (e) {
-    case Errc::InvalidArgument: return POSSYNC_EINVAL;
-    case Errc::NotFound: return POSSYNC_ENOTFOUND;
-    case Errc::MapFull: return POSSYNC_EMAPFULL;
-    case Errc::TooLarge: return POSSYNC_ETOOLARGE;
-    case Errc::Refused: return POSSYNC_EREFUSED;
-    case Errc::Corrupt: return POSSYNC_ECORRUPT;
-    case Errc::Version: return POSSYNC_EVERSION;
-    default: return POSSYNC_EIO;
+        case Errc::InvalidArgument: return POSSYNC_EINVAL;
+        case Errc::NotFound: return POSSYNC_ENOTFOUND;
+        case Errc::MapFull: return POSSYNC_EMAPFULL;
+        case Errc::TooLarge: return POSSYNC_ETOOLARGE;
+        case Errc::Refused: return POSSYNC_EREFUSED;
+        case Errc::Corrupt: return POSSYNC_ECORRUPT;
+        case Errc::Version: return POSSYNC_EVERSION;
+        default: return POSSYNC_EIO;
     }
 }
 
@@ -55,12 +54,16 @@ int possync_open(const char* dir, possync_db** out) {
     return POSSYNC_OK;
 }
 
-void possync_close(possync_db* db) { delete db; }
+void possync_close(possync_db* db) {
+    delete db;
+}
 
-const char* possync_last_error(const possync_db* db) { return db ? db->error.c_str() : "no handle"; }
+const char* possync_last_error(const possync_db* db) {
+    return db ? db->error.c_str() : "no handle";
+}
 
-int possync_get(possync_db* db, const char* table, const void* key, size_t key_len, void* buf,
-                size_t cap, size_t* value_len) {
+int possync_get(possync_db* db, const char* table, const void* key, size_t key_len, void* buf, size_t cap,
+                size_t* value_len) {
     if (!db || !db->store || !table || !key) return POSSYNC_EINVAL;
     auto rt = db->store->beginRead();
     if (!rt) return failWith(db, rt.error());

@@ -9,7 +9,9 @@
 
 namespace possync::store {
 
-const char* roleName(Role role) { return role == Role::Master ? "master" : "slave"; }
+const char* roleName(Role role) {
+    return role == Role::Master ? "master" : "slave";
+}
 
 bool Meta::isWatched(std::string_view table) const {
     for (const auto& t : watched)
@@ -31,7 +33,10 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
     if (!fmt) return fmt.takeError();
     if (!*fmt) return makeError(Errc::NotFound, "data directory not initialised (no format record)");
     m.format = asU64(*fmt);
-    struct Field { const char* name; uint64_t* out; };
+    struct Field {
+        const char* name;
+        uint64_t* out;
+    };
     for (Field f : {Field{"generation", &m.generation}, Field{"seq", &m.seq},
                     Field{"resync_seq", &m.resyncSeq}, Field{"log_bytes", &m.logBytes}}) {
         auto v = getKey(txn, dbi, f.name);
@@ -78,8 +83,7 @@ Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
 
 Status validateTableName(std::string_view name) {
     if (name.empty()) return makeError(Errc::InvalidArgument, "table name is empty");
-    if (name.size() > 255)
-        return makeError(Errc::InvalidArgument, "table name is longer than 255 bytes");
+    if (name.size() > 255) return makeError(Errc::InvalidArgument, "table name is longer than 255 bytes");
     if (name.find('\0') != std::string_view::npos)
         return makeError(Errc::InvalidArgument, "table name contains a NUL byte");
     if (name.substr(0, kReservedPrefix.size()) == kReservedPrefix)
@@ -123,7 +127,8 @@ uint64_t randomU64() {
     uint64_t v = 0;
     if (getrandom(&v, sizeof v, 0) != sizeof v) {
         // getrandom cannot fail for 8 bytes once the pool is initialised; mix the clock as a fallback.
-        v = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
+        v = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) *
+            0x9e3779b97f4a7c15ull;
     }
     return v;
 }

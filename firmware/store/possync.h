@@ -47,13 +47,13 @@ const char* possync_last_error(const possync_db* db);
 
 /* Reads one committed value into buf (capacity cap). *value_len gets the value's length, also
  * when the buffer is too small (POSSYNC_ERANGE). */
-int possync_get(possync_db* db, const char* table, const void* key, size_t key_len, void* buf,
-                size_t cap, size_t* value_len);
+int possync_get(possync_db* db, const char* table, const void* key, size_t key_len, void* buf, size_t cap,
+                size_t* value_len);
 
 /* Write transactions. A failed put/del/clear poisons the transaction: commit then fails. */
 int possync_begin(possync_db* db, possync_txn** txn);
-int possync_put(possync_txn* txn, const char* table, const void* key, size_t key_len,
-                const void* value, size_t value_len);
+int possync_put(possync_txn* txn, const char* table, const void* key, size_t key_len, const void* value,
+                size_t value_len);
 /* Returns POSSYNC_ENOTFOUND when the key was absent (the transaction stays usable). */
 int possync_del(possync_txn* txn, const char* table, const void* key, size_t key_len);
 int possync_clear(possync_txn* txn, const char* table);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "log/log.h"
+
 #include "possync_config.h"
 #include "wire/change_model.h"
 
@@ -16,7 +17,9 @@ namespace possync::store {
 
 POSSYNC_LOG_CATEGORY(Store)
 
-size_t defaultMapSize() { return sizeof(void*) == 4 ? size_t(512) << 20 : size_t(1) << 30; }
+size_t defaultMapSize() {
+    return sizeof(void*) == 4 ? size_t(512) << 20 : size_t(1) << 30;
+}
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOptions& options) {
     if (dir.empty()) return makeError(Errc::InvalidArgument, "no data directory given (--data DIR)");
@@ -42,7 +45,8 @@ Status Store::init() {
         auto txn = lmdb::Txn::begin(*env_, false);
         if (!txn) return txn.takeError();
         auto meta = txn->open(kMetaDb, false);
-        if (!meta) return makeError(Errc::NotFound, dir_ + " is not a possync data directory (no possync.meta)");
+        if (!meta)
+            return makeError(Errc::NotFound, dir_ + " is not a possync data directory (no possync.meta)");
         metaDbi_ = *meta;
         auto log = txn->open(kLogDb, false);
         auto dig = txn->open(kDigestDb, false);
@@ -78,13 +82,14 @@ Status Store::init() {
         Meta fresh;
         fresh.format = POSSYNC_FORMAT_VERSION;
         fresh.generation = randomU64();
-        fresh.device = options_.deviceId.empty() ? "board-" + hex64(randomU64()).substr(0, 8) : options_.deviceId;
+        fresh.device =
+            options_.deviceId.empty() ? "board-" + hex64(randomU64()).substr(0, 8) : options_.deviceId;
         POSSYNC_TRY(writeMeta(*txn, metaDbi_, fresh));
         LOG(Store, Info) << "initialised " << dir_ << ": generation " << hex64(fresh.generation)
                          << ", device " << fresh.device;
     } else if (m->format > POSSYNC_FORMAT_VERSION) {
-        return makeError(Errc::Version, dir_ + " was written by format version " +
-                                            std::to_string(m->format) + "; this possync reads up to " +
+        return makeError(Errc::Version, dir_ + " was written by format version " + std::to_string(m->format) +
+                                            "; this possync reads up to " +
                                             std::to_string(POSSYNC_FORMAT_VERSION));
     }
     POSSYNC_TRY(txn->commit());
@@ -109,8 +114,9 @@ Result<WriteTxn> Store::beginWrite() {
     auto m = readMeta(*txn, metaDbi_);
     if (!m) return m.takeError();
     if (m->role == Role::Slave)
-        return makeError(Errc::Refused, dir_ + " belongs to a slave board: its tables are read-only "
-                                               "(write on the store's master)");
+        return makeError(Errc::Refused, dir_ +
+                                            " belongs to a slave board: its tables are read-only "
+                                            "(write on the store's master)");
     return WriteTxn(this, std::move(*txn), std::move(*m));
 }
 
@@ -254,7 +260,9 @@ void Store::movePin(int id, uint64_t seq) {
     if (it != pins_.end()) it->second = seq;
 }
 
-void Store::unpin(int id) { pins_.erase(id); }
+void Store::unpin(int id) {
+    pins_.erase(id);
+}
 
 std::optional<uint64_t> Store::minPin() const {
     std::optional<uint64_t> m;
@@ -333,7 +341,9 @@ int Store::addCommitListener(std::function<void(uint64_t)> fn) {
     return id;
 }
 
-void Store::removeCommitListener(int id) { listeners_.erase(id); }
+void Store::removeCommitListener(int id) {
+    listeners_.erase(id);
+}
 
 void Store::committed(uint64_t seq, bool appendedLog) {
     if (appendedLog) {

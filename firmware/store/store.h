@@ -24,6 +24,7 @@
 #include "base/bytes.h"
 #include "base/result.h"
 #include "lmdb/mdb.h"
+
 #include "store/meta.h"
 #include "store/txn.h"
 
@@ -33,28 +34,28 @@ struct StoreOptions {
     // LMDB map size in bytes; 0 = default (1 GiB, 512 MiB on 32-bit boards). A larger size
     // takes effect at the next open; the size stored in data.mdb never shrinks.
     size_t mapSize = 0;
-    bool create = true;       // create and initialise a missing directory
-    bool readOnly = false;    // open without write access (read transactions only)
-    bool noSync = false;      // tests/benchmarks: commits are not fsynced
+    bool create = true;     // create and initialise a missing directory
+    bool readOnly = false;  // open without write access (read transactions only)
+    bool noSync = false;    // tests/benchmarks: commits are not fsynced
     // Dirty pages of write transactions in the file mapping, not the heap (see lmdb::EnvOptions).
     // A slave's FULL sync is one transaction as large as the data set: with this its memory
     // stays bounded by what the kernel keeps in the page cache.
     bool writeMap = false;
-    std::string deviceId;     // used when initialising; empty = random
+    std::string deviceId;  // used when initialising; empty = random
     // Largest change model (one transaction's log entry, one frame) in bytes.
     size_t maxChangeModelBytes = 16u << 20;
 };
 
 struct LogInfo {
-    uint64_t first = 0;    // oldest seq still in the log (0 when empty)
-    uint64_t last = 0;     // newest seq in the log (0 when empty)
+    uint64_t first = 0;  // oldest seq still in the log (0 when empty)
+    uint64_t last = 0;   // newest seq in the log (0 when empty)
     uint64_t entries = 0;
     uint64_t bytes = 0;
 };
 
 struct TrimLimits {
-    uint64_t maxEntries = 100000;      // trim down to this many entries ...
-    uint64_t maxBytes = 256u << 20;    // ... and this many bytes, unless pinned
+    uint64_t maxEntries = 100000;    // trim down to this many entries ...
+    uint64_t maxBytes = 256u << 20;  // ... and this many bytes, unless pinned
     // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
     // slave pinned there gets a FULL sync on its next request.
     uint64_t hardMaxEntries = 1000000;

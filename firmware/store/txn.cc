@@ -41,42 +41,48 @@ Status TableSet::flushDigests(lmdb::Txn& txn, lmdb::Dbi digestDbi) {
 static Status checkKeySize(Bytes key, size_t maxKey) {
     if (key.size == 0) return makeError(Errc::InvalidArgument, "key is empty");
     if (key.size > maxKey)
-        return makeError(Errc::TooLarge, "key is " + std::to_string(key.size) +
-                                             " bytes; LMDB's limit is " + std::to_string(maxKey));
+        return makeError(Errc::TooLarge, "key is " + std::to_string(key.size) + " bytes; LMDB's limit is " +
+                                             std::to_string(maxKey));
     return {};
 }
 
 // --- WriteTxn ---------------------------------------------------------------------------
 
 WriteTxn::WriteTxn(Store* store, lmdb::Txn txn, Meta meta)
-    : store_(store), txn_(std::move(txn)), meta_(std::move(meta)),
+    : store_(store),
+      txn_(std::move(txn)),
+      meta_(std::move(meta)),
       changes_(std::make_unique<wire::ChangeModelWriter>()) {}
 WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
 WriteTxn::~WriteTxn() = default;
 
-size_t WriteTxn::capturedChanges() const { return changes_ ? changes_->changeCount() : 0; }
+size_t WriteTxn::capturedChanges() const {
+    return changes_ ? changes_->changeCount() : 0;
+}
 
 Status WriteTxn::fail(Error e) {
     if (!failed_) failed_ = e;
     return e;
 }
 
-Status WriteTxn::checkKey(Bytes key) const { return checkKeySize(key, store_->maxKeySize()); }
+Status WriteTxn::checkKey(Bytes key) const {
+    return checkKeySize(key, store_->maxKeySize());
+}
 
 Status WriteTxn::checkCapture() {
     if (changes_->sizeSoFar() > store_->maxChangeModelBytes())
-        return fail(makeError(Errc::TooLarge,
-                              "transaction too large to replicate: its change model exceeds " +
-                                  std::to_string(store_->maxChangeModelBytes()) +
-                                  " bytes (max_frame); commit in smaller transactions"));
+        return fail(
+            makeError(Errc::TooLarge, "transaction too large to replicate: its change model exceeds " +
+                                          std::to_string(store_->maxChangeModelBytes()) +
+                                          " bytes (max_frame); commit in smaller transactions"));
     return {};
 }
 
-#define POSSYNC_WTRY(expr)                                         \
-    do {                                                           \
-        auto r_ = (expr);                                          \
-        if (!r_.ok()) return fail(r_.takeError());                 \
+#define POSSYNC_WTRY(expr)                         \
+    do {                                           \
+        auto r_ = (expr);                          \
+        if (!r_.ok()) return fail(r_.takeError()); \
     } while (0)
 
 Status WriteTxn::put(std::string_view table, Bytes key, Bytes value) {
@@ -177,11 +183,15 @@ Result<uint64_t> WriteTxn::commit() {
     return r;
 }
 
-void WriteTxn::abort() { txn_.abort(); }
+void WriteTxn::abort() {
+    txn_.abort();
+}
 
 // --- ReadTxn ----------------------------------------------------------------------------
 
-ReadTxn::~ReadTxn() { end(); }
+ReadTxn::~ReadTxn() {
+    end();
+}
 
 void ReadTxn::end() {
     // Committing (not aborting) a read transaction keeps the table handles it opened usable.
@@ -212,7 +222,8 @@ Status ReadTxn::scan(std::string_view table, Bytes prefix, size_t limit,
     while (true) {
         if (!r) return r.takeError();
         if (!*r) break;
-        if (prefix.size && (k.size < prefix.size || std::memcmp(k.data, prefix.data, prefix.size) != 0)) break;
+        if (prefix.size && (k.size < prefix.size || std::memcmp(k.data, prefix.data, prefix.size) != 0))
+            break;
         if (!fn(k, v)) break;
         if (limit && ++n >= limit) break;
         r = cur->next(k, v);
@@ -220,8 +231,7 @@ Status ReadTxn::scan(std::string_view table, Bytes prefix, size_t limit,
     return {};
 }
 
-Status ReadTxn::scanFrom(std::string_view table, Bytes from,
-                         const std::function<bool(Bytes, Bytes)>& fn) {
+Status ReadTxn::scanFrom(std::string_view table, Bytes from, const std::function<bool(Bytes, Bytes)>& fn) {
     auto d = dbi(table);
     if (!d) return d.takeError();
     auto cur = lmdb::Cursor::open(txn_, *d);
@@ -294,33 +304,33 @@ Status ApplyTxn::apply(const wire::ChangeModel* model) {
         TableSet::Entry& e = **t;
         Bytes key = wire::keyOf(c);
         switch (c->op()) {
-        case wire::Op::PUT: {
-            auto r = putOne(e, key, wire::valueOf(c), false);
-            if (!r) return fail(r.takeError());
-            break;
-        }
-        case wire::Op::DEL: {
-            auto ck = checkKeySize(key, store_->maxKeySize());
-            if (!ck) return fail(ck.takeError());
-            auto old = txn_.get(e.dbi, key);
-            if (!old) return fail(old.takeError());
-            if (!*old) break;
-            e.digest ^= entryHash(e.seed, key, **old);
-            auto r = txn_.del(e.dbi, key);
-            if (!r) return fail(r.takeError());
-            e.dirty = true;
-            break;
-        }
-        case wire::Op::CLEAR: {
-            auto r = txn_.clear(e.dbi);
-            if (!r) return fail(r.takeError());
-            e.digest = 0;
-            e.dirty = true;
-            break;
-        }
-        default:
-            return fail(makeError(Errc::Protocol, "change with unknown op " +
-                                                      std::to_string(int(c->op()))));
+            case wire::Op::PUT: {
+                auto r = putOne(e, key, wire::valueOf(c), false);
+                if (!r) return fail(r.takeError());
+                break;
+            }
+            case wire::Op::DEL: {
+                auto ck = checkKeySize(key, store_->maxKeySize());
+                if (!ck) return fail(ck.takeError());
+                auto old = txn_.get(e.dbi, key);
+                if (!old) return fail(old.takeError());
+                if (!*old) break;
+                e.digest ^= entryHash(e.seed, key, **old);
+                auto r = txn_.del(e.dbi, key);
+                if (!r) return fail(r.takeError());
+                e.dirty = true;
+                break;
+            }
+            case wire::Op::CLEAR: {
+                auto r = txn_.clear(e.dbi);
+                if (!r) return fail(r.takeError());
+                e.digest = 0;
+                e.dirty = true;
+                break;
+            }
+            default:
+                return fail(
+                    makeError(Errc::Protocol, "change with unknown op " + std::to_string(int(c->op()))));
         }
         ++applied_;
     }

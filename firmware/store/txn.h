@@ -16,12 +16,13 @@
 #include "base/bytes.h"
 #include "base/result.h"
 #include "lmdb/mdb.h"
+
 #include "store/meta.h"
 
 namespace possync::wire {
 class ChangeModelWriter;
 struct ChangeModel;
-}
+}  // namespace possync::wire
 
 namespace possync::store {
 
@@ -112,7 +113,8 @@ public:
 
 private:
     friend class Store;
-    ReadTxn(Store* store, lmdb::Txn txn, Meta meta) : store_(store), txn_(std::move(txn)), meta_(std::move(meta)) {}
+    ReadTxn(Store* store, lmdb::Txn txn, Meta meta)
+        : store_(store), txn_(std::move(txn)), meta_(std::move(meta)) {}
     Result<lmdb::Dbi> dbi(std::string_view table);
 
     Store* store_ = nullptr;
@@ -146,7 +148,8 @@ public:
 
 private:
     friend class Store;
-    ApplyTxn(Store* store, lmdb::Txn txn, Meta meta) : store_(store), txn_(std::move(txn)), meta_(std::move(meta)) {}
+    ApplyTxn(Store* store, lmdb::Txn txn, Meta meta)
+        : store_(store), txn_(std::move(txn)), meta_(std::move(meta)) {}
     Status fail(Error e);
     Status putOne(TableSet::Entry& t, Bytes key, Bytes value, bool append);
 

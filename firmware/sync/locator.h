@@ -11,10 +11,10 @@
 namespace possync::sync {
 
 struct MasterTarget {
-    std::string host;     // numeric address
+    std::string host;  // numeric address
     uint16_t port = 0;
-    std::string device;   // the master's device id when known (from discovery)
-    std::string source;   // how it was found: "static", "avahi <service name>"
+    std::string device;  // the master's device id when known (from discovery)
+    std::string source;  // how it was found: "static", "avahi <service name>"
 };
 
 class Locator {

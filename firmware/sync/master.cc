@@ -21,14 +21,17 @@ Status Master::start() {
     if (!v) return v.takeError();
     head_ = v->head;
     generation_ = v->generation;
-    auto listener = uv::TcpListener::create(loop_, config_.listen,
-                                            [this](uv::Owned<uv::TcpStream> s) { onConnection(std::move(s)); });
-    if (!listener) return makeError(listener.error().code, "cannot listen on " + config_.listen + ": " +
-                                                               listener.error().message);
+    auto listener = uv::TcpListener::create(
+        loop_, config_.listen, [this](uv::Owned<uv::TcpStream> s) { onConnection(std::move(s)); });
+    if (!listener)
+        return makeError(listener.error().code,
+                         "cannot listen on " + config_.listen + ": " + listener.error().message);
     listener_ = std::move(*listener);
     auto notify = uv::FsEvent::create(loop_, store_.notifyPath(), [this](const Status& st) {
-        if (st.ok()) onCommitted();
-        else LOG(Sync, Warning) << "commit notification: " << st.error().message;
+        if (st.ok())
+            onCommitted();
+        else
+            LOG(Sync, Warning) << "commit notification: " << st.error().message;
     });
     if (!notify) return notify.takeError();
     notify_ = std::move(*notify);
@@ -74,8 +77,10 @@ Result<Chunk> Master::chunk(Snapshot& snap, uint32_t number, bool& shared) {
     auto c = snap.chunk(number);
     if (c) {
         shared = c->shared;
-        if (shared) stats_.snapshotChunksShared++;
-        else stats_.snapshotChunksBuilt++;
+        if (shared)
+            stats_.snapshotChunksShared++;
+        else
+            stats_.snapshotChunksBuilt++;
     }
     return c;
 }

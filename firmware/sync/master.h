@@ -13,15 +13,16 @@
 #include <vector>
 
 #include "base/result.h"
+#include "uv/fs_event.h"
+#include "uv/loop.h"
+#include "uv/tcp.h"
+#include "uv/timer.h"
+
 #include "store/store.h"
 #include "sync/master_session.h"
 #include "sync/policy.h"
 #include "sync/snapshot.h"
 #include "sync/stats.h"
-#include "uv/fs_event.h"
-#include "uv/loop.h"
-#include "uv/tcp.h"
-#include "uv/timer.h"
 
 namespace possync::sync {
 
@@ -32,7 +33,7 @@ struct MasterConfig {
     uint64_t maxFrameBytes = 16u << 20;
     uint64_t heartbeatMs = 1000;
     uint64_t timeoutMs = 5000;
-    uint64_t window = 64;             // change models in flight per slave
+    uint64_t window = 64;  // change models in flight per slave
     uint64_t sendBufferBytes = 8u << 20;
     uint64_t chunkBytes = 1u << 20;
     store::TrimLimits trim;

@@ -1,9 +1,10 @@
 #include "sync/master_session.h"
 
 #include "log/log.h"
+#include "uv/loop.h"
+
 #include "possync_config.h"
 #include "sync/master.h"
-#include "uv/loop.h"
 #include "wire/messages.h"
 
 namespace possync::sync {
@@ -16,8 +17,10 @@ constexpr uint32_t kChunkWindow = 2;
 }  // namespace
 
 MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
-    : master_(master), stream_(std::move(stream)),
-      decoder_(static_cast<uint32_t>(master.config().maxFrameBytes)), id_(id) {
+    : master_(master),
+      stream_(std::move(stream)),
+      decoder_(static_cast<uint32_t>(master.config().maxFrameBytes)),
+      id_(id) {
     peer_ = stream_->peerName();
 }
 
@@ -36,8 +39,10 @@ Status MasterSession::start() {
     return stream_->startRead([this](Bytes d) { onData(d); },
                               [this](const Status& st) {
                                   if (closed()) return;
-                                  if (st.ok()) close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
-                                  else close(wire::ErrorCode::NONE, st.error().message, "link");
+                                  if (st.ok())
+                                      close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
+                                  else
+                                      close(wire::ErrorCode::NONE, st.error().message, "link");
                               });
 }
 
@@ -90,7 +95,8 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
 bool MasterSession::send(std::vector<uint8_t> frame) {
     size_t n = frame.size();
     auto r = stream_->write(std::move(frame), [this](const Status& st) {
-        if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+        if (!st.ok() && !closed())
+            close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
     });
     if (!r.ok()) {
         close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
@@ -116,7 +122,7 @@ void MasterSession::onData(Bytes data) {
     master_.stats().bytesIn += data.size;
     auto r = decoder_.feed(data, [this](Bytes payload) { return onFrame(payload); });
     if (!r.ok() && !closed()) {
-        wire::ErrorCode code = r.error().code == Errc::TooLarge ? wire::ErrorCode::TOO_LARGE
+        wire::ErrorCode code = r.error().code == Errc::TooLarge  ? wire::ErrorCode::TOO_LARGE
                                : r.error().code == Errc::Corrupt ? wire::ErrorCode::VERIFY
                                                                  : wire::ErrorCode::PROTOCOL;
         close(code, r.error().message, code == wire::ErrorCode::TOO_LARGE ? "oversize" : "protocol");
@@ -130,36 +136,36 @@ Status MasterSession::onFrame(Bytes payload) {
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
     switch (f->message_type()) {
-    case wire::Message::Hello:
-        if (state_ != SessionState::AwaitHello)
-            return makeError(Errc::Protocol, "a second Hello on one link");
-        return onHello(f->message_as_Hello());
-    case wire::Message::Ack:
-        if (state_ == SessionState::AwaitHello) return makeError(Errc::Protocol, "Ack before Hello");
-        return onAck(f->message_as_Ack());
-    case wire::Message::Ping: {
-        auto* p = f->message_as_Ping();
-        if (!sendPayload(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), master_.head())))
-            return makeError(Errc::Closed, "write failed");
-        return {};
-    }
-    case wire::Message::Pong: {
-        uint64_t now = uv::Loop::wallMs();
-        uint64_t echo = f->message_as_Pong()->echo_ms();
-        rttMs_ = now >= echo ? now - echo : 0;
-        return {};
-    }
-    case wire::Message::Error: {
-        auto* e = f->message_as_Error();
-        close(wire::ErrorCode::NONE,
-              std::string("slave reported ") + wire::errorCodeName(e->code()) + ": " +
-                  std::string(wire::textOf(e->text())),
-              "peer_error");
-        return makeError(Errc::Closed, "closed after the slave's Error");
-    }
-    default:
-        return makeError(Errc::Protocol, std::string("unexpected ") + wire::messageTypeName(f) +
-                                             " from a slave");
+        case wire::Message::Hello:
+            if (state_ != SessionState::AwaitHello)
+                return makeError(Errc::Protocol, "a second Hello on one link");
+            return onHello(f->message_as_Hello());
+        case wire::Message::Ack:
+            if (state_ == SessionState::AwaitHello) return makeError(Errc::Protocol, "Ack before Hello");
+            return onAck(f->message_as_Ack());
+        case wire::Message::Ping: {
+            auto* p = f->message_as_Ping();
+            if (!sendPayload(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), master_.head())))
+                return makeError(Errc::Closed, "write failed");
+            return {};
+        }
+        case wire::Message::Pong: {
+            uint64_t now = uv::Loop::wallMs();
+            uint64_t echo = f->message_as_Pong()->echo_ms();
+            rttMs_ = now >= echo ? now - echo : 0;
+            return {};
+        }
+        case wire::Message::Error: {
+            auto* e = f->message_as_Error();
+            close(wire::ErrorCode::NONE,
+                  std::string("slave reported ") + wire::errorCodeName(e->code()) + ": " +
+                      std::string(wire::textOf(e->text())),
+                  "peer_error");
+            return makeError(Errc::Closed, "closed after the slave's Error");
+        }
+        default:
+            return makeError(Errc::Protocol,
+                             std::string("unexpected ") + wire::messageTypeName(f) + " from a slave");
     }
 }
 
@@ -168,7 +174,8 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     std::string store(wire::textOf(hello->store_id()));
     if (hello->protocol_version() != POSSYNC_PROTOCOL_VERSION) {
         std::string why = "protocol version " + std::to_string(hello->protocol_version()) +
-                          " not supported (this master speaks " + std::to_string(POSSYNC_PROTOCOL_VERSION) + ")";
+                          " not supported (this master speaks " + std::to_string(POSSYNC_PROTOCOL_VERSION) +
+                          ")";
         (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::VERSION, why));
         refuse(why, "version");
         return makeError(Errc::Closed, "refused");
@@ -199,9 +206,9 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     w.heartbeatMs = static_cast<uint32_t>(master_.config().heartbeatMs);
     if (!sendPayload(wire::buildWelcome(w))) return makeError(Errc::Closed, "write failed");
     LOG(Sync, Info) << "slave " << device_ << " at " << peer_ << ": "
-                    << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync ("
-                    << d.why << "; slave at " << hex64(slave.generation) << ":" << slave.seq
-                    << ", head " << view->head << ")";
+                    << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync (" << d.why
+                    << "; slave at " << hex64(slave.generation) << ":" << slave.seq << ", head " << view->head
+                    << ")";
     if (d.kind == SyncKind::Full) {
         step(SessionEvent::HelloFull);
         startFull();
@@ -255,8 +262,7 @@ void MasterSession::pump() {
 }
 
 void MasterSession::pumpFull() {
-    while (state_ == SessionState::Full && !snapshotDone_ &&
-           nextChunk_ - ackedChunks_ < kChunkWindow &&
+    while (state_ == SessionState::Full && !snapshotDone_ && nextChunk_ - ackedChunks_ < kChunkWindow &&
            stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
         bool shared = false;
         auto chunk = master_.chunk(*snapshot_, nextChunk_, shared);
@@ -270,8 +276,10 @@ void MasterSession::pumpFull() {
         }
         if (nextChunk_ == 0) {
             // The replay after the snapshot starts here; keep it in the log.
-            if (!pin_) pin_ = master_.store().pin(chunk->readSeq);
-            else master_.store().movePin(pin_, chunk->readSeq);
+            if (!pin_)
+                pin_ = master_.store().pin(chunk->readSeq);
+            else
+                master_.store().movePin(pin_, chunk->readSeq);
             streamBase_ = ackedSeq_ = chunk->readSeq;
             nextSeq_ = chunk->readSeq + 1;
         }
@@ -279,7 +287,8 @@ void MasterSession::pumpFull() {
         master_.stats().changesOut += chunk->records;
         // The frame is shared with every other session sending this chunk: no copy.
         auto w = stream_->writeShared(chunk->frame, [this](const Status& st) {
-            if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+            if (!st.ok() && !closed())
+                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
         });
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
@@ -355,7 +364,8 @@ void MasterSession::pumpLog() {
         for (auto& b : batch) bytes += b.size();
         size_t frames = batch.size();
         auto w = stream_->writev(std::move(batch), [this](const Status& st) {
-            if (!st.ok() && !closed()) close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+            if (!st.ok() && !closed())
+                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
         });
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
@@ -374,8 +384,8 @@ void MasterSession::onTick() {
     uint64_t now = master_.loop().nowMs();
     const auto& cfg = master_.config();
     if (now - lastHeardMs_ >= cfg.timeoutMs) {
-        close(wire::ErrorCode::TIMEOUT, "no frame from the slave for " + std::to_string(now - lastHeardMs_) + " ms",
-              "timeout");
+        close(wire::ErrorCode::TIMEOUT,
+              "no frame from the slave for " + std::to_string(now - lastHeardMs_) + " ms", "timeout");
         return;
     }
     if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)

@@ -20,12 +20,13 @@
 #include <string>
 
 #include "base/result.h"
-#include "sync/policy.h"
-#include "sync/snapshot.h"
 #include "uv/tcp.h"
 #include "uv/timer.h"
-#include "wire/frame.h"
+
 #include "possync_generated.h"
+#include "sync/policy.h"
+#include "sync/snapshot.h"
+#include "wire/frame.h"
 
 namespace possync::sync {
 
@@ -36,12 +37,12 @@ struct SessionInfo {
     std::string address;
     std::string device;
     std::string state;
-    uint64_t ackedSeq = 0;       // the slave's acknowledged position
-    uint64_t lagChanges = 0;     // head - acked
-    uint64_t lagMs = 0;          // age of the oldest unacknowledged change model
+    uint64_t ackedSeq = 0;    // the slave's acknowledged position
+    uint64_t lagChanges = 0;  // head - acked
+    uint64_t lagMs = 0;       // age of the oldest unacknowledged change model
     uint64_t lastHeardMsAgo = 0;
     uint64_t rttMs = 0;
-    std::string mode;            // "full" / "incremental"
+    std::string mode;  // "full" / "incremental"
 };
 
 class MasterSession final {
@@ -87,7 +88,7 @@ private:
 
     // FULL
     std::shared_ptr<Snapshot> snapshot_;
-    std::vector<SharedFrame> chunksInFlight_;   // held until acknowledged
+    std::vector<SharedFrame> chunksInFlight_;  // held until acknowledged
     uint32_t nextChunk_ = 0;
     uint32_t ackedChunks_ = 0;
     bool snapshotDone_ = false;

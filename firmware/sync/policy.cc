@@ -35,22 +35,22 @@ uint64_t Backoff::next() {
 
 const char* sessionStateName(SessionState s) {
     switch (s) {
-    case SessionState::AwaitHello: return "await-hello";
-    case SessionState::Full: return "full";
-    case SessionState::Streaming: return "streaming";
-    case SessionState::Closed: return "closed";
+        case SessionState::AwaitHello: return "await-hello";
+        case SessionState::Full: return "full";
+        case SessionState::Streaming: return "streaming";
+        case SessionState::Closed: return "closed";
     }
     return "?";
 }
 
 const char* sessionEventName(SessionEvent e) {
     switch (e) {
-    case SessionEvent::HelloFull: return "hello-full";
-    case SessionEvent::HelloIncremental: return "hello-incremental";
-    case SessionEvent::Refuse: return "refuse";
-    case SessionEvent::SnapshotSent: return "snapshot-sent";
-    case SessionEvent::NeedFull: return "need-full";
-    case SessionEvent::LinkError: return "link-error";
+        case SessionEvent::HelloFull: return "hello-full";
+        case SessionEvent::HelloIncremental: return "hello-incremental";
+        case SessionEvent::Refuse: return "refuse";
+        case SessionEvent::SnapshotSent: return "snapshot-sent";
+        case SessionEvent::NeedFull: return "need-full";
+        case SessionEvent::LinkError: return "link-error";
     }
     return "?";
 }
@@ -71,7 +71,7 @@ constexpr Transition<ST, SE> kSessionTable[] = {
     {ST::AwaitHello, SE::Refuse, ST::Closed},
     {ST::AwaitHello, SE::LinkError, ST::Closed},
     {ST::Full, SE::SnapshotSent, ST::Streaming},
-    {ST::Full, SE::NeedFull, ST::Full},       // log trimmed under a long FULL: start over
+    {ST::Full, SE::NeedFull, ST::Full},  // log trimmed under a long FULL: start over
     {ST::Full, SE::LinkError, ST::Closed},
     {ST::Streaming, SE::NeedFull, ST::Full},
     {ST::Streaming, SE::LinkError, ST::Closed},
@@ -91,17 +91,17 @@ constexpr Transition<RS, RE> kReplicaTable[] = {
     {RS::AwaitWelcome, RE::LinkLost, RS::Backoff},
     {RS::ReceivingFull, RE::LastChunk, RS::FullReplay},
     {RS::ReceivingFull, RE::Consistent, RS::Streaming},  // nothing to replay
-    {RS::ReceivingFull, RE::LinkLost, RS::Backoff},       // the open transaction is aborted
+    {RS::ReceivingFull, RE::LinkLost, RS::Backoff},      // the open transaction is aborted
     {RS::FullReplay, RE::Consistent, RS::Streaming},
     {RS::FullReplay, RE::LinkLost, RS::Backoff},
     {RS::Streaming, RE::WelcomeFull, RS::ReceivingFull},  // the master restarts a FULL mid-stream
     {RS::Streaming, RE::LinkLost, RS::Backoff},
-    {RS::Streaming, RE::Resync, RS::Backoff},             // drop the link, reconnect STARTING
+    {RS::Streaming, RE::Resync, RS::Backoff},  // drop the link, reconnect STARTING
     {RS::Backoff, RE::RetryDue, RS::Locating},
     {RS::Backoff, RE::Resync, RS::Backoff},
     {RS::Backoff, RE::OperatorAccept, RS::Backoff},
     {RS::WaitingOperator, RE::OperatorAccept, RS::Locating},
-    {RS::WaitingOperator, RE::RetryDue, RS::Locating},    // look again: the master may be back
+    {RS::WaitingOperator, RE::RetryDue, RS::Locating},  // look again: the master may be back
     {RS::WaitingOperator, RE::Resync, RS::Locating},
 };
 }  // namespace
@@ -114,36 +114,36 @@ std::optional<SessionState> sessionNext(SessionState s, SessionEvent e) {
 
 const char* replicaStateName(ReplicaState s) {
     switch (s) {
-    case RS::Locating: return "locating";
-    case RS::Connecting: return "connecting";
-    case RS::AwaitWelcome: return "await-welcome";
-    case RS::ReceivingFull: return "receiving-full";
-    case RS::FullReplay: return "full-replay";
-    case RS::Streaming: return "streaming";
-    case RS::Backoff: return "backoff";
-    case RS::WaitingOperator: return "waiting-operator";
-    case RS::Stopped: return "stopped";
+        case RS::Locating: return "locating";
+        case RS::Connecting: return "connecting";
+        case RS::AwaitWelcome: return "await-welcome";
+        case RS::ReceivingFull: return "receiving-full";
+        case RS::FullReplay: return "full-replay";
+        case RS::Streaming: return "streaming";
+        case RS::Backoff: return "backoff";
+        case RS::WaitingOperator: return "waiting-operator";
+        case RS::Stopped: return "stopped";
     }
     return "?";
 }
 
 const char* replicaEventName(ReplicaEvent e) {
     switch (e) {
-    case RE::Located: return "located";
-    case RE::LocateFailed: return "locate-failed";
-    case RE::Connected: return "connected";
-    case RE::ConnectFailed: return "connect-failed";
-    case RE::WelcomeFull: return "welcome-full";
-    case RE::WelcomeIncremental: return "welcome-incremental";
-    case RE::Refused: return "refused";
-    case RE::GenerationMismatch: return "generation-mismatch";
-    case RE::LastChunk: return "last-chunk";
-    case RE::Consistent: return "consistent";
-    case RE::LinkLost: return "link-lost";
-    case RE::RetryDue: return "retry-due";
-    case RE::OperatorAccept: return "operator-accept";
-    case RE::Resync: return "resync";
-    case RE::Stop: return "stop";
+        case RE::Located: return "located";
+        case RE::LocateFailed: return "locate-failed";
+        case RE::Connected: return "connected";
+        case RE::ConnectFailed: return "connect-failed";
+        case RE::WelcomeFull: return "welcome-full";
+        case RE::WelcomeIncremental: return "welcome-incremental";
+        case RE::Refused: return "refused";
+        case RE::GenerationMismatch: return "generation-mismatch";
+        case RE::LastChunk: return "last-chunk";
+        case RE::Consistent: return "consistent";
+        case RE::LinkLost: return "link-lost";
+        case RE::RetryDue: return "retry-due";
+        case RE::OperatorAccept: return "operator-accept";
+        case RE::Resync: return "resync";
+        case RE::Stop: return "stop";
     }
     return "?";
 }

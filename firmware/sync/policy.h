@@ -14,13 +14,13 @@ namespace possync::sync {
 
 struct MasterView {
     uint64_t generation = 0;
-    uint64_t head = 0;        // newest committed seq
-    uint64_t logFirst = 0;    // oldest seq still in the log (0: empty log)
-    uint64_t resyncSeq = 0;   // positions before this need FULL (watched set changed)
+    uint64_t head = 0;       // newest committed seq
+    uint64_t logFirst = 0;   // oldest seq still in the log (0: empty log)
+    uint64_t resyncSeq = 0;  // positions before this need FULL (watched set changed)
 };
 
 struct SlaveView {
-    bool resuming = false;    // Hello state RESUMING (else STARTING)
+    bool resuming = false;  // Hello state RESUMING (else STARTING)
     uint64_t generation = 0;
     uint64_t seq = 0;
 };
@@ -29,8 +29,8 @@ enum class SyncKind { Full, Incremental };
 
 struct SyncDecision {
     SyncKind kind = SyncKind::Full;
-    uint64_t fromSeq = 0;       // INCREMENTAL: first seq to send
-    const char* why = "";       // for logs and the console
+    uint64_t fromSeq = 0;  // INCREMENTAL: first seq to send
+    const char* why = "";  // for logs and the console
 };
 
 // FULL if the slave is STARTING, its generation differs, it is ahead of the head, older than
@@ -93,20 +93,20 @@ enum class ReplicaState {
 };
 
 enum class ReplicaEvent {
-    Located,            // a master address is known
-    LocateFailed,       // no candidate, or a conflict (two masters)
+    Located,       // a master address is known
+    LocateFailed,  // no candidate, or a conflict (two masters)
     Connected,
     ConnectFailed,
     WelcomeFull,
     WelcomeIncremental,
-    Refused,            // Welcome refusal or Error from the master
-    GenerationMismatch, // master data replaced and the operator has not allowed it
-    LastChunk,          // the snapshot's last chunk applied (replay may follow)
-    Consistent,         // FULL committed with its position
-    LinkLost,           // timeout, peer closed, protocol error, invalid change model
-    RetryDue,           // backoff timer fired
-    OperatorAccept,     // the operator allowed the new generation
-    Resync,             // the operator asked for a FULL sync
+    Refused,             // Welcome refusal or Error from the master
+    GenerationMismatch,  // master data replaced and the operator has not allowed it
+    LastChunk,           // the snapshot's last chunk applied (replay may follow)
+    Consistent,          // FULL committed with its position
+    LinkLost,            // timeout, peer closed, protocol error, invalid change model
+    RetryDue,            // backoff timer fired
+    OperatorAccept,      // the operator allowed the new generation
+    Resync,              // the operator asked for a FULL sync
     Stop,
 };
 

@@ -1,6 +1,7 @@
 #include "sync/replica.h"
 
 #include "log/log.h"
+
 #include "possync_config.h"
 #include "wire/change_model.h"
 #include "wire/messages.h"
@@ -27,7 +28,10 @@ Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& s
 }
 
 Replica::Replica(uv::Loop& loop, store::Store& store, Locator& locator, ReplicaConfig config)
-    : loop_(loop), store_(store), locator_(locator), config_(std::move(config)),
+    : loop_(loop),
+      store_(store),
+      locator_(locator),
+      config_(std::move(config)),
       backoff_(config_.backoffMinMs, config_.backoffMaxMs, store::randomU64()) {}
 
 Replica::~Replica() = default;
@@ -47,8 +51,8 @@ void Replica::step(ReplicaEvent event) {
         }
         return;
     }
-    LOG(Sync, Debug) << "replica: " << replicaStateName(state_) << " --" << replicaEventName(event)
-                     << "--> " << replicaStateName(*next);
+    LOG(Sync, Debug) << "replica: " << replicaStateName(state_) << " --" << replicaEventName(event) << "--> "
+                     << replicaStateName(*next);
     state_ = *next;
 }
 
@@ -61,7 +65,8 @@ void Replica::start() {
         }
     });
     LOG(Sync, Info) << "slave of store " << config_.storeId << " starting at "
-                    << (synced_ ? hex64(generation_) + ":" + std::to_string(position_) : std::string("no data"))
+                    << (synced_ ? hex64(generation_) + ":" + std::to_string(position_)
+                                : std::string("no data"))
                     << ", master via " << locator_.describe();
     step(ReplicaEvent::RetryDue);
     locate();
@@ -97,19 +102,19 @@ void Replica::locate() {
     }
     target_ = *target;
     step(ReplicaEvent::Located);
-    auto pending = uv::TcpStream::connect(loop_, target_.host, target_.port,
-                                          [this](Result<uv::Owned<uv::TcpStream>> r) {
-                                              connecting_.reset();
-                                              if (!r) {
-                                                  LOG(Sync, Info) << "connect to master: " << r.error().message;
-                                                  waitingReason_ = r.error().message;
-                                                  stats_.error("connect");
-                                                  step(ReplicaEvent::ConnectFailed);
-                                                  scheduleRetry();
-                                                  return;
-                                              }
-                                              onConnected(std::move(*r));
-                                          });
+    auto pending =
+        uv::TcpStream::connect(loop_, target_.host, target_.port, [this](Result<uv::Owned<uv::TcpStream>> r) {
+            connecting_.reset();
+            if (!r) {
+                LOG(Sync, Info) << "connect to master: " << r.error().message;
+                waitingReason_ = r.error().message;
+                stats_.error("connect");
+                step(ReplicaEvent::ConnectFailed);
+                scheduleRetry();
+                return;
+            }
+            onConnected(std::move(*r));
+        });
     if (!pending) {
         waitingReason_ = pending.error().message;
         step(ReplicaEvent::ConnectFailed);
@@ -147,8 +152,8 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     lastHeardMs_ = loop_.nowMs();
     if (!send(wire::buildHello(h))) return;
     tick_->start(config_.heartbeatMs, config_.heartbeatMs, [this] { onTick(); });
-    LOG(Sync, Info) << "connected to master at " << stream_->peerName() << " (" << target_.source
-                    << "), " << (resuming ? "resuming from " + std::to_string(position_) : std::string("starting"));
+    LOG(Sync, Info) << "connected to master at " << stream_->peerName() << " (" << target_.source << "), "
+                    << (resuming ? "resuming from " + std::to_string(position_) : std::string("starting"));
 }
 
 bool Replica::send(const std::vector<uint8_t>& payload) {
@@ -194,8 +199,10 @@ void Replica::linkLost(const std::string& why, wire::ErrorCode code, const char*
         frame.insert(frame.end(), payload.begin(), payload.end());
         (void)stream_->write(std::move(frame));
     }
-    if (errorKind) LOG(Sync, Warning) << "link to master lost: " << why;
-    else LOG(Sync, Info) << "link to master closed: " << why;
+    if (errorKind)
+        LOG(Sync, Warning) << "link to master lost: " << why;
+    else
+        LOG(Sync, Info) << "link to master closed: " << why;
     bool wasConnecting = state_ == ReplicaState::Connecting;
     dropLink();
     step(wasConnecting ? ReplicaEvent::ConnectFailed : ReplicaEvent::LinkLost);
@@ -208,11 +215,13 @@ void Replica::onData(Bytes data) {
     auto r = decoder_->feed(data, [this](Bytes payload) { return onFrame(payload); });
     if (!stream_) return;  // the link was dropped inside a frame handler
     if (!r) {
-        wire::ErrorCode code = r.error().code == Errc::TooLarge ? wire::ErrorCode::TOO_LARGE
-                               : r.error().code == Errc::Corrupt ? wire::ErrorCode::VERIFY
+        wire::ErrorCode code = r.error().code == Errc::TooLarge   ? wire::ErrorCode::TOO_LARGE
+                               : r.error().code == Errc::Corrupt  ? wire::ErrorCode::VERIFY
                                : r.error().code == Errc::Protocol ? wire::ErrorCode::PROTOCOL
                                                                   : wire::ErrorCode::INTERNAL;
-        const char* kind = r.error().code == Errc::Corrupt ? "verify" : r.error().code == Errc::TooLarge ? "oversize" : "protocol";
+        const char* kind = r.error().code == Errc::Corrupt    ? "verify"
+                           : r.error().code == Errc::TooLarge ? "oversize"
+                                                              : "protocol";
         linkLost(r.error().message, code, kind);
         return;
     }
@@ -226,35 +235,37 @@ Status Replica::onFrame(Bytes payload) {
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
     switch (f->message_type()) {
-    case wire::Message::Welcome:
-        if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
-        return onWelcome(f->message_as_Welcome());
-    case wire::Message::ChangeModel:
-        return onChangeModel(f->message_as_ChangeModel());
-    case wire::Message::Ping: {
-        auto* p = f->message_as_Ping();
-        masterHead_ = std::max(masterHead_, p->head_seq());
-        masterTimeMs_ = p->time_ms();
-        if (!send(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), position_)))
-            return makeError(Errc::Closed, "link lost");
-        return {};
-    }
-    case wire::Message::Pong: {
-        uint64_t now = uv::Loop::wallMs(), echo = f->message_as_Pong()->echo_ms();
-        rttMs_ = now >= echo ? now - echo : 0;
-        masterHead_ = std::max(masterHead_, f->message_as_Pong()->head_seq());
-        return {};
-    }
-    case wire::Message::Error: {
-        auto* e = f->message_as_Error();
-        std::string why = std::string("master reported ") + wire::errorCodeName(e->code()) + ": " +
-                          std::string(wire::textOf(e->text()));
-        if (e->code() == wire::ErrorCode::WRONG_STORE || e->code() == wire::ErrorCode::VERSION) waitingReason_ = why;
-        linkLost(why, wire::ErrorCode::NONE, e->code() == wire::ErrorCode::SHUTDOWN ? nullptr : "peer_error");
-        return makeError(Errc::Closed, "link closed");
-    }
-    default:
-        return makeError(Errc::Protocol, std::string("unexpected ") + wire::messageTypeName(f) + " from the master");
+        case wire::Message::Welcome:
+            if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
+            return onWelcome(f->message_as_Welcome());
+        case wire::Message::ChangeModel: return onChangeModel(f->message_as_ChangeModel());
+        case wire::Message::Ping: {
+            auto* p = f->message_as_Ping();
+            masterHead_ = std::max(masterHead_, p->head_seq());
+            masterTimeMs_ = p->time_ms();
+            if (!send(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), position_)))
+                return makeError(Errc::Closed, "link lost");
+            return {};
+        }
+        case wire::Message::Pong: {
+            uint64_t now = uv::Loop::wallMs(), echo = f->message_as_Pong()->echo_ms();
+            rttMs_ = now >= echo ? now - echo : 0;
+            masterHead_ = std::max(masterHead_, f->message_as_Pong()->head_seq());
+            return {};
+        }
+        case wire::Message::Error: {
+            auto* e = f->message_as_Error();
+            std::string why = std::string("master reported ") + wire::errorCodeName(e->code()) + ": " +
+                              std::string(wire::textOf(e->text()));
+            if (e->code() == wire::ErrorCode::WRONG_STORE || e->code() == wire::ErrorCode::VERSION)
+                waitingReason_ = why;
+            linkLost(why, wire::ErrorCode::NONE,
+                     e->code() == wire::ErrorCode::SHUTDOWN ? nullptr : "peer_error");
+            return makeError(Errc::Closed, "link closed");
+        }
+        default:
+            return makeError(Errc::Protocol,
+                             std::string("unexpected ") + wire::messageTypeName(f) + " from the master");
     }
 }
 
@@ -275,7 +286,8 @@ Status Replica::onWelcome(const wire::Welcome* w) {
     std::string problem;
     if (synced_ && w->generation() != generation_)
         problem = "master data replaced: the master has generation " + hex64(w->generation()) +
-                  ", this slave holds generation " + hex64(generation_) + " up to seq " + std::to_string(position_);
+                  ", this slave holds generation " + hex64(generation_) + " up to seq " +
+                  std::to_string(position_);
     else if (synced_ && w->head_seq() < position_)
         problem = "the master (head " + std::to_string(w->head_seq()) + ") is behind this slave (seq " +
                   std::to_string(position_) + "): was its data restored?";
@@ -311,8 +323,8 @@ Status Replica::onChangeModel(const wire::ChangeModel* cm) {
         return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) +
                                             " on a link of generation " + hex64(linkGeneration_));
     if (cm->last_seq() < cm->first_seq())
-        return makeError(Errc::Corrupt, "change model with seq range " + std::to_string(cm->first_seq()) + ".." +
-                                            std::to_string(cm->last_seq()));
+        return makeError(Errc::Corrupt, "change model with seq range " + std::to_string(cm->first_seq()) +
+                                            ".." + std::to_string(cm->last_seq()));
     stats_.changesIn += cm->changes() ? cm->changes()->size() : 0;
     if (cm->flag() == wire::SyncMode::FULL) return onFullChunk(cm);
     return onIncremental(cm);
@@ -325,10 +337,11 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
         nextChunk_ = 0;
         step(ReplicaEvent::WelcomeFull);
     }
-    if (state_ != ReplicaState::ReceivingFull) return makeError(Errc::Protocol, "FULL chunk outside a FULL sync");
+    if (state_ != ReplicaState::ReceivingFull)
+        return makeError(Errc::Protocol, "FULL chunk outside a FULL sync");
     if (cm->chunk() != nextChunk_)
-        return makeError(Errc::Protocol, "FULL chunk " + std::to_string(cm->chunk()) + " out of order (expected " +
-                                             std::to_string(nextChunk_) + ")");
+        return makeError(Errc::Protocol, "FULL chunk " + std::to_string(cm->chunk()) +
+                                             " out of order (expected " + std::to_string(nextChunk_) + ")");
     if (cm->chunk() == 0) {
         auto txn = store_.beginApply();
         if (!txn) return txn.takeError();
@@ -360,12 +373,14 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
         POSSYNC_TRY(full_->apply(cm));
         fullAppliedSeq_ = cm->last_seq();
         if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
-        if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true, nextChunk_ ? nextChunk_ - 1 : 0)))
+        if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true,
+                                 nextChunk_ ? nextChunk_ - 1 : 0)))
             return makeError(Errc::Closed, "link lost");
         return {};
     }
     if (state_ != ReplicaState::Streaming)
-        return makeError(Errc::Protocol, std::string("INCREMENTAL change model while ") + replicaStateName(state_));
+        return makeError(Errc::Protocol,
+                         std::string("INCREMENTAL change model while ") + replicaStateName(state_));
     uint64_t expected = (batch_ ? batchSeq_ : position_) + 1;
     if (cm->first_seq() != expected)
         return makeError(Errc::Protocol, "change model for seq " + std::to_string(cm->first_seq()) + ".." +
@@ -390,7 +405,8 @@ Status Replica::commitBatch() {
     generation_ = linkGeneration_;
     position_ = batchSeq_;
     synced_ = true;
-    if (!send(wire::buildAck(wire::Position(generation_, position_)))) return makeError(Errc::Closed, "link lost");
+    if (!send(wire::buildAck(wire::Position(generation_, position_))))
+        return makeError(Errc::Closed, "link lost");
     return {};
 }
 
@@ -405,10 +421,11 @@ Status Replica::finishFull() {
     acceptOnce_ = false;
     forceStarting_ = false;
     stats_.fullSyncs++;
-    LOG(Sync, Info) << "FULL sync complete: " << nextChunk_ << " chunks, position " << hex64(generation_) << ":"
-                    << position_;
+    LOG(Sync, Info) << "FULL sync complete: " << nextChunk_ << " chunks, position " << hex64(generation_)
+                    << ":" << position_;
     step(ReplicaEvent::Consistent);
-    if (!send(wire::buildAck(wire::Position(generation_, position_)))) return makeError(Errc::Closed, "link lost");
+    if (!send(wire::buildAck(wire::Position(generation_, position_))))
+        return makeError(Errc::Closed, "link lost");
     return {};
 }
 
@@ -416,11 +433,12 @@ void Replica::onTick() {
     if (!stream_) return;
     uint64_t now = loop_.nowMs();
     if (now - lastHeardMs_ >= config_.timeoutMs) {
-        linkLost("no frame from the master for " + std::to_string(now - lastHeardMs_) + " ms", wire::ErrorCode::TIMEOUT,
-                 "timeout");
+        linkLost("no frame from the master for " + std::to_string(now - lastHeardMs_) + " ms",
+                 wire::ErrorCode::TIMEOUT, "timeout");
         return;
     }
-    if (now - lastSentMs_ >= config_.heartbeatMs / 2) (void)send(wire::buildPing(uv::Loop::wallMs(), position_));
+    if (now - lastSentMs_ >= config_.heartbeatMs / 2)
+        (void)send(wire::buildPing(uv::Loop::wallMs(), position_));
 }
 
 Status Replica::acceptGeneration() {
@@ -441,27 +459,24 @@ Status Replica::resync() {
     forceStarting_ = true;
     LOG(Sync, Warning) << "operator asked for a FULL sync";
     switch (state_) {
-    case ReplicaState::Streaming:
-    case ReplicaState::AwaitWelcome:
-        dropLink();
-        state_ = ReplicaState::Streaming;  // Resync is defined from Streaming
-        step(ReplicaEvent::Resync);
-        retry_->stop();
-        retry_->start(0, 0, [this] {
-            step(ReplicaEvent::RetryDue);
+        case ReplicaState::Streaming:
+        case ReplicaState::AwaitWelcome:
+            dropLink();
+            state_ = ReplicaState::Streaming;  // Resync is defined from Streaming
+            step(ReplicaEvent::Resync);
+            retry_->stop();
+            retry_->start(0, 0, [this] {
+                step(ReplicaEvent::RetryDue);
+                locate();
+            });
+            return {};
+        case ReplicaState::WaitingOperator:
+            step(ReplicaEvent::Resync);
+            retry_->stop();
             locate();
-        });
-        return {};
-    case ReplicaState::WaitingOperator:
-        step(ReplicaEvent::Resync);
-        retry_->stop();
-        locate();
-        return {};
-    case ReplicaState::Backoff:
-        step(ReplicaEvent::Resync);
-        return {};
-    default:
-        return {};  // a FULL is under way or about to start: the flag applies to the next link
+            return {};
+        case ReplicaState::Backoff: step(ReplicaEvent::Resync); return {};
+        default: return {};  // a FULL is under way or about to start: the flag applies to the next link
     }
 }
 

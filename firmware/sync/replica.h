@@ -23,15 +23,16 @@
 #include <string>
 
 #include "base/result.h"
+#include "uv/loop.h"
+#include "uv/tcp.h"
+#include "uv/timer.h"
+
+#include "possync_generated.h"
 #include "store/store.h"
 #include "sync/locator.h"
 #include "sync/policy.h"
 #include "sync/stats.h"
-#include "uv/loop.h"
-#include "uv/tcp.h"
-#include "uv/timer.h"
 #include "wire/frame.h"
-#include "possync_generated.h"
 
 namespace possync::sync {
 
@@ -48,13 +49,13 @@ struct ReplicaConfig {
 
 struct ReplicaStatus {
     std::string state;
-    std::string master;         // address of the current/last master
+    std::string master;  // address of the current/last master
     std::string masterDevice;
-    std::string foundVia;       // locator source
-    uint64_t generation = 0;    // of the data held
-    uint64_t position = 0;      // last applied seq
+    std::string foundVia;     // locator source
+    uint64_t generation = 0;  // of the data held
+    uint64_t position = 0;    // last applied seq
     bool synced = false;
-    uint64_t masterHead = 0;    // last head heard from the master
+    uint64_t masterHead = 0;  // last head heard from the master
     uint64_t lagChanges = 0;
     uint64_t lagMs = 0;
     uint64_t rttMs = 0;
@@ -125,9 +126,9 @@ private:
     // The link.
     MasterTarget target_;
     std::string masterDevice_;
-    uint64_t linkGeneration_ = 0;   // the master's generation (Welcome)
+    uint64_t linkGeneration_ = 0;  // the master's generation (Welcome)
     uint64_t masterHead_ = 0;
-    uint64_t masterTimeMs_ = 0;     // master's wall clock at its last Ping
+    uint64_t masterTimeMs_ = 0;  // master's wall clock at its last Ping
     uint64_t lastHeardMs_ = 0;
     uint64_t lastSentMs_ = 0;
     uint64_t rttMs_ = 0;
@@ -136,9 +137,9 @@ private:
     // FULL in progress: one open apply transaction.
     std::optional<store::ApplyTxn> full_;
     uint32_t nextChunk_ = 0;
-    uint64_t fullFirstSeq_ = 0;     // chunk 0's seq: the replay starts after it
-    uint64_t fullTargetSeq_ = 0;    // largest chunk seq: consistent once applied up to it
-    uint64_t fullAppliedSeq_ = 0;   // replay progress
+    uint64_t fullFirstSeq_ = 0;    // chunk 0's seq: the replay starts after it
+    uint64_t fullTargetSeq_ = 0;   // largest chunk seq: consistent once applied up to it
+    uint64_t fullAppliedSeq_ = 0;  // replay progress
     bool lastChunkSeen_ = false;
 
     // Streaming: the models of one socket read, applied in one transaction.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "store/store.h"
 
 namespace possync::sync {
@@ -34,8 +35,7 @@ struct Chunk {
 
 class Snapshot final {
 public:
-    Snapshot(store::Store& store, uint64_t generation, std::vector<std::string> tables,
-             size_t chunkBytes);
+    Snapshot(store::Store& store, uint64_t generation, std::vector<std::string> tables, size_t chunkBytes);
 
     // Chunk `number` (0-based), built now or shared. Chunks must be asked for in order the
     // first time (number <= chunks built so far).
@@ -63,7 +63,7 @@ private:
     std::vector<std::string> tables_;
     size_t chunkBytes_;
     uint64_t firstSeq_ = 0;
-    std::vector<Start> starts_;                                   // starts_[i]: chunk i
+    std::vector<Start> starts_;  // starts_[i]: chunk i
     std::vector<std::weak_ptr<const std::vector<uint8_t>>> cache_;
     std::vector<uint64_t> readSeqs_;
     std::vector<bool> lastFlags_;

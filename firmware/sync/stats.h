@@ -13,10 +13,10 @@ struct Stats {
     uint64_t framesIn = 0, framesOut = 0;
     uint64_t bytesIn = 0, bytesOut = 0;
     uint64_t changesIn = 0, changesOut = 0;
-    uint64_t fullSyncs = 0;          // FULL syncs started (master) or completed (slave)
-    uint64_t incrementalSyncs = 0;   // links that resumed INCREMENTAL
-    uint64_t connects = 0;           // links accepted (master) or made (slave)
-    uint64_t reconnects = 0;         // slave: links made after the first
+    uint64_t fullSyncs = 0;         // FULL syncs started (master) or completed (slave)
+    uint64_t incrementalSyncs = 0;  // links that resumed INCREMENTAL
+    uint64_t connects = 0;          // links accepted (master) or made (slave)
+    uint64_t reconnects = 0;        // slave: links made after the first
     uint64_t snapshotChunksBuilt = 0;
     uint64_t snapshotChunksShared = 0;
     std::map<std::string, uint64_t> errors;  // by kind: "protocol", "timeout", "verify", ...
@@ -25,10 +25,16 @@ struct Stats {
     // name/value pairs in a stable order, for the console.
     std::vector<std::pair<std::string, uint64_t>> list() const {
         std::vector<std::pair<std::string, uint64_t>> out = {
-            {"frames_in", framesIn}, {"frames_out", framesOut}, {"bytes_in", bytesIn},
-            {"bytes_out", bytesOut}, {"changes_in", changesIn}, {"changes_out", changesOut},
-            {"full_syncs", fullSyncs}, {"incremental_syncs", incrementalSyncs},
-            {"connects", connects}, {"reconnects", reconnects},
+            {"frames_in", framesIn},
+            {"frames_out", framesOut},
+            {"bytes_in", bytesIn},
+            {"bytes_out", bytesOut},
+            {"changes_in", changesIn},
+            {"changes_out", changesOut},
+            {"full_syncs", fullSyncs},
+            {"incremental_syncs", incrementalSyncs},
+            {"connects", connects},
+            {"reconnects", reconnects},
             {"snapshot_chunks_built", snapshotChunksBuilt},
             {"snapshot_chunks_shared", snapshotChunksShared}};
         for (const auto& [kind, n] : errors) out.emplace_back("errors_" + kind, n);

@@ -28,12 +28,15 @@ void ChangeModelWriter::put(std::string_view table, Bytes key, Bytes value) {
     add(table, Op::PUT, key, value);
 }
 
-void ChangeModelWriter::del(std::string_view table, Bytes key) { add(table, Op::DEL, key, {}); }
+void ChangeModelWriter::del(std::string_view table, Bytes key) {
+    add(table, Op::DEL, key, {});
+}
 
-void ChangeModelWriter::clear(std::string_view table) { add(table, Op::CLEAR, {}, {}); }
+void ChangeModelWriter::clear(std::string_view table) {
+    add(table, Op::CLEAR, {}, {});
+}
 
-Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSeq,
-                                            uint64_t lastSeq) {
+Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq) {
     auto vec = fbb_.CreateVector(changes_);
     ChangeModelBuilder cm(fbb_);
     cm.add_flag(SyncMode::INCREMENTAL);
@@ -47,8 +50,8 @@ Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSe
     return Bytes(fbb_.GetBufferPointer(), fbb_.GetSize());
 }
 
-Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk,
-                                     bool lastChunk, const std::vector<std::string>& tables) {
+Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk, bool lastChunk,
+                                    const std::vector<std::string>& tables) {
     auto vec = fbb_.CreateVector(changes_);
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> names;
     if (!tables.empty()) names = fbb_.CreateVectorOfStrings(tables);

@@ -5,14 +5,15 @@
 // frame, so the master streams log entries without rebuilding them.
 #pragma once
 
+#include <flatbuffers/flatbuffers.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
-
 #include "base/bytes.h"
+
 #include "possync_generated.h"
 
 namespace possync::wire {

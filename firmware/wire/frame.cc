@@ -11,7 +11,9 @@ namespace {
 // Storage kept between frames; a bigger buffer (after a large frame) is given back.
 constexpr size_t kKeepBytes = 4u << 20;
 
-bool aligned(const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) % kPayloadAlignment == 0; }
+bool aligned(const uint8_t* p) {
+    return reinterpret_cast<uintptr_t>(p) % kPayloadAlignment == 0;
+}
 
 }  // namespace
 

@@ -72,9 +72,9 @@ private:
 
     uint32_t maxFrameBytes_;
     uint8_t header_[kFrameHeaderBytes] = {};
-    size_t headerHave_ = 0;   // bytes of header_ received
-    uint32_t payloadLen_ = 0; // valid when headerHave_ == kFrameHeaderBytes
-    size_t payloadHave_ = 0;  // bytes of the payload in storage_
+    size_t headerHave_ = 0;                // bytes of header_ received
+    uint32_t payloadLen_ = 0;              // valid when headerHave_ == kFrameHeaderBytes
+    size_t payloadHave_ = 0;               // bytes of the payload in storage_
     std::unique_ptr<uint64_t[]> storage_;  // uint64_t: 8-byte aligned payload copies
     size_t capacityWords_ = 0;
     uint64_t frames_ = 0;

@@ -11,7 +11,9 @@ constexpr flatbuffers::uoffset_t kMaxDepth = 16;
 // A 16 MiB ChangeModel of tiny records holds well under a million Change tables.
 constexpr flatbuffers::uoffset_t kMaxTables = 2'000'000;
 
-possync::Error corrupt(std::string reason) { return makeError(Errc::Corrupt, std::move(reason)); }
+possync::Error corrupt(std::string reason) {
+    return makeError(Errc::Corrupt, std::move(reason));
+}
 
 std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& fbb, Message type,
                             flatbuffers::Offset<void> message) {
@@ -29,8 +31,8 @@ Result<const Frame*> verifyFrame(Bytes payload) {
         return corrupt("frame of " + std::to_string(payload.size) + " bytes is over the FlatBuffers limit");
     if (!FrameBufferHasIdentifier(payload.data))
         return corrupt("wrong file identifier '" +
-                       printable(Bytes(payload.data + sizeof(flatbuffers::uoffset_t), 4)) +
-                       "' (expected '" + FrameIdentifier() + "')");
+                       printable(Bytes(payload.data + sizeof(flatbuffers::uoffset_t), 4)) + "' (expected '" +
+                       FrameIdentifier() + "')");
     flatbuffers::Verifier::Options options;
     options.max_depth = kMaxDepth;
     options.max_tables = kMaxTables;

@@ -18,6 +18,7 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+
 #include "possync_generated.h"
 
 namespace possync::wire {
@@ -38,7 +39,9 @@ inline std::string_view textOf(const flatbuffers::String* s) {
     return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
 }
 // A position field that may be absent (absent = generation 0, seq 0).
-inline Position positionOf(const Position* p) { return p ? *p : Position(0, 0); }
+inline Position positionOf(const Position* p) {
+    return p ? *p : Position(0, 0);
+}
 
 struct HelloFields {
     uint32_t protocolVersion = 0;

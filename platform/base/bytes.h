@@ -19,11 +19,16 @@ struct Bytes {
     Bytes(std::string_view s) : data(reinterpret_cast<const uint8_t*>(s.data())), size(s.size()) {}
     std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
     std::string str() const { return std::string(view()); }
-    bool operator==(const Bytes& o) const { return size == o.size && (size == 0 || std::memcmp(data, o.data, size) == 0); }
+    bool operator==(const Bytes& o) const {
+        return size == o.size && (size == 0 || std::memcmp(data, o.data, size) == 0);
+    }
 };
 
 inline void putBe64(uint8_t* out, uint64_t v) {
-    for (int i = 7; i >= 0; --i) { out[i] = static_cast<uint8_t>(v); v >>= 8; }
+    for (int i = 7; i >= 0; --i) {
+        out[i] = static_cast<uint8_t>(v);
+        v >>= 8;
+    }
 }
 inline uint64_t getBe64(const uint8_t* in) {
     uint64_t v = 0;
@@ -31,13 +36,19 @@ inline uint64_t getBe64(const uint8_t* in) {
     return v;
 }
 inline void putLe32(uint8_t* out, uint32_t v) {
-    for (int i = 0; i < 4; ++i) { out[i] = static_cast<uint8_t>(v); v >>= 8; }
+    for (int i = 0; i < 4; ++i) {
+        out[i] = static_cast<uint8_t>(v);
+        v >>= 8;
+    }
 }
 inline uint32_t getLe32(const uint8_t* in) {
     return uint32_t(in[0]) | uint32_t(in[1]) << 8 | uint32_t(in[2]) << 16 | uint32_t(in[3]) << 24;
 }
 inline void putLe64(uint8_t* out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) { out[i] = static_cast<uint8_t>(v); v >>= 8; }
+    for (int i = 0; i < 8; ++i) {
+        out[i] = static_cast<uint8_t>(v);
+        v >>= 8;
+    }
 }
 inline uint64_t getLe64(const uint8_t* in) {
     uint64_t v = 0;

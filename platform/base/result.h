@@ -42,17 +42,32 @@ public:
     bool ok() const { return v_.index() == 0; }
     explicit operator bool() const { return ok(); }
 
-    T& value() & { assert(ok()); return std::get<0>(v_); }
-    const T& value() const& { assert(ok()); return std::get<0>(v_); }
-    T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+    T& value() & {
+        assert(ok());
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        assert(ok());
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        assert(ok());
+        return std::get<0>(std::move(v_));
+    }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
     T&& operator*() && { return std::move(*this).value(); }
 
-    const Error& error() const { assert(!ok()); return std::get<1>(v_); }
-    Error takeError() { assert(!ok()); return std::get<1>(std::move(v_)); }
+    const Error& error() const {
+        assert(!ok());
+        return std::get<1>(v_);
+    }
+    Error takeError() {
+        assert(!ok());
+        return std::get<1>(std::move(v_));
+    }
 
 private:
     std::variant<T, Error> v_;
@@ -67,8 +82,14 @@ public:
 
     bool ok() const { return !failed_; }
     explicit operator bool() const { return ok(); }
-    const Error& error() const { assert(failed_); return err_; }
-    Error takeError() { assert(failed_); return std::move(err_); }
+    const Error& error() const {
+        assert(failed_);
+        return err_;
+    }
+    Error takeError() {
+        assert(failed_);
+        return std::move(err_);
+    }
 
 private:
     Error err_{Errc::InvalidArgument, {}};
@@ -77,13 +98,15 @@ private:
 
 using Status = Result<void>;
 
-inline Error makeError(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error makeError(Errc code, std::string message) {
+    return Error{code, std::move(message)};
+}
 
 }  // namespace possync
 
 // Propagate an error from an expression returning Result<...>/Status.
-#define POSSYNC_TRY(expr)                                   \
-    do {                                                    \
-        auto possync_try_r_ = (expr);                       \
+#define POSSYNC_TRY(expr)                                            \
+    do {                                                             \
+        auto possync_try_r_ = (expr);                                \
         if (!possync_try_r_.ok()) return possync_try_r_.takeError(); \
     } while (0)

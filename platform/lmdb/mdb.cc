@@ -15,28 +15,30 @@ const unsigned Txn::noOverwrite = MDB_NOOVERWRITE;
 static MDB_val toVal(Bytes b) {
     return MDB_val{b.size, const_cast<uint8_t*>(b.data)};
 }
-static Bytes fromVal(const MDB_val& v) { return Bytes(v.mv_data, v.mv_size); }
+static Bytes fromVal(const MDB_val& v) {
+    return Bytes(v.mv_data, v.mv_size);
+}
 
 Error fromMdb(int rc, std::string_view what) {
     std::string msg = std::string(what) + ": " + mdb_strerror(rc);
     switch (rc) {
-    case MDB_MAP_FULL:
-        return makeError(Errc::MapFull, std::string(what) +
-                                            ": the database map is full; raise map_size "
-                                            "(--map-size) and restart");
-    case MDB_BAD_VALSIZE: return makeError(Errc::TooLarge, msg);
-    case MDB_NOTFOUND: return makeError(Errc::NotFound, msg);
-    case MDB_KEYEXIST: return makeError(Errc::Exists, msg);
-    case MDB_INVALID: return makeError(Errc::Corrupt, msg);
-    case MDB_VERSION_MISMATCH: return makeError(Errc::Version, msg);
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return makeError(Errc::Corrupt, msg);
-    case MDB_DBS_FULL:
-    case MDB_READERS_FULL:
-    case MDB_TXN_FULL: return makeError(Errc::TooLarge, msg);
-    case EACCES:
-    case EROFS: return makeError(Errc::Refused, msg);
-    default: return makeError(Errc::Io, msg);
+        case MDB_MAP_FULL:
+            return makeError(Errc::MapFull, std::string(what) +
+                                                ": the database map is full; raise map_size "
+                                                "(--map-size) and restart");
+        case MDB_BAD_VALSIZE: return makeError(Errc::TooLarge, msg);
+        case MDB_NOTFOUND: return makeError(Errc::NotFound, msg);
+        case MDB_KEYEXIST: return makeError(Errc::Exists, msg);
+        case MDB_INVALID: return makeError(Errc::Corrupt, msg);
+        case MDB_VERSION_MISMATCH: return makeError(Errc::Version, msg);
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND: return makeError(Errc::Corrupt, msg);
+        case MDB_DBS_FULL:
+        case MDB_READERS_FULL:
+        case MDB_TXN_FULL: return makeError(Errc::TooLarge, msg);
+        case EACCES:
+        case EROFS: return makeError(Errc::Refused, msg);
+        default: return makeError(Errc::Io, msg);
     }
 }
 
@@ -79,7 +81,8 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
     if (rc) {
         mdb_env_close(env);
         if (rc == MDB_INVALID)
-            return makeError(Errc::Corrupt, dir + " is not a possync data directory (data.mdb is not an LMDB environment)");
+            return makeError(Errc::Corrupt,
+                             dir + " is not a possync data directory (data.mdb is not an LMDB environment)");
         if (rc == MDB_VERSION_MISMATCH)
             return makeError(Errc::Version, dir + " was written by an incompatible LMDB version");
         return fromMdb(rc, "open data directory " + dir);
@@ -87,9 +90,13 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
     return std::unique_ptr<Env>(new Env(env, dir));
 }
 
-Env::~Env() { mdb_env_close(env_); }
+Env::~Env() {
+    mdb_env_close(env_);
+}
 
-size_t Env::maxKeySize() const { return static_cast<size_t>(mdb_env_get_maxkeysize(env_)); }
+size_t Env::maxKeySize() const {
+    return static_cast<size_t>(mdb_env_get_maxkeysize(env_));
+}
 
 size_t Env::mapSize() const {
     MDB_envinfo info;
@@ -98,8 +105,7 @@ size_t Env::mapSize() const {
 }
 
 Status Env::setMapSize(size_t bytes) {
-    if (bytes > maxMapSize())
-        return makeError(Errc::TooLarge, "map size too large for this board");
+    if (bytes > maxMapSize()) return makeError(Errc::TooLarge, "map size too large for this board");
     int rc = mdb_env_set_mapsize(env_, bytes);
     if (rc) return fromMdb(rc, "set map size");
     return {};
@@ -219,9 +225,15 @@ Result<bool> Cursor::get(Bytes& key, Bytes& value, int op) {
     return true;
 }
 
-Result<bool> Cursor::first(Bytes& key, Bytes& value) { return get(key, value, MDB_FIRST); }
-Result<bool> Cursor::last(Bytes& key, Bytes& value) { return get(key, value, MDB_LAST); }
-Result<bool> Cursor::next(Bytes& key, Bytes& value) { return get(key, value, MDB_NEXT); }
+Result<bool> Cursor::first(Bytes& key, Bytes& value) {
+    return get(key, value, MDB_FIRST);
+}
+Result<bool> Cursor::last(Bytes& key, Bytes& value) {
+    return get(key, value, MDB_LAST);
+}
+Result<bool> Cursor::next(Bytes& key, Bytes& value) {
+    return get(key, value, MDB_NEXT);
+}
 Result<bool> Cursor::seek(Bytes key, Bytes& foundKey, Bytes& value) {
     foundKey = key;
     return get(foundKey, value, MDB_SET_RANGE);
@@ -241,7 +253,7 @@ Result<std::vector<std::string>> listDatabases(const Txn& txn) {
     if (!cur) return cur.takeError();
     std::vector<std::string> names;
     Bytes k, v;
-    for (auto r = cur->first(k, v); ; r = cur->next(k, v)) {
+    for (auto r = cur->first(k, v);; r = cur->next(k, v)) {
         if (!r) return r.takeError();
         if (!*r) break;
         names.push_back(k.str());

@@ -26,11 +26,11 @@ namespace possync::lmdb {
 using Dbi = unsigned int;  // MDB_dbi
 
 struct EnvOptions {
-    size_t mapSize = 0;       // bytes; 0 keeps the size stored in the environment (or LMDB's default)
-    unsigned maxDbs = 256;    // named databases (tables + possync.*)
+    size_t mapSize = 0;     // bytes; 0 keeps the size stored in the environment (or LMDB's default)
+    unsigned maxDbs = 256;  // named databases (tables + possync.*)
     bool readOnly = false;
-    bool create = true;       // create the directory and environment when missing
-    bool noSync = false;      // tests and benchmarks only: commits are not fsynced
+    bool create = true;   // create the directory and environment when missing
+    bool noSync = false;  // tests and benchmarks only: commits are not fsynced
     // MDB_WRITEMAP: a write transaction's dirty pages live in the file mapping (page cache the
     // kernel can write back) instead of heap copies, so a huge transaction does not need
     // memory for all its pages. data.mdb is then sized to the map (a sparse file).
@@ -95,8 +95,8 @@ public:
     Status commit();
     void abort();
 
-    static const unsigned putAppend;   // MDB_APPEND
-    static const unsigned noOverwrite; // MDB_NOOVERWRITE
+    static const unsigned putAppend;    // MDB_APPEND
+    static const unsigned noOverwrite;  // MDB_NOOVERWRITE
 
 private:
     explicit Txn(MDB_txn* txn, bool write) : txn_(txn), write_(write) {}

@@ -29,11 +29,11 @@ State& state() {
 
 const char* levelName(Level level) {
     switch (level) {
-    case Level::Debug: return "debug";
-    case Level::Info: return "info";
-    case Level::Warning: return "warning";
-    case Level::Error: return "error";
-    case Level::Fatal: return "fatal";
+        case Level::Debug: return "debug";
+        case Level::Info: return "info";
+        case Level::Warning: return "warning";
+        case Level::Error: return "error";
+        case Level::Fatal: return "fatal";
     }
     return "?";
 }
@@ -49,7 +49,9 @@ Category::Category(const char* name) : name_(name), level_(state().defaultLevel)
     state().categories.push_back(this);
 }
 
-const std::vector<Category*>& categories() { return state().categories; }
+const std::vector<Category*>& categories() {
+    return state().categories;
+}
 
 Category* findCategory(std::string_view name) {
     for (Category* c : state().categories)
@@ -62,7 +64,9 @@ void setAllLevels(Level level) {
     for (Category* c : state().categories) c->setLevel(level);
 }
 
-void setStderr(bool on) { state().toStderr = on; }
+void setStderr(bool on) {
+    state().toStderr = on;
+}
 
 void setRingCapacity(size_t lines) {
     State& s = state();
@@ -81,9 +85,8 @@ std::string format(const Line& line) {
     struct tm tm;
     gmtime_r(&secs, &tm);
     char stamp[64];
-    snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             static_cast<unsigned>(line.wallMs % 1000));
+    snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<unsigned>(line.wallMs % 1000));
     return std::string(stamp) + " " + levelName(line.level) + " " + line.category + ": " + line.text;
 }
 
@@ -94,7 +97,9 @@ int addSink(std::function<void(const Line&)> sink) {
     return id;
 }
 
-void removeSink(int id) { state().sinks.erase(id); }
+void removeSink(int id) {
+    state().sinks.erase(id);
+}
 
 Message::~Message() {
     State& s = state();

@@ -50,7 +50,7 @@ Category* findCategory(std::string_view name);
 void setAllLevels(Level level);
 
 struct Line {
-    uint64_t wallMs;     // milliseconds since the epoch
+    uint64_t wallMs;  // milliseconds since the epoch
     Level level;
     const char* category;
     std::string text;
@@ -89,19 +89,19 @@ struct Voidify {
 // The macros expand to declarations and to an expression meant to be followed by `<<`; they
 // cannot be parenthesised. NOLINTBEGIN(bugprone-macro-parentheses)
 // Defines the category (in one .cc file, inside the namespace that logs to it).
-#define POSSYNC_LOG_CATEGORY(name)                        \
-    ::possync::log::Category& logCategory##name();        \
-    ::possync::log::Category& logCategory##name() {       \
-        static ::possync::log::Category c(#name);         \
-        return c;                                         \
+#define POSSYNC_LOG_CATEGORY(name)                  \
+    ::possync::log::Category& logCategory##name();  \
+    ::possync::log::Category& logCategory##name() { \
+        static ::possync::log::Category c(#name);   \
+        return c;                                   \
     }
 #define POSSYNC_LOG_DECLARE(name) ::possync::log::Category& logCategory##name()
 
 // LOG(Category, Level) << ...; formats nothing when the level is filtered out. Safe inside an
 // unbraced if/else (an expression, not an if statement).
-#define LOG(cat, lvl)                                                          \
-    !logCategory##cat().enabled(::possync::log::Level::lvl)                    \
-        ? (void)0                                                              \
-        : ::possync::log::Voidify() &                                          \
+#define LOG(cat, lvl)                                       \
+    !logCategory##cat().enabled(::possync::log::Level::lvl) \
+        ? (void)0                                           \
+        : ::possync::log::Voidify() &                       \
               ::possync::log::Message(logCategory##cat(), ::possync::log::Level::lvl).stream()
 // NOLINTEND(bugprone-macro-parentheses)

@@ -1,10 +1,11 @@
 #include "serial/serial.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace possync::serial {
 
@@ -18,9 +19,8 @@ struct Speed {
 // Standard speeds only: a custom divisor (BOTHER) is board specific and not needed for
 // a console.
 constexpr Speed kSpeeds[] = {
-    {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},
-    {19200, B19200},     {38400, B38400},     {57600, B57600},     {115200, B115200},
-    {230400, B230400},
+    {1200, B1200},       {2400, B2400},   {4800, B4800},     {9600, B9600},     {19200, B19200},
+    {38400, B38400},     {57600, B57600}, {115200, B115200}, {230400, B230400},
 #ifdef B460800
     {460800, B460800},
 #endif
@@ -96,7 +96,9 @@ Status configure(int fd, const std::string& path, uint32_t baud) {
 
 }  // namespace
 
-bool isSupportedBaud(uint32_t baud) { return findSpeed(baud) != nullptr; }
+bool isSupportedBaud(uint32_t baud) {
+    return findSpeed(baud) != nullptr;
+}
 
 std::string supportedBauds() {
     std::string out;

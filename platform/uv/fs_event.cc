@@ -7,7 +7,9 @@ namespace possync::uv {
 
 FsEvent::FsEvent(Loop& loop, std::string path) : Handle(loop, UV_FS_EVENT), path_(std::move(path)) {}
 
-uv_fs_event_t* FsEvent::raw() const { return reinterpret_cast<uv_fs_event_t*>(rawHandle()); }
+uv_fs_event_t* FsEvent::raw() const {
+    return reinterpret_cast<uv_fs_event_t*>(rawHandle());
+}
 
 Result<Owned<FsEvent>> FsEvent::create(Loop& loop, const std::string& path, Callback callback) {
     Owned<FsEvent> self(new FsEvent(loop, path));

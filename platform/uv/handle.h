@@ -52,8 +52,8 @@ private:
     friend struct Closer;
     friend class Loop;
 
-    void release();         // the owner is done with it: close, free in the close callback
-    void closeFromLoop();   // Loop::close(): close, but the owner still holds it
+    void release();        // the owner is done with it: close, free in the close callback
+    void closeFromLoop();  // Loop::close(): close, but the owner still holds it
     void detach() { loop_ = nullptr; }
     void beginClose();
     static void onClosed(uv_handle_s* handle);

@@ -7,7 +7,9 @@ namespace possync::uv {
 
 Idle::Idle(Loop& loop) : Handle(loop, UV_IDLE) {}
 
-uv_idle_t* Idle::raw() const { return reinterpret_cast<uv_idle_t*>(rawHandle()); }
+uv_idle_t* Idle::raw() const {
+    return reinterpret_cast<uv_idle_t*>(rawHandle());
+}
 
 Result<Owned<Idle>> Idle::create(Loop& loop) {
     Owned<Idle> self(new Idle(loop));
@@ -32,6 +34,8 @@ void Idle::stop() {
     if (!closing()) uv_idle_stop(raw());
 }
 
-bool Idle::active() const { return !closing() && uv_is_active(rawHandle()); }
+bool Idle::active() const {
+    return !closing() && uv_is_active(rawHandle());
+}
 
 }  // namespace possync::uv

@@ -2,8 +2,8 @@
 #include "uv/loop.h"
 
 #include <chrono>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 
 #include "uv/handle.h"
 #include "uv/internal.h"
@@ -12,7 +12,9 @@ namespace possync::uv {
 
 POSSYNC_LOG_CATEGORY(Uv)
 
-void Loop::LoopFree::operator()(uv_loop_s* loop) const noexcept { delete loop; }
+void Loop::LoopFree::operator()(uv_loop_s* loop) const noexcept {
+    delete loop;
+}
 
 Result<std::unique_ptr<Loop>> Loop::create() {
     // A peer that vanishes mid-write must give the writer EPIPE, not kill the daemon.
@@ -40,13 +42,25 @@ Loop::~Loop() {
     }
 }
 
-bool Loop::run() { return uv_run(loop_.get(), UV_RUN_DEFAULT) != 0; }
-bool Loop::runOnce() { return uv_run(loop_.get(), UV_RUN_ONCE) != 0; }
-bool Loop::runNoWait() { return uv_run(loop_.get(), UV_RUN_NOWAIT) != 0; }
-void Loop::stop() { uv_stop(loop_.get()); }
+bool Loop::run() {
+    return uv_run(loop_.get(), UV_RUN_DEFAULT) != 0;
+}
+bool Loop::runOnce() {
+    return uv_run(loop_.get(), UV_RUN_ONCE) != 0;
+}
+bool Loop::runNoWait() {
+    return uv_run(loop_.get(), UV_RUN_NOWAIT) != 0;
+}
+void Loop::stop() {
+    uv_stop(loop_.get());
+}
 
-uint64_t Loop::nowMs() const { return uv_now(loop_.get()); }
-void Loop::updateTime() { uv_update_time(loop_.get()); }
+uint64_t Loop::nowMs() const {
+    return uv_now(loop_.get());
+}
+void Loop::updateTime() {
+    uv_update_time(loop_.get());
+}
 
 uint64_t Loop::wallMs() {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -95,7 +109,8 @@ Status Loop::close() {
     int rc = uv_loop_close(raw);
     if (rc < 0) {
         size_t open = 0;
-        uv_walk(raw, [](uv_handle_t*, void* arg) { ++*static_cast<size_t*>(arg); }, &open);
+        uv_walk(
+            raw, [](uv_handle_t*, void* arg) { ++*static_cast<size_t*>(arg); }, &open);
         return makeError(Errc::Busy, "uv_loop_close: " + std::string(uv_strerror(rc)) + " (" +
                                          std::to_string(open) + " handles left)");
     }
@@ -112,8 +127,7 @@ Handle::Handle(Loop& loop, int uvHandleType)
     : loop_(&loop),
       handle_(static_cast<uv_handle_t*>(
           ::operator new(uv_handle_size(static_cast<uv_handle_type>(uvHandleType))))) {
-    std::memset(static_cast<void*>(handle_), 0,
-                uv_handle_size(static_cast<uv_handle_type>(uvHandleType)));
+    std::memset(static_cast<void*>(handle_), 0, uv_handle_size(static_cast<uv_handle_type>(uvHandleType)));
     handle_->data = this;
     loop.add(this);
 }

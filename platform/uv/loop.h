@@ -23,9 +23,9 @@ public:
     Loop& operator=(const Loop&) = delete;
 
     // uv_run modes. Each returns true when there are still active handles or requests.
-    bool run();         // until stop() or nothing is left to do
-    bool runOnce();     // one turn; waits for I/O when there is nothing ready
-    bool runNoWait();   // one turn; never blocks
+    bool run();        // until stop() or nothing is left to do
+    bool runOnce();    // one turn; waits for I/O when there is nothing ready
+    bool runNoWait();  // one turn; never blocks
     // Makes the running run() return after the current turn.
     void stop();
 

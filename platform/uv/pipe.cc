@@ -20,8 +20,8 @@ constexpr size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;
 Status checkPathLength(const std::string& path) {
     if (path.empty()) return makeError(Errc::InvalidArgument, "empty socket path");
     if (path.size() > kMaxPath)
-        return makeError(Errc::TooLarge, "socket path too long (" + std::to_string(path.size()) +
-                                             " > " + std::to_string(kMaxPath) + " bytes): " + path);
+        return makeError(Errc::TooLarge, "socket path too long (" + std::to_string(path.size()) + " > " +
+                                             std::to_string(kMaxPath) + " bytes): " + path);
     return {};
 }
 
@@ -43,8 +43,7 @@ Status removeStaleSocket(const std::string& path) {
     int err = errno;
     ::close(fd);
     if (rc == 0) return makeError(Errc::Exists, "another process is listening on " + path);
-    if (err != ECONNREFUSED)
-        return makeError(Errc::Io, "probe " + path + ": " + std::strerror(err));
+    if (err != ECONNREFUSED) return makeError(Errc::Io, "probe " + path + ": " + std::strerror(err));
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
         return makeError(Errc::Io, "remove stale " + path + ": " + std::strerror(errno));
     return {};
@@ -56,7 +55,9 @@ Status removeStaleSocket(const std::string& path) {
 
 PipeStream::PipeStream(Loop& loop) : Stream(loop, UV_NAMED_PIPE) {}
 
-uv_pipe_t* PipeStream::raw() const { return reinterpret_cast<uv_pipe_t*>(rawStream()); }
+uv_pipe_t* PipeStream::raw() const {
+    return reinterpret_cast<uv_pipe_t*>(rawStream());
+}
 
 Result<Owned<PipeStream>> PipeStream::make(Loop& loop) {
     Owned<PipeStream> self(new PipeStream(loop));
@@ -91,9 +92,12 @@ Result<std::unique_ptr<PendingConnect>> PipeStream::connect(Loop& loop, const st
 
 // ---- PipeListener -------------------------------------------------------------------
 
-PipeListener::PipeListener(Loop& loop, std::string path) : Handle(loop, UV_NAMED_PIPE), path_(std::move(path)) {}
+PipeListener::PipeListener(Loop& loop, std::string path)
+    : Handle(loop, UV_NAMED_PIPE), path_(std::move(path)) {}
 
-uv_pipe_t* PipeListener::raw() const { return reinterpret_cast<uv_pipe_t*>(rawHandle()); }
+uv_pipe_t* PipeListener::raw() const {
+    return reinterpret_cast<uv_pipe_t*>(rawHandle());
+}
 
 Result<Owned<PipeListener>> PipeListener::create(Loop& loop, const std::string& path,
                                                  ConnectionCallback callback, int backlog) {

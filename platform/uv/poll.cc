@@ -6,12 +6,13 @@
 namespace possync::uv {
 
 static_assert(int(Poll::Readable) == int(UV_READABLE) && int(Poll::Writable) == int(UV_WRITABLE) &&
-              int(Poll::Disconnect) == int(UV_DISCONNECT) &&
-              int(Poll::Prioritized) == int(UV_PRIORITIZED));
+              int(Poll::Disconnect) == int(UV_DISCONNECT) && int(Poll::Prioritized) == int(UV_PRIORITIZED));
 
 Poll::Poll(Loop& loop, int fd) : Handle(loop, UV_POLL), fd_(fd) {}
 
-uv_poll_t* Poll::raw() const { return reinterpret_cast<uv_poll_t*>(rawHandle()); }
+uv_poll_t* Poll::raw() const {
+    return reinterpret_cast<uv_poll_t*>(rawHandle());
+}
 
 Result<Owned<Poll>> Poll::create(Loop& loop, int fd) {
     Owned<Poll> self(new Poll(loop, fd));

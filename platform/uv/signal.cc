@@ -7,7 +7,9 @@ namespace possync::uv {
 
 Signal::Signal(Loop& loop) : Handle(loop, UV_SIGNAL) {}
 
-uv_signal_t* Signal::raw() const { return reinterpret_cast<uv_signal_t*>(rawHandle()); }
+uv_signal_t* Signal::raw() const {
+    return reinterpret_cast<uv_signal_t*>(rawHandle());
+}
 
 Result<Owned<Signal>> Signal::create(Loop& loop, int signum, std::function<void(int)> callback) {
     Owned<Signal> self(new Signal(loop));

@@ -22,7 +22,9 @@ struct Stream::ShutdownRequest {
 
 Stream::Stream(Loop& loop, int uvHandleType) : Handle(loop, uvHandleType) {}
 
-uv_stream_t* Stream::rawStream() const { return reinterpret_cast<uv_stream_t*>(rawHandle()); }
+uv_stream_t* Stream::rawStream() const {
+    return reinterpret_cast<uv_stream_t*>(rawHandle());
+}
 
 Status Stream::startRead(DataCallback onData, EndCallback onEnd) {
     if (closing() || ended_) return closedError("read " + peerName_);
@@ -108,7 +110,8 @@ Status Stream::write(std::vector<uint8_t> data, WriteCallback done) {
 
 Status Stream::writeShared(std::shared_ptr<const std::vector<uint8_t>> data, WriteCallback done) {
     if (closing()) return closedError("write to " + peerName_);
-    if (!data || data->empty()) return makeError(Errc::InvalidArgument, "write to " + peerName_ + ": no data");
+    if (!data || data->empty())
+        return makeError(Errc::InvalidArgument, "write to " + peerName_ + ": no data");
     auto w = std::make_unique<WriteRequest>();
     w->shared = std::move(data);
     w->done = std::move(done);

@@ -24,8 +24,8 @@ Result<sockaddr_storage> numericAddress(std::string_view hostText, uint16_t port
     if (host.find(':') != std::string::npos &&
         uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0)
         return addr;
-    return makeError(Errc::InvalidArgument, "not a numeric IP address: '" + host +
-                                                "' (host names are resolved by discovery)");
+    return makeError(Errc::InvalidArgument,
+                     "not a numeric IP address: '" + host + "' (host names are resolved by discovery)");
 }
 
 std::string nameOf(const sockaddr_storage& addr) {
@@ -83,7 +83,9 @@ std::string formatHostPort(std::string_view host, uint16_t port) {
 
 TcpStream::TcpStream(Loop& loop) : Stream(loop, UV_TCP) {}
 
-uv_tcp_t* TcpStream::raw() const { return reinterpret_cast<uv_tcp_t*>(rawStream()); }
+uv_tcp_t* TcpStream::raw() const {
+    return reinterpret_cast<uv_tcp_t*>(rawStream());
+}
 
 Result<Owned<TcpStream>> TcpStream::make(Loop& loop) {
     Owned<TcpStream> self(new TcpStream(loop));
@@ -95,8 +97,8 @@ Result<Owned<TcpStream>> TcpStream::make(Loop& loop) {
     return self;
 }
 
-Result<std::unique_ptr<PendingConnect>> TcpStream::connect(Loop& loop, std::string_view host,
-                                                           uint16_t port, ConnectCallback callback) {
+Result<std::unique_ptr<PendingConnect>> TcpStream::connect(Loop& loop, std::string_view host, uint16_t port,
+                                                           ConnectCallback callback) {
     auto addr = numericAddress(host, port);
     if (!addr.ok()) return addr.takeError();
     auto made = make(loop);
@@ -135,7 +137,9 @@ Status TcpStream::setKeepAlive(bool enable, unsigned delaySeconds) {
 
 TcpListener::TcpListener(Loop& loop) : Handle(loop, UV_TCP) {}
 
-uv_tcp_t* TcpListener::raw() const { return reinterpret_cast<uv_tcp_t*>(rawHandle()); }
+uv_tcp_t* TcpListener::raw() const {
+    return reinterpret_cast<uv_tcp_t*>(rawHandle());
+}
 
 Result<Owned<TcpListener>> TcpListener::create(Loop& loop, std::string_view hostPort,
                                                ConnectionCallback callback, int backlog) {
@@ -144,8 +148,8 @@ Result<Owned<TcpListener>> TcpListener::create(Loop& loop, std::string_view host
     return create(loop, where.value(), std::move(callback), backlog);
 }
 
-Result<Owned<TcpListener>> TcpListener::create(Loop& loop, const HostPort& where,
-                                               ConnectionCallback callback, int backlog) {
+Result<Owned<TcpListener>> TcpListener::create(Loop& loop, const HostPort& where, ConnectionCallback callback,
+                                               int backlog) {
     std::string host = where.host.empty() || where.host == "*" ? "0.0.0.0" : where.host;
     auto addr = numericAddress(host, where.port);
     if (!addr.ok()) return addr.takeError();

@@ -35,8 +35,8 @@ public:
     // Errc::InvalidArgument at once (callback never called). Otherwise `callback` runs
     // once with the connected stream or Errc::Io ("connect 127.0.0.1:9: connection
     // refused"), unless the returned PendingConnect is destroyed first (= cancel).
-    static Result<std::unique_ptr<PendingConnect>> connect(Loop& loop, std::string_view host,
-                                                           uint16_t port, ConnectCallback callback);
+    static Result<std::unique_ptr<PendingConnect>> connect(Loop& loop, std::string_view host, uint16_t port,
+                                                           ConnectCallback callback);
 
     Status setNoDelay(bool enable);
     // TCP keepalive probes after `delaySeconds` idle (ignored when disabling).
@@ -59,8 +59,8 @@ public:
     // a non-numeric host, Errc::Io for bind/listen failures ("address already in use").
     static Result<Owned<TcpListener>> create(Loop& loop, std::string_view hostPort,
                                              ConnectionCallback callback, int backlog = 128);
-    static Result<Owned<TcpListener>> create(Loop& loop, const HostPort& where,
-                                             ConnectionCallback callback, int backlog = 128);
+    static Result<Owned<TcpListener>> create(Loop& loop, const HostPort& where, ConnectionCallback callback,
+                                             int backlog = 128);
 
     // The bound port (the OS's choice when asked for port 0).
     uint16_t port() const { return port_; }

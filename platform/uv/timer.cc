@@ -7,7 +7,9 @@ namespace possync::uv {
 
 Timer::Timer(Loop& loop) : Handle(loop, UV_TIMER) {}
 
-uv_timer_t* Timer::raw() const { return reinterpret_cast<uv_timer_t*>(rawHandle()); }
+uv_timer_t* Timer::raw() const {
+    return reinterpret_cast<uv_timer_t*>(rawHandle());
+}
 
 Result<Owned<Timer>> Timer::create(Loop& loop) {
     Owned<Timer> self(new Timer(loop));
@@ -39,6 +41,8 @@ void Timer::again() {
     if (!closing() && callback_) uv_timer_again(raw());
 }
 
-bool Timer::active() const { return !closing() && uv_is_active(rawHandle()); }
+bool Timer::active() const {
+    return !closing() && uv_is_active(rawHandle());
+}
 
 }  // namespace possync::uv

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+
 #include "store/store.h"
 
 namespace possync::scenario {
@@ -112,8 +113,10 @@ std::string mixedKey(uint64_t k) {
 int runMixed(store::Store& s, const Args& a) {
     auto ops = number(a, "ops", std::nullopt);
     auto seed = number(a, "seed", 1);
-    auto list = a.options.count("tables") ? store::parseTableList(a.options.at("tables"))
-                                          : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
+    auto list =
+        a.options.count("tables")
+            ? store::parseTableList(a.options.at("tables"))
+            : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
     if (!ops || *ops == 0) return fail("--ops N is required (N >= 1)");
     if (!seed) return fail("--seed is not a number");
     if (!list) return fail(list.error().message);
@@ -126,10 +129,14 @@ int runMixed(store::Store& s, const Args& a) {
     while (done < *ops) {
         // Transaction sizes: mostly small, some medium, a few large.
         uint64_t pick = rng.below(100), size;
-        if (pick < 50) size = 1 + rng.below(5);
-        else if (pick < 85) size = 1 + rng.below(50);
-        else if (pick < 97) size = 1 + rng.below(300);
-        else size = 1 + rng.below(1000);
+        if (pick < 50)
+            size = 1 + rng.below(5);
+        else if (pick < 85)
+            size = 1 + rng.below(50);
+        else if (pick < 97)
+            size = 1 + rng.below(300);
+        else
+            size = 1 + rng.below(1000);
         size = std::min(size, *ops - done);
         auto txn = s.beginWrite();
         if (!txn) return fail(txn.error().message);
@@ -196,8 +203,10 @@ int runCounter(store::Store& s, const Args& a) {
         std::string text = std::to_string(i);
         if (auto r = txn->put(kCounterTable, Bytes(std::string_view("counter")), Bytes(text)); !r)
             return fail(r.error().message);
-        if (auto r = txn->put(kCounterTable, Bytes(recKey(i)), Bytes(text)); !r) return fail(r.error().message);
-        if (auto r = txn->put(kCounterTable, Bytes(tailKey(i)), Bytes(text)); !r) return fail(r.error().message);
+        if (auto r = txn->put(kCounterTable, Bytes(recKey(i)), Bytes(text)); !r)
+            return fail(r.error().message);
+        if (auto r = txn->put(kCounterTable, Bytes(tailKey(i)), Bytes(text)); !r)
+            return fail(r.error().message);
         if (c > 0) {
             auto r = txn->del(kCounterTable, Bytes(tailKey(c)));
             if (!r) return fail(r.error().message);
@@ -268,8 +277,10 @@ uint64_t fnv(uint64_t h, Bytes b) {
 }
 
 int runObserve(store::Store& s, const Args& a) {
-    auto list = a.options.count("tables") ? store::parseTableList(a.options.at("tables"))
-                                          : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
+    auto list =
+        a.options.count("tables")
+            ? store::parseTableList(a.options.at("tables"))
+            : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
     if (!list) return fail(list.error().message);
     auto txn = s.beginRead();
     if (!txn) return fail(txn.error().message);
@@ -298,7 +309,8 @@ int runObserve(store::Store& s, const Args& a) {
 
 int usage() {
     fprintf(stderr,
-            "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P --every K]\n"
+            "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P "
+            "--every K]\n"
             "       scenario_writer counter --data DIR --count N [--pause-ms P --every K]\n"
             "       scenario_writer check-counter --data DIR\n"
             "       scenario_writer observe --data DIR --tables T1,T2,...\n");
@@ -326,4 +338,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace possync::scenario
 
-int main(int argc, char** argv) { return possync::scenario::run(argc, argv); }
+int main(int argc, char** argv) {
+    return possync::scenario::run(argc, argv);
+}

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+
 #include "wire/change_model.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
@@ -137,38 +138,37 @@ int runDecode(const std::string& hex) {
     if (!frame) return fail(frame.error().message);
     const wire::Frame* f = *frame;
     switch (f->message_type()) {
-    case wire::Message::Hello: {
-        auto* h = f->message_as_Hello();
-        auto pos = wire::positionOf(h->position());
-        printf("Hello store=%s device=%s state=%s position=%s:%llu\n",
-               std::string(wire::textOf(h->store_id())).c_str(), std::string(wire::textOf(h->device_id())).c_str(),
-               wire::EnumNameSlaveState(h->state()), hex64(pos.generation()).c_str(),
-               (unsigned long long)pos.seq());
-        return 0;
-    }
-    case wire::Message::Welcome: {
-        auto* w = f->message_as_Welcome();
-        if (w->refused())
-            printf("Welcome refused code=%s reason=%s\n", wire::errorCodeName(w->code()),
-                   std::string(wire::textOf(w->reason())).c_str());
-        else
-            printf("Welcome generation=%s head=%llu mode=%s\n", hex64(w->generation()).c_str(),
-                   (unsigned long long)w->head_seq(), wire::EnumNameSyncMode(w->mode()));
-        return 0;
-    }
-    case wire::Message::Error: {
-        auto* e = f->message_as_Error();
-        printf("Error code=%s text=%s\n", wire::errorCodeName(e->code()), std::string(wire::textOf(e->text())).c_str());
-        return 0;
-    }
-    case wire::Message::Ack: {
-        auto pos = wire::positionOf(f->message_as_Ack()->position());
-        printf("Ack position=%s:%llu\n", hex64(pos.generation()).c_str(), (unsigned long long)pos.seq());
-        return 0;
-    }
-    default:
-        printf("%s\n", wire::messageTypeName(f));
-        return 0;
+        case wire::Message::Hello: {
+            auto* h = f->message_as_Hello();
+            auto pos = wire::positionOf(h->position());
+            printf("Hello store=%s device=%s state=%s position=%s:%llu\n",
+                   std::string(wire::textOf(h->store_id())).c_str(),
+                   std::string(wire::textOf(h->device_id())).c_str(), wire::EnumNameSlaveState(h->state()),
+                   hex64(pos.generation()).c_str(), (unsigned long long)pos.seq());
+            return 0;
+        }
+        case wire::Message::Welcome: {
+            auto* w = f->message_as_Welcome();
+            if (w->refused())
+                printf("Welcome refused code=%s reason=%s\n", wire::errorCodeName(w->code()),
+                       std::string(wire::textOf(w->reason())).c_str());
+            else
+                printf("Welcome generation=%s head=%llu mode=%s\n", hex64(w->generation()).c_str(),
+                       (unsigned long long)w->head_seq(), wire::EnumNameSyncMode(w->mode()));
+            return 0;
+        }
+        case wire::Message::Error: {
+            auto* e = f->message_as_Error();
+            printf("Error code=%s text=%s\n", wire::errorCodeName(e->code()),
+                   std::string(wire::textOf(e->text())).c_str());
+            return 0;
+        }
+        case wire::Message::Ack: {
+            auto pos = wire::positionOf(f->message_as_Ack()->position());
+            printf("Ack position=%s:%llu\n", hex64(pos.generation()).c_str(), (unsigned long long)pos.seq());
+            return 0;
+        }
+        default: printf("%s\n", wire::messageTypeName(f)); return 0;
     }
 }
 
@@ -188,4 +188,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace possync::scenario
 
-int main(int argc, char** argv) { return possync::scenario::run(argc, argv); }
+int main(int argc, char** argv) {
+    return possync::scenario::run(argc, argv);
+}

@@ -16,9 +16,13 @@ namespace {
 
 volatile sig_atomic_t gInterrupted = 0;
 
-void onInterrupt(int) { gInterrupted = 1; }
+void onInterrupt(int) {
+    gInterrupted = 1;
+}
 
-std::string errnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errnoText(const char* what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
 
 int msUntil(Clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -36,9 +40,12 @@ void catchInterrupts() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool interrupted() { return gInterrupted != 0; }
+bool interrupted() {
+    return gInterrupted != 0;
+}
 
-Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv, const std::string& logPath) {
+Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv,
+                                            const std::string& logPath) {
     if (argv.empty()) return makeError(Errc::InvalidArgument, "no program to start");
     int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logFd < 0) return makeError(Errc::Io, errnoText(("open " + logPath).c_str()));
@@ -83,7 +90,11 @@ Result<std::unique_ptr<Child>> Child::start(const std::vector<std::string>& argv
 }
 
 Child::Child(pid_t pid, int fd, int logFd, std::string logPath, std::string what)
-    : pid_(pid), fd_(fd), logFd_(logFd), logPath_(std::move(logPath)), what_(std::move(what)),
+    : pid_(pid),
+      fd_(fd),
+      logFd_(logFd),
+      logPath_(std::move(logPath)),
+      what_(std::move(what)),
       startedAt_(Clock::now()) {}
 
 Child::~Child() {
@@ -144,7 +155,9 @@ void Child::takeLines(Clock::time_point at) {
     partial_.erase(0, start);
 }
 
-void Child::drain() { readSome(0); }
+void Child::drain() {
+    readSome(0);
+}
 
 long Child::findLine(std::string_view needle, size_t from) const {
     for (size_t i = from; i < lines_.size(); ++i)
@@ -158,18 +171,20 @@ Result<size_t> Child::waitForLine(std::string_view needle, Clock::time_point dea
         long at = findLine(needle, from);
         if (at >= 0) return static_cast<size_t>(at);
         std::string last = lines_.empty() ? "(no output)" : lines_.back().text;
-        if (interrupted()) return makeError(Errc::Closed, "interrupted while waiting for \"" + std::string(needle) + "\"");
+        if (interrupted())
+            return makeError(Errc::Closed, "interrupted while waiting for \"" + std::string(needle) + "\"");
         if (eof_ || reap(false)) {
             drain();
             if (findLine(needle, from) >= 0) continue;
             reap(true);
-            return makeError(Errc::Closed, "'" + what_ + "' exited (status " +
-                                               std::to_string(status_) + ") before \"" + std::string(needle) +
+            return makeError(Errc::Closed, "'" + what_ + "' exited (status " + std::to_string(status_) +
+                                               ") before \"" + std::string(needle) +
                                                "\"; last line: " + last + " (log " + logPath_ + ")");
         }
         if (Clock::now() >= deadline)
             return makeError(Errc::Busy, "no \"" + std::string(needle) + "\" from '" + what_ +
-                                             "' before the deadline; last line: " + last + " (log " + logPath_ + ")");
+                                             "' before the deadline; last line: " + last + " (log " +
+                                             logPath_ + ")");
         readSome(std::min(10, msUntil(deadline)));
         if (onIdle) onIdle();
     }
@@ -180,8 +195,8 @@ Result<int> Child::waitExit(Clock::time_point deadline) {
         if (interrupted() || Clock::now() >= deadline) {
             kill();
             return makeError(interrupted() ? Errc::Closed : Errc::Busy,
-                             std::string(interrupted() ? "interrupted" : "deadline passed") + " waiting for '" + what_ +
-                                 "' to exit (killed; log " + logPath_ + ")");
+                             std::string(interrupted() ? "interrupted" : "deadline passed") +
+                                 " waiting for '" + what_ + "' to exit (killed; log " + logPath_ + ")");
         }
         if (eof_) {
             ::poll(nullptr, 0, std::min(10, msUntil(deadline)));
@@ -210,8 +225,7 @@ Result<std::string> runTool(const std::vector<std::string>& argv, const std::str
     auto rc = (*child)->waitExit(deadline);
     if (!rc) return rc.takeError();
     const auto& lines = (*child)->lines();
-    if (*rc != 0)
-    {
+    if (*rc != 0) {
         std::string cmd;
         for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
         return makeError(Errc::Io, "'" + cmd + "' failed (status " + std::to_string(*rc) + "): " +

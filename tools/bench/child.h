@@ -30,7 +30,8 @@ struct Line {
 class Child final {
 public:
     // Starts argv[0] (a path) with argv; output lines are also appended to logPath.
-    static Result<std::unique_ptr<Child>> start(const std::vector<std::string>& argv, const std::string& logPath);
+    static Result<std::unique_ptr<Child>> start(const std::vector<std::string>& argv,
+                                                const std::string& logPath);
     ~Child();
     Child(const Child&) = delete;
     Child& operator=(const Child&) = delete;

@@ -4,15 +4,17 @@
 
 #include <chrono>
 
-#include "commands.h"
 #include "lmdb/mdb.h"
+
+#include "commands.h"
 
 namespace possync::bench {
 
 std::vector<uint8_t> pregenerateValues(uint64_t records, uint64_t valueSize, uint64_t maxBytes) {
     if (valueSize != 0 && records > maxBytes / valueSize) return {};
     std::vector<uint8_t> values(records * valueSize);
-    for (uint64_t i = 0; i < records; ++i) tool::syntheticValue(1, i, values.data() + i * valueSize, valueSize);
+    for (uint64_t i = 0; i < records; ++i)
+        tool::syntheticValue(1, i, values.data() + i * valueSize, valueSize);
     return values;
 }
 

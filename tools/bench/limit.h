@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "proc_stats.h"
 
 namespace possync::bench {

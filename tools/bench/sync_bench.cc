@@ -16,16 +16,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/bytes.h"
+
 #include "child.h"
 #include "limit.h"
 #include "proc_stats.h"
@@ -70,14 +71,14 @@ struct Binaries {
 
 // What one repetition measured.
 struct Rep {
-    double syncS = 0;          // slave start -> "FULL sync complete" read from its output
-    double connectS = 0;       // slave start -> "connected to master"
-    double sentS = 0;          // slave start -> master's "snapshot sent" (-1 when not seen)
+    double syncS = 0;     // slave start -> "FULL sync complete" read from its output
+    double connectS = 0;  // slave start -> "connected to master"
+    double sentS = 0;     // slave start -> master's "snapshot sent" (-1 when not seen)
     double limitS = 0;
     double limitCommitS = 0;
-    Sched master, slave;       // CPU and run-queue wait of each daemon until the sync completed
-    Sched limit;               // the same for the limit (this process, during runLimit)
-    Rss masterRss, slaveRss;   // VmHWM at completion; anonKb = largest RssAnon sampled
+    Sched master, slave;      // CPU and run-queue wait of each daemon until the sync completed
+    Sched limit;              // the same for the limit (this process, during runLimit)
+    Rss masterRss, slaveRss;  // VmHWM at completion; anonKb = largest RssAnon sampled
     uint64_t chunks = 0;
     std::string digest;
 };
@@ -110,8 +111,8 @@ Status parseArgs(int argc, char** argv, Options& o, bool& help) {
             if (!v) return v.takeError();
             auto n = parseU64(*v);
             if (!n || *n < min)
-                return makeError(Errc::InvalidArgument, std::string(name) + ": '" + *v + "' is not a number >= " +
-                                                            std::to_string(min));
+                return makeError(Errc::InvalidArgument, std::string(name) + ": '" + *v +
+                                                            "' is not a number >= " + std::to_string(min));
             return *n;
         };
         Result<uint64_t> n = uint64_t(0);
@@ -127,7 +128,8 @@ Status parseArgs(int argc, char** argv, Options& o, bool& help) {
             recordsSet = true;
         } else if (a == "--value-size") {
             if (!(n = number("--value-size", 0))) return n.takeError();
-            if (*n > (64u << 20)) return makeError(Errc::InvalidArgument, "--value-size is larger than 64 MiB");
+            if (*n > (64u << 20))
+                return makeError(Errc::InvalidArgument, "--value-size is larger than 64 MiB");
             o.valueSize = *n;
         } else if (a == "--reps") {
             if (!(n = number("--reps", 1))) return n.takeError();
@@ -155,7 +157,8 @@ Result<Binaries> findBinaries(std::string binDir) {
         // This program lives in BUILD/tools/bench/.
         std::error_code ec;
         auto self = fs::read_symlink("/proc/self/exe", ec);
-        if (ec) return makeError(Errc::NotFound, "cannot find this program's build directory: give --bin-dir");
+        if (ec)
+            return makeError(Errc::NotFound, "cannot find this program's build directory: give --bin-dir");
         binDir = self.parent_path().parent_path().parent_path().string();
     }
     auto pick = [&](const char* name, const char* inBuild) -> std::optional<std::string> {
@@ -166,16 +169,20 @@ Result<Binaries> findBinaries(std::string binDir) {
     auto d = pick("possyncd", "firmware/daemon/possyncd");
     auto t = pick("possync", "tools/possync/possync");
     if (!d || !t)
-        return makeError(Errc::NotFound, std::string("no executable ") + (d ? "possync" : "possyncd") + " in " +
-                                             binDir + " (give --bin-dir: a build directory or the binaries' directory)");
+        return makeError(Errc::NotFound,
+                         std::string("no executable ") + (d ? "possync" : "possyncd") + " in " + binDir +
+                             " (give --bin-dir: a build directory or the binaries' directory)");
     return Binaries{*d, *t};
 }
 
-double since(Clock::time_point t0, Clock::time_point t) { return std::chrono::duration<double>(t - t0).count(); }
+double since(Clock::time_point t0, Clock::time_point t) {
+    return std::chrono::duration<double>(t - t0).count();
+}
 
 class Bench final {
 public:
-    Bench(Options o, Binaries b, std::string work) : o_(std::move(o)), bin_(std::move(b)), work_(std::move(work)) {
+    Bench(Options o, Binaries b, std::string work)
+        : o_(std::move(o)), bin_(std::move(b)), work_(std::move(work)) {
         // Generous maps: the data set, LMDB's page overhead and a change log of the same size.
         uint64_t est = o_.records * (o_.valueSize + 16 + 32);
         uint64_t mib = (3 * est >> 20) + 64;
@@ -211,16 +218,19 @@ private:
     Result<Rep> runIn(const std::string& dir) {
         Rep rep;
         const auto ma = mapArgs();
-        std::vector<std::string> load = {bin_.possync, "--data", dir + "/master", "load", "--records",
-                                         std::to_string(o_.records), "--value-size", std::to_string(o_.valueSize),
-                                         "--table", "bench"};
+        std::vector<std::string> load = {bin_.possync,    "--data",
+                                         dir + "/master", "load",
+                                         "--records",     std::to_string(o_.records),
+                                         "--value-size",  std::to_string(o_.valueSize),
+                                         "--table",       "bench"};
         load.insert(load.begin() + 3, ma.begin(), ma.end());  // --map-size goes before the command
         auto loaded = runTool(load, dir + "/load.log", deadline());
         if (!loaded) return loaded.takeError();
 
-        std::vector<std::string> margs = {bin_.possyncd, "--role", "master", "--data", dir + "/master", "--store",
-                                          "bench", "--device", "bench-master", "--listen", "127.0.0.1:0",
-                                          "--discovery", "static", "--tables", "bench", "--log-level", "info"};
+        std::vector<std::string> margs = {
+            bin_.possyncd, "--role",   "master",       "--data",      dir + "/master", "--store",
+            "bench",       "--device", "bench-master", "--listen",    "127.0.0.1:0",   "--discovery",
+            "static",      "--tables", "bench",        "--log-level", "info"};
         margs.insert(margs.end(), ma.begin(), ma.end());
         auto master = Child::start(margs, dir + "/master.log");
         if (!master) return master.takeError();
@@ -231,9 +241,10 @@ private:
         std::string port = ll.substr(ll.rfind(':') + 1);
         if (!parseU64(port)) return makeError(Errc::Protocol, "cannot read the master's port from: " + ll);
 
-        std::vector<std::string> sargs = {bin_.possyncd, "--role", "slave", "--data", dir + "/slave", "--store",
-                                          "bench", "--device", "bench-slave", "--master", "127.0.0.1:" + port,
-                                          "--discovery", "static", "--log-level", "info"};
+        std::vector<std::string> sargs = {
+            bin_.possyncd,       "--role",      "slave",    "--data",      dir + "/slave",
+            "--store",           "bench",       "--device", "bench-slave", "--master",
+            "127.0.0.1:" + port, "--discovery", "static",   "--log-level", "info"};
         sargs.insert(sargs.end(), ma.begin(), ma.end());
         size_t masterFrom = m.lines().size();
         auto t0 = Clock::now();
@@ -268,9 +279,11 @@ private:
                 return makeError(Errc::Io, "a daemon exited with status " + std::to_string(*rc) +
                                                " after SIGTERM (log " + child->logPath() + ")");
         }
-        auto md = runTool({bin_.possync, "--data", dir + "/master", "digest"}, dir + "/digest.log", deadline());
+        auto md =
+            runTool({bin_.possync, "--data", dir + "/master", "digest"}, dir + "/digest.log", deadline());
         if (!md) return md.takeError();
-        auto sd = runTool({bin_.possync, "--data", dir + "/slave", "digest"}, dir + "/digest.log", deadline());
+        auto sd =
+            runTool({bin_.possync, "--data", dir + "/slave", "digest"}, dir + "/digest.log", deadline());
         if (!sd) return sd.takeError();
         if (*md != *sd)
             return makeError(Errc::Corrupt, "slave digest differs from the master's: master '" + trim(*md) +
@@ -322,18 +335,22 @@ void printResults(const Options& o, const std::vector<Rep>& reps) {
         mAnon = std::max(mAnon, r.masterRss.anonKb / 1024.0);
         sAnon = std::max(sAnon, r.slaveRss.anonKb / 1024.0);
     }
-    auto S = summarize(sync), L = summarize(limit), R = summarize(ratio), Q = summarize(rate), M = summarize(mbs);
-    printf("RESULT name=full_sync records=%llu value_bytes=%llu reps=%zu sync_s_median=%.3f sync_s_min=%.3f "
-           "sync_s_max=%.3f records_per_s_median=%.0f mb_per_s_median=%.1f limit_s_median=%.3f limit_s_min=%.3f "
-           "limit_s_max=%.3f ratio_median=%.2f ratio_min=%.2f ratio_max=%.2f master_rss_mb=%.1f "
-           "slave_rss_mb=%.1f\n",
-           (unsigned long long)o.records, (unsigned long long)o.valueSize, reps.size(), S.median, S.min, S.max,
-           Q.median, M.median, L.median, L.min, L.max, R.median, R.min, R.max, mHwm, sHwm);
-    printf("RESULT name=full_sync_detail records=%llu connect_s_median=%.3f master_sent_s_median=%.3f "
-           "master_cpu_s_median=%.3f slave_cpu_s_median=%.3f master_runq_wait_s_median=%.3f "
-           "slave_runq_wait_s_median=%.3f master_anon_mb=%.1f slave_anon_mb=%.1f\n",
-           (unsigned long long)o.records, summarize(connect).median, summarize(sent).median, summarize(mcpu).median,
-           summarize(scpu).median, summarize(mwait).median, summarize(swait).median, mAnon, sAnon);
+    auto S = summarize(sync), L = summarize(limit), R = summarize(ratio), Q = summarize(rate),
+         M = summarize(mbs);
+    printf(
+        "RESULT name=full_sync records=%llu value_bytes=%llu reps=%zu sync_s_median=%.3f sync_s_min=%.3f "
+        "sync_s_max=%.3f records_per_s_median=%.0f mb_per_s_median=%.1f limit_s_median=%.3f limit_s_min=%.3f "
+        "limit_s_max=%.3f ratio_median=%.2f ratio_min=%.2f ratio_max=%.2f master_rss_mb=%.1f "
+        "slave_rss_mb=%.1f\n",
+        (unsigned long long)o.records, (unsigned long long)o.valueSize, reps.size(), S.median, S.min, S.max,
+        Q.median, M.median, L.median, L.min, L.max, R.median, R.min, R.max, mHwm, sHwm);
+    printf(
+        "RESULT name=full_sync_detail records=%llu connect_s_median=%.3f master_sent_s_median=%.3f "
+        "master_cpu_s_median=%.3f slave_cpu_s_median=%.3f master_runq_wait_s_median=%.3f "
+        "slave_runq_wait_s_median=%.3f master_anon_mb=%.1f slave_anon_mb=%.1f\n",
+        (unsigned long long)o.records, summarize(connect).median, summarize(sent).median,
+        summarize(mcpu).median, summarize(scpu).median, summarize(mwait).median, summarize(swait).median,
+        mAnon, sAnon);
 }
 
 }  // namespace
@@ -357,7 +374,8 @@ int main(int argc, char** argv) {
     }
     std::string tmpl = o.workDir + "/possync-bench.XXXXXX";
     if (!::mkdtemp(tmpl.data())) {
-        fprintf(stderr, "possync-bench: cannot create a directory in %s: %s\n", o.workDir.c_str(), strerror(errno));
+        fprintf(stderr, "possync-bench: cannot create a directory in %s: %s\n", o.workDir.c_str(),
+                strerror(errno));
         return 1;
     }
     std::string work = tmpl;
@@ -377,21 +395,23 @@ int main(int argc, char** argv) {
     for (uint64_t k = 1; prep && k <= o.reps; ++k) {
         auto r = bench.run(k);
         if (!r) {
-            fprintf(stderr, "possync-bench: repetition %llu: %s\n", (unsigned long long)k, r.error().message.c_str());
+            fprintf(stderr, "possync-bench: repetition %llu: %s\n", (unsigned long long)k,
+                    r.error().message.c_str());
             rc = 1;
             break;
         }
-        printf("REP rep=%llu sync_s=%.3f connect_s=%.3f master_sent_s=%.3f limit_s=%.3f limit_commit_s=%.3f "
-               "limit_cpu_s=%.3f limit_runq_wait_s=%.3f ratio=%.2f chunks=%llu master_cpu_s=%.3f slave_cpu_s=%.3f "
-               "master_runq_wait_s=%.3f slave_runq_wait_s=%.3f "
-               "master_hwm_mb=%.1f slave_hwm_mb=%.1f "
-               "master_anon_mb=%.1f slave_anon_mb=%.1f %s\n",
-               (unsigned long long)k, r->syncS, r->connectS, r->sentS, r->limitS, r->limitCommitS, r->limit.cpuS,
-               r->limit.waitS, r->syncS / r->limitS,
-               (unsigned long long)r->chunks, r->master.cpuS, r->slave.cpuS, r->master.waitS, r->slave.waitS,
-               r->masterRss.hwmKb / 1024.0,
-               r->slaveRss.hwmKb / 1024.0, r->masterRss.anonKb / 1024.0, r->slaveRss.anonKb / 1024.0,
-               r->digest.c_str());
+        printf(
+            "REP rep=%llu sync_s=%.3f connect_s=%.3f master_sent_s=%.3f limit_s=%.3f limit_commit_s=%.3f "
+            "limit_cpu_s=%.3f limit_runq_wait_s=%.3f ratio=%.2f chunks=%llu master_cpu_s=%.3f "
+            "slave_cpu_s=%.3f "
+            "master_runq_wait_s=%.3f slave_runq_wait_s=%.3f "
+            "master_hwm_mb=%.1f slave_hwm_mb=%.1f "
+            "master_anon_mb=%.1f slave_anon_mb=%.1f %s\n",
+            (unsigned long long)k, r->syncS, r->connectS, r->sentS, r->limitS, r->limitCommitS, r->limit.cpuS,
+            r->limit.waitS, r->syncS / r->limitS, (unsigned long long)r->chunks, r->master.cpuS,
+            r->slave.cpuS, r->master.waitS, r->slave.waitS, r->masterRss.hwmKb / 1024.0,
+            r->slaveRss.hwmKb / 1024.0, r->masterRss.anonKb / 1024.0, r->slaveRss.anonKb / 1024.0,
+            r->digest.c_str());
         fflush(stdout);
         reps.push_back(std::move(*r));
     }

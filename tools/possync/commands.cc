@@ -13,7 +13,9 @@ static int fail(const std::string& what) {
     return 1;
 }
 
-static int fail(const Error& e) { return fail(e.message); }
+static int fail(const Error& e) {
+    return fail(e.message);
+}
 
 static Result<std::string> decode(const TextMode& m, const std::string& text, const char* what) {
     if (!m.hex) return text;
@@ -22,7 +24,9 @@ static Result<std::string> decode(const TextMode& m, const std::string& text, co
     return std::move(*b);
 }
 
-static std::string encode(const TextMode& m, Bytes b) { return m.hex ? toHex(b) : b.str(); }
+static std::string encode(const TextMode& m, Bytes b) {
+    return m.hex ? toHex(b) : b.str();
+}
 
 int cmdPut(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
            const std::string& value) {
@@ -124,12 +128,13 @@ int cmdInfo(store::Store& s) {
     if (!m) return fail(m.error());
     auto log = s.logInfo();
     if (!log) return fail(log.error());
-    printf("role: %s\ndevice: %s\ngeneration: %s\nseq: %llu\nsynced: %s\nwatched: %s\n"
-           "resync_seq: %llu\nlog_entries: %llu\nlog_first: %llu\nlog_bytes: %llu\nformat: %llu\n",
-           store::roleName(m->role), m->device.c_str(), hex64(m->generation).c_str(),
-           (unsigned long long)m->seq, m->synced ? "yes" : "no", store::joinTableList(m->watched).c_str(),
-           (unsigned long long)m->resyncSeq, (unsigned long long)log->entries,
-           (unsigned long long)log->first, (unsigned long long)log->bytes, (unsigned long long)m->format);
+    printf(
+        "role: %s\ndevice: %s\ngeneration: %s\nseq: %llu\nsynced: %s\nwatched: %s\n"
+        "resync_seq: %llu\nlog_entries: %llu\nlog_first: %llu\nlog_bytes: %llu\nformat: %llu\n",
+        store::roleName(m->role), m->device.c_str(), hex64(m->generation).c_str(), (unsigned long long)m->seq,
+        m->synced ? "yes" : "no", store::joinTableList(m->watched).c_str(), (unsigned long long)m->resyncSeq,
+        (unsigned long long)log->entries, (unsigned long long)log->first, (unsigned long long)log->bytes,
+        (unsigned long long)m->format);
     return 0;
 }
 

@@ -25,8 +25,8 @@ int cmdWatch(store::Store& s, const std::string* list);
 struct LoadOptions {
     uint64_t records = 0;
     uint64_t valueSize = 100;
-    uint64_t start = 0;        // index of the first record (to extend an earlier load)
-    uint64_t batch = 0;        // records per transaction; 0 = as many as one change model holds
+    uint64_t start = 0;  // index of the first record (to extend an earlier load)
+    uint64_t batch = 0;  // records per transaction; 0 = as many as one change model holds
     std::string table = "bench";
     uint64_t seed = 1;
 };

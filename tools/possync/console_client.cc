@@ -1,23 +1,25 @@
 #include "console_client.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <fcntl.h>
-#include <iostream>
-#include <memory>
 #include <poll.h>
-#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "serial/serial.h"
+
 #include "console/reply_reader.h"
 #include "console/tokenizer.h"
-#include "serial/serial.h"
 
 using namespace possync;
 
@@ -68,12 +70,13 @@ Result<Options> parseArgs(int argc, char** argv) {
             } else {
                 std::optional<uint64_t> n = parseU64(*v);
                 if (!n || *n == 0 || *n > UINT32_MAX)
-                    return makeError(Errc::InvalidArgument, arg + " needs a positive number, not '" + *v + "'");
+                    return makeError(Errc::InvalidArgument,
+                                     arg + " needs a positive number, not '" + *v + "'");
                 if (arg == "--baud") {
                     if (!serial::isSupportedBaud(static_cast<uint32_t>(*n)))
-                        return makeError(Errc::InvalidArgument,
-                                         "unsupported baud rate " + *v + " (supported: " +
-                                             serial::supportedBauds() + ")");
+                        return makeError(
+                            Errc::InvalidArgument,
+                            "unsupported baud rate " + *v + " (supported: " + serial::supportedBauds() + ")");
                     o.baud = static_cast<uint32_t>(*n);
                 } else {
                     o.timeoutMs = *n;
@@ -149,8 +152,8 @@ private:
                 return makeError(Errc::Closed, name_ + " hung up");
             if (rc > 0) return {};
             if (rc == 0)
-                return makeError(Errc::Busy, "no answer from " + name_ + " within " +
-                                                 std::to_string(timeoutMs_) + " ms");
+                return makeError(Errc::Busy,
+                                 "no answer from " + name_ + " within " + std::to_string(timeoutMs_) + " ms");
             if (errno != EINTR) return makeError(Errc::Io, std::string("poll: ") + std::strerror(errno));
         }
     }
@@ -202,8 +205,9 @@ public:
             Result<std::string> bytes = link_.readSome();
             if (!bytes) {
                 if (bytes.error().code == Errc::Busy)
-                    return makeError(Errc::Busy, "no console prompt on " + port_->path() +
-                                                     " (is possyncd --serial running there, at this --baud?)");
+                    return makeError(Errc::Busy,
+                                     "no console prompt on " + port_->path() +
+                                         " (is possyncd --serial running there, at this --baud?)");
                 return bytes.takeError();
             }
             reader_.feed(*bytes);

@@ -6,8 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "commands.h"
 #include "log/log.h"
+
+#include "commands.h"
 #include "possync_config.h"
 
 using namespace possync;
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
     store::StoreOptions so;
     so.mapSize = size_t(mapMiB) << 20;
     if (mapMiB && so.mapSize >> 20 != mapMiB) {
-        fprintf(stderr, "possync: --map-size %llu MiB is too large for this board\n", (unsigned long long)mapMiB);
+        fprintf(stderr, "possync: --map-size %llu MiB is too large for this board\n",
+                (unsigned long long)mapMiB);
         return 2;
     }
     // Reading never creates a directory; writing initialises a new one.

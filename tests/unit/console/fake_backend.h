@@ -21,7 +21,9 @@ public:
         statusInfo.link = "connected";
         statusInfo.uptimeS = 3600;
         statusInfo.discovery = "avahi";
-        data["orders"] = {{"a1", "one"}, {"a2", "two words"}, {"b1", "three"},
+        data["orders"] = {{"a1", "one"},
+                          {"a2", "two words"},
+                          {"b1", "three"},
                           {std::string("\x00\xff", 2), std::string("\x01\x02", 2)}};
         data["menu"] = {};
     }
@@ -34,8 +36,7 @@ public:
             out.push_back(TableInfo{name, rows.size(), name == "orders", "00ff"});
         return out;
     }
-    Result<std::optional<std::string>> get(const std::string& table,
-                                           const std::string& key) override {
+    Result<std::optional<std::string>> get(const std::string& table, const std::string& key) override {
         auto t = data.find(table);
         if (t == data.end()) return makeError(Errc::NotFound, "no table '" + table + "'");
         auto v = t->second.find(key);
@@ -49,8 +50,7 @@ public:
         if (t == data.end()) return makeError(Errc::NotFound, "no table '" + table + "'");
         std::vector<KeyValue> out;
         for (auto it = t->second.lower_bound(prefix);
-             it != t->second.end() && it->first.compare(0, prefix.size(), prefix) == 0 &&
-             out.size() < limit;
+             it != t->second.end() && it->first.compare(0, prefix.size(), prefix) == 0 && out.size() < limit;
              ++it)
             out.push_back(*it);
         return out;

@@ -1,22 +1,23 @@
 // The client side: reply readers (pure), and `possync console` run as a child process
 // against a socket console and a serial console on this test's loop.
 #include <doctest/doctest.h>
-
-#include <cerrno>
-#include <csignal>
-#include <cstdlib>
 #include <fcntl.h>
-#include <functional>
 #include <pty.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+
+#include "log/log.h"
+
 #include "console/reply_reader.h"
 #include "console/serial_console.h"
 #include "console/socket_console.h"
 #include "fake_backend.h"
-#include "log/log.h"
 
 extern char** environ;
 
@@ -76,7 +77,9 @@ namespace {
 
 constexpr int kMaxTurns = 5000;  // x 1 ms
 
-void setNonBlocking(int fd) { REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0); }
+void setNonBlocking(int fd) {
+    REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+}
 
 void drainInto(int fd, std::string& out) {
     char buf[4096];
@@ -106,8 +109,7 @@ Run runClient(uv::Loop& loop, const std::vector<std::string>& args, const std::s
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]})
-        posix_spawn_file_actions_addclose(&fa, fd);
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) posix_spawn_file_actions_addclose(&fa, fd);
     std::vector<char*> argv;
     std::string exe = POSSYNC_CONSOLE_CLIENT;
     argv.push_back(exe.data());
@@ -121,8 +123,7 @@ Run runClient(uv::Loop& loop, const std::vector<std::string>& args, const std::s
     ::close(out[1]);
     ::close(err[1]);
     signal(SIGPIPE, SIG_IGN);  // a client that failed early does not read its stdin
-    if (!input.empty())
-        CHECK(::write(in[1], input.data(), input.size()) == ssize_t(input.size()));
+    if (!input.empty()) CHECK(::write(in[1], input.data(), input.size()) == ssize_t(input.size()));
     ::close(in[1]);
     setNonBlocking(out[0]);
     setNonBlocking(err[0]);
@@ -207,8 +208,10 @@ struct NullModem {
         size_t done = 0;
         for (int i = 0; i < 1000 && done < bytes.size(); ++i) {
             ssize_t n = ::write(to, bytes.data() + done, bytes.size() - done);
-            if (n > 0) done += static_cast<size_t>(n);
-            else usleep(100);
+            if (n > 0)
+                done += static_cast<size_t>(n);
+            else
+                usleep(100);
         }
     }
 };
@@ -245,13 +248,12 @@ TEST_CASE("possync console --socket: one command, exit codes, interactive, no co
 
     r = runClient(*loop, {"--socket", options.path}, "status\nget orders a1\nnope\n");
     CHECK(r.exitCode == 0);
-    CHECK(r.out == kStatus + "table: orders\nkey: a1\nvalue: one\n" +
-                       "error: unknown command 'nope' (try help)\n");
+    CHECK(r.out ==
+          kStatus + "table: orders\nkey: a1\nvalue: one\n" + "error: unknown command 'nope' (try help)\n");
 
     r = runClient(*loop, {"--socket", dir.path + "/nobody.sock", "status"});
     CHECK(r.exitCode == 2);
-    CHECK(r.err == "possync console: connect " + dir.path +
-                       "/nobody.sock: No such file or directory\n");
+    CHECK(r.err == "possync console: connect " + dir.path + "/nobody.sock: No such file or directory\n");
     CHECK(r.out.empty());
 
     console->reset();
@@ -275,8 +277,7 @@ TEST_CASE("possync console --serial: types the command, strips echo and prompt")
     CHECK(r.out == kStatus);
     CHECK(r.err.empty());
 
-    r = runClient(*loop, {"--serial", cable.bSlave, "--baud", "115200", "get", "orders", "nope"},
-                  {}, pump);
+    r = runClient(*loop, {"--serial", cable.bSlave, "--baud", "115200", "get", "orders", "nope"}, {}, pump);
     CHECK(r.exitCode == 1);
     CHECK(r.out == "error: no key nope in table orders\n");
 

@@ -2,11 +2,12 @@
 // quoting, binary keys; and the tokenizer and text conventions underneath.
 #include <doctest/doctest.h>
 
+#include "log/log.h"
+
 #include "console/format.h"
 #include "console/interpreter.h"
 #include "console/tokenizer.h"
 #include "fake_backend.h"
-#include "log/log.h"
 
 using namespace possync;
 using namespace possync::console;
@@ -25,8 +26,7 @@ size_t countLines(const std::string& text) {
 TEST_CASE("tokenize splits words and honours quotes") {
     auto w = tokenize("  get  orders \"a b\"  'c \"d' e\\ f \"x\\\"y\\\\\" \"\" a\"b c\"d\t");
     REQUIRE(w.ok());
-    CHECK(*w == std::vector<std::string>{"get", "orders", "a b", "c \"d", "e f", "x\"y\\", "",
-                                         "ab cd"});
+    CHECK(*w == std::vector<std::string>{"get", "orders", "a b", "c \"d", "e f", "x\"y\\", "", "ab cd"});
     CHECK(tokenize("").value().empty());
     CHECK(tokenize(" \t ").value().empty());
     CHECK(tokenize("get \"open").error().message == "unterminated quote");
@@ -92,8 +92,7 @@ TEST_CASE("status prints every field as key: value") {
     CHECK(r.ok);
     CHECK(r.text.find("master_head: -\n") != std::string::npos);
     CHECK(r.text.find("lag_ms: -\n") != std::string::npos);
-    CHECK(r.text.find("waiting: master generation changed: run accept-generation\n") !=
-          std::string::npos);
+    CHECK(r.text.find("waiting: master generation changed: run accept-generation\n") != std::string::npos);
 }
 
 TEST_CASE("version, help and help COMMAND") {
@@ -106,9 +105,9 @@ TEST_CASE("version, help and help COMMAND") {
 
     r = in.execute("help");
     CHECK(r.ok);
-    for (const char* cmd : {"help", "version", "status", "peers", "tables", "get TABLE KEY",
-                            "scan TABLE [PREFIX] [LIMIT]", "stats", "log [N]", "loglevel",
-                            "resync", "accept-generation", "discovery"})
+    for (const char* cmd :
+         {"help", "version", "status", "peers", "tables", "get TABLE KEY", "scan TABLE [PREFIX] [LIMIT]",
+          "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery"})
         CHECK_MESSAGE(r.text.find(cmd) != std::string::npos, cmd);
     CHECK(countLines(r.text) == 13);
 
@@ -302,8 +301,7 @@ TEST_CASE("discovery lists what is seen, one line each") {
     FakeBackend backend;
     Interpreter in(backend);
     CHECK(in.execute("discovery").text == "entries: 0\n");
-    backend.discoveryLines = {"till-1 10.0.0.1:7400 store=shop1 gen=0123 (selected)",
-                              "bad\nline"};
+    backend.discoveryLines = {"till-1 10.0.0.1:7400 store=shop1 gen=0123 (selected)", "bad\nline"};
     CHECK(in.execute("discovery").text ==
           "entries: 2\ntill-1 10.0.0.1:7400 store=shop1 gen=0123 (selected)\nbad line\n");
 }

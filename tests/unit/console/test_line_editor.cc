@@ -68,10 +68,15 @@ TEST_CASE("prompt, echo and one line per CR, LF or CRLF") {
 TEST_CASE("backspace and DEL erase; tab is a space") {
     Recorder r;
     LineEditor ed({}, r);
-    ed.feed("stx\x08" "a\x7f" "atus\r");
+    ed.feed(
+        "stx\x08"
+        "a\x7f"
+        "atus\r");
     CHECK(r.out == "stx\b \ba\b \batus\r\n<status>possync> ");
     r.out.clear();
-    ed.feed("\x08\x7f" "a\tb\r");  // erasing an empty line echoes nothing
+    ed.feed(
+        "\x08\x7f"
+        "a\tb\r");  // erasing an empty line echoes nothing
     CHECK(r.out == "a b\r\n<a b>possync> ");
 }
 
@@ -99,7 +104,9 @@ TEST_CASE("on a terminal (endOnCtrlD off) Ctrl-D is ignored and the console keep
     ed.feed("\x04version\r");
     CHECK(r.out == "version\r\n<version>possync> ");
     r.out.clear();
-    ed.feed("\x04\x04st\x04" "atus\r");
+    ed.feed(
+        "\x04\x04st\x04"
+        "atus\r");
     CHECK(r.out == "status\r\n<status>possync> ");
 }
 
@@ -121,7 +128,9 @@ TEST_CASE("a line over the limit is dropped with one error when it ends") {
     ed.feed("12345678\r");
     CHECK(r.out == "12345678\r\n<12345678>possync> ");
     r.out.clear();
-    ed.feed("123456789abc\x7f" "def");
+    ed.feed(
+        "123456789abc\x7f"
+        "def");
     CHECK(r.out == "12345678");  // nothing past the limit is echoed or kept
     CHECK(ed.pending().empty());
     ed.feed("\r\n");
@@ -175,7 +184,9 @@ TEST_CASE("without echo nothing is written but lines and errors still come") {
     o.maxLine = 4;
     LineEditor ed(o, r);
     ed.start();
-    ed.feed("ab\x08" "c\r\nlonger\n\x03x\n");
+    ed.feed(
+        "ab\x08"
+        "c\r\nlonger\n\x03x\n");
     CHECK(r.out == "<ac><bad:line too long (more than 4 bytes), ignored><x>");
     ed.reset();
     ed.feed("half");

@@ -12,8 +12,8 @@ TEST_CASE("a terminal session shows a banner and prompt, echoes, answers in CRLF
     Interpreter in(backend);
     std::string out;
     int ends = 0;
-    Session s(in, SessionMode::Terminal, [&](std::string_view b) { out.append(b); },
-              [&] { ++ends; });
+    Session s(
+        in, SessionMode::Terminal, [&](std::string_view b) { out.append(b); }, [&] { ++ends; });
     s.start();
     CHECK(out.find("possync console ") == 2);
     CHECK(out.size() > kPrompt.size());
@@ -41,8 +41,8 @@ TEST_CASE("a script session answers each line once, with an end marker and dot-s
     Interpreter in(backend);
     std::string out;
     int ends = 0;
-    Session s(in, SessionMode::Script, [&](std::string_view b) { out.append(b); },
-              [&] { ++ends; });
+    Session s(
+        in, SessionMode::Script, [&](std::string_view b) { out.append(b); }, [&] { ++ends; });
     s.start();
     CHECK(out.empty());
     s.feed("get orders a1\n");
@@ -55,8 +55,7 @@ TEST_CASE("a script session answers each line once, with an end marker and dot-s
     CHECK(out == ".ok\n");
     out.clear();
     s.feed("scan orders .\n");
-    CHECK(out ==
-          "table: orders\nrows: 1\nmore: no\nkey      value\n..hidden  .ok\n.ok\n");
+    CHECK(out == "table: orders\nrows: 1\nmore: no\nkey      value\n..hidden  .ok\n.ok\n");
     out.clear();
     s.feed(std::string(600, 'x') + "\n");
     CHECK(out == "error: line too long (more than 512 bytes), ignored\n.error\n");

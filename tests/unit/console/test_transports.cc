@@ -2,23 +2,24 @@
 // from the master side as a technician would, and the socket console with several sessions.
 // Every wait is bounded in loop turns (and so in time); each test closes its loop cleanly.
 #include <doctest/doctest.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
-#include <functional>
 #include <pty.h>
-#include <random>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include "log/log.h"
+
 #include "console/serial_console.h"
 #include "console/socket_console.h"
 #include "fake_backend.h"
-#include "log/log.h"
 #include "possync_config.h"
 
 using namespace possync;
@@ -51,7 +52,9 @@ void writeAll(int fd, std::string_view bytes) {
     }
 }
 
-void setNonBlocking(int fd) { REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0); }
+void setNonBlocking(int fd) {
+    REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+}
 
 // Turns the loop without blocking until `done` holds; false if it never did.
 bool pumpUntil(uv::Loop& loop, const std::function<bool()>& done) {
@@ -182,8 +185,8 @@ TEST_CASE("serial console: a technician types, sends garbage, hangs up mid-comma
     // A 2000-byte line is refused once when it ends.
     term.type(std::string(2000, 'x') + "\r");
     std::string longLine = term.waitFor("ignored");
-    CHECK(longLine == std::string(512, 'x') +
-                          "\r\nerror: line too long (more than 512 bytes), ignored\r\npossync> ");
+    CHECK(longLine ==
+          std::string(512, 'x') + "\r\nerror: line too long (more than 512 bytes), ignored\r\npossync> ");
     CHECK((*console)->counters().hangups == 0);
     term.type("get orders 0x00ff\r");
     CHECK(term.waitFor("value: 0x0102").find("key: 0x00ff\r\n") != std::string::npos);

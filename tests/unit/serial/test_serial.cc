@@ -1,14 +1,14 @@
 // Unit tests for platform/serial on a real pseudo-terminal pair.
 #include <doctest/doctest.h>
-
-#include <cerrno>
-#include <chrono>
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
-#include <string>
 #include <termios.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string>
 
 #include "serial/serial.h"
 

@@ -1,12 +1,12 @@
 // Test helpers for store tests: a temporary data directory removed at the end of the test.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
-
-#include <doctest/doctest.h>
 
 #include "store/store.h"
 
@@ -40,9 +40,9 @@ inline std::unique_ptr<store::Store> openStore(const std::string& dir, store::St
     return std::move(s).value();
 }
 
-#define REQUIRE_OK(expr)                                                         \
-    do {                                                                         \
-        const auto& r_ = (expr);                                                        \
+#define REQUIRE_OK(expr)                                                          \
+    do {                                                                          \
+        const auto& r_ = (expr);                                                  \
         REQUIRE_MESSAGE(r_.ok(), (r_.ok() ? std::string() : r_.error().message)); \
     } while (0)
 

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                      \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                  \
-        } else {                                                         \
-            passes++;                                                    \
-        }                                                                \
+            failures++;                                                              \
+        } else {                                                                     \
+            passes++;                                                                \
+        }                                                                            \
     } while (0)
 
 int main(void) {

@@ -47,7 +47,8 @@ TEST_CASE("a directory written by a newer format version is refused with a reaso
 
 TEST_CASE("a directory that is not an LMDB environment is refused with a reason") {
     TempDir d;
-    std::ofstream(d.sub("data.mdb")) << "this is not lmdb, just a text file that is long enough to read a header from it";
+    std::ofstream(d.sub("data.mdb"))
+        << "this is not lmdb, just a text file that is long enough to read a header from it";
     auto s = store::Store::open(d.path(), {});
     REQUIRE_FALSE(s.ok());
     CHECK(s.error().message.find("not a possync data directory") != std::string::npos);

@@ -1,7 +1,6 @@
 // Tests across processes: a writer SIGKILLed mid-transaction, a daemon-like listener woken by
 // another process's commit, and the possync tool's output read back through mdb_dump.
 #include <doctest/doctest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,10 +9,11 @@
 #include <cstdlib>
 #include <map>
 
-#include "fixture.h"
 #include "uv/fs_event.h"
 #include "uv/loop.h"
 #include "uv/timer.h"
+
+#include "fixture.h"
 
 using namespace possync;
 using namespace possync::test;
@@ -115,11 +115,14 @@ TEST_CASE("a listener in one process wakes on a commit made by another process")
     auto guard = uv::Timer::create(**loop);
     REQUIRE_OK(guard);
     bool timedOut = false;
-    (*guard)->start(10000, 0, [&] { timedOut = true; (*loop)->stop(); });
+    (*guard)->start(10000, 0, [&] {
+        timedOut = true;
+        (*loop)->stop();
+    });
 
     std::string tool = envOr("POSSYNC_BIN", "possync");
-    std::string cmd = tool + " --data " + d.path() + " put menu burger 5 && " + tool + " --data " +
-                      d.path() + " put menu fries 2";
+    std::string cmd = tool + " --data " + d.path() + " put menu burger 5 && " + tool + " --data " + d.path() +
+                      " put menu fries 2";
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -143,13 +146,12 @@ TEST_CASE("what possync put writes is exactly what mdb_dump shows") {
     std::string tool = envOr("POSSYNC_BIN", "possync");
     std::string dump = envOr("MDB_DUMP", "mdb_dump");
     std::map<std::string, std::string> written = {
-        {"6275726765720a", "352e3530"},        // "burger\n" -> "5.50"
-        {"00", "ff00ff"},                      // binary
-        {"7a", ""},                            // empty value
-        {std::string(1022, 'a'), "01"},        // 511-byte key (the limit)
+        {"6275726765720a", "352e3530"},  // "burger\n" -> "5.50"
+        {"00", "ff00ff"},                // binary
+        {"7a", ""},                      // empty value
+        {std::string(1022, 'a'), "01"},  // 511-byte key (the limit)
     };
-    for (auto& [k, v] : written)
-        run(tool + " --data " + d.path() + " --hex put menu " + k + " '" + v + "'");
+    for (auto& [k, v] : written) run(tool + " --data " + d.path() + " --hex put menu " + k + " '" + v + "'");
     run(tool + " --data " + d.path() + " put menu text 'a value with spaces'");
     written[toHex(Bytes("text"))] = toHex(Bytes("a value with spaces"));
     // mdb_dump's default (bytevalue) format: one " hexkey" line then one " hexvalue" line.

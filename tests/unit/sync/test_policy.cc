@@ -17,14 +17,14 @@ TEST_CASE("the sync rule picks FULL or INCREMENTAL as DESIGN.md §3 says") {
         uint64_t from;
     };
     const Case cases[] = {
-        {{false, 7, 80}, SyncKind::Full, 0},          // STARTING
-        {{true, 8, 80}, SyncKind::Full, 0},           // other generation
-        {{true, 7, 101}, SyncKind::Full, 0},          // ahead of the head
-        {{true, 7, 9}, SyncKind::Full, 0},            // before the watched-set cut
-        {{true, 7, 48}, SyncKind::Full, 0},           // 49 was trimmed
-        {{true, 7, 49}, SyncKind::Incremental, 50},   // exactly the oldest entry needed
+        {{false, 7, 80}, SyncKind::Full, 0},         // STARTING
+        {{true, 8, 80}, SyncKind::Full, 0},          // other generation
+        {{true, 7, 101}, SyncKind::Full, 0},         // ahead of the head
+        {{true, 7, 9}, SyncKind::Full, 0},           // before the watched-set cut
+        {{true, 7, 48}, SyncKind::Full, 0},          // 49 was trimmed
+        {{true, 7, 49}, SyncKind::Incremental, 50},  // exactly the oldest entry needed
         {{true, 7, 80}, SyncKind::Incremental, 81},
-        {{true, 7, 100}, SyncKind::Incremental, 101}, // up to date
+        {{true, 7, 100}, SyncKind::Incremental, 101},  // up to date
     };
     for (const auto& c : cases) {
         CAPTURE(c.slave.seq);
@@ -63,18 +63,15 @@ TEST_CASE("master session: every legal transition and every illegal one") {
     using S = SessionState;
     using E = SessionEvent;
     const std::map<std::pair<S, E>, S> legal = {
-        {{S::AwaitHello, E::HelloFull}, S::Full},
-        {{S::AwaitHello, E::HelloIncremental}, S::Streaming},
-        {{S::AwaitHello, E::Refuse}, S::Closed},
-        {{S::AwaitHello, E::LinkError}, S::Closed},
-        {{S::Full, E::SnapshotSent}, S::Streaming},
-        {{S::Full, E::NeedFull}, S::Full},
-        {{S::Full, E::LinkError}, S::Closed},
-        {{S::Streaming, E::NeedFull}, S::Full},
+        {{S::AwaitHello, E::HelloFull}, S::Full},   {{S::AwaitHello, E::HelloIncremental}, S::Streaming},
+        {{S::AwaitHello, E::Refuse}, S::Closed},    {{S::AwaitHello, E::LinkError}, S::Closed},
+        {{S::Full, E::SnapshotSent}, S::Streaming}, {{S::Full, E::NeedFull}, S::Full},
+        {{S::Full, E::LinkError}, S::Closed},       {{S::Streaming, E::NeedFull}, S::Full},
         {{S::Streaming, E::LinkError}, S::Closed},
     };
     const S states[] = {S::AwaitHello, S::Full, S::Streaming, S::Closed};
-    const E events[] = {E::HelloFull, E::HelloIncremental, E::Refuse, E::SnapshotSent, E::NeedFull, E::LinkError};
+    const E events[] = {E::HelloFull,    E::HelloIncremental, E::Refuse,
+                        E::SnapshotSent, E::NeedFull,         E::LinkError};
     int legalSeen = 0;
     for (S s : states)
         for (E e : events) {
@@ -123,11 +120,23 @@ TEST_CASE("replica: every legal transition and every illegal one") {
         {{S::WaitingOperator, E::RetryDue}, S::Locating},
         {{S::WaitingOperator, E::Resync}, S::Locating},
     };
-    const S states[] = {S::Locating, S::Connecting, S::AwaitWelcome, S::ReceivingFull, S::FullReplay,
-                        S::Streaming, S::Backoff, S::WaitingOperator, S::Stopped};
-    const E events[] = {E::Located, E::LocateFailed, E::Connected, E::ConnectFailed, E::WelcomeFull,
-                        E::WelcomeIncremental, E::Refused, E::GenerationMismatch, E::LastChunk,
-                        E::Consistent, E::LinkLost, E::RetryDue, E::OperatorAccept, E::Resync, E::Stop};
+    const S states[] = {S::Locating,  S::Connecting, S::AwaitWelcome,    S::ReceivingFull, S::FullReplay,
+                        S::Streaming, S::Backoff,    S::WaitingOperator, S::Stopped};
+    const E events[] = {E::Located,
+                        E::LocateFailed,
+                        E::Connected,
+                        E::ConnectFailed,
+                        E::WelcomeFull,
+                        E::WelcomeIncremental,
+                        E::Refused,
+                        E::GenerationMismatch,
+                        E::LastChunk,
+                        E::Consistent,
+                        E::LinkLost,
+                        E::RetryDue,
+                        E::OperatorAccept,
+                        E::Resync,
+                        E::Stop};
     int legalSeen = 0;
     for (S s : states)
         for (E e : events) {
@@ -136,8 +145,10 @@ TEST_CASE("replica: every legal transition and every illegal one") {
             auto next = replicaNext(s, e);
             if (e == E::Stop) {
                 // Stop is legal from every live state and ends in Stopped.
-                if (s == S::Stopped) CHECK_FALSE(next.has_value());
-                else CHECK(next == S::Stopped);
+                if (s == S::Stopped)
+                    CHECK_FALSE(next.has_value());
+                else
+                    CHECK(next == S::Stopped);
                 continue;
             }
             auto it = legal.find({s, e});
@@ -163,8 +174,8 @@ TEST_CASE("replica walks: a FULL sync, a lost link, a waiting operator") {
         }
         return s;
     };
-    CHECK(walk(S::Backoff, {E::RetryDue, E::Located, E::Connected, E::WelcomeFull, E::LastChunk, E::Consistent}) ==
-          S::Streaming);
+    CHECK(walk(S::Backoff, {E::RetryDue, E::Located, E::Connected, E::WelcomeFull, E::LastChunk,
+                            E::Consistent}) == S::Streaming);
     CHECK(walk(S::Streaming, {E::LinkLost, E::RetryDue, E::Located, E::Connected, E::WelcomeIncremental}) ==
           S::Streaming);
     CHECK(walk(S::Backoff, {E::RetryDue, E::Located, E::Connected, E::GenerationMismatch, E::OperatorAccept,

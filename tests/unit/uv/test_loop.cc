@@ -1,6 +1,5 @@
 // Loop, Timer, Idle, Signal, Poll, FsEvent, and the close rules of handle.h.
 #include <doctest/doctest.h>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,11 +9,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "fixture.h"
 #include "uv/fs_event.h"
 #include "uv/idle.h"
 #include "uv/poll.h"
 #include "uv/signal.h"
+
+#include "fixture.h"
 
 using namespace possync;
 using possync::uvtest::LoopFixture;
@@ -161,11 +161,14 @@ TEST_CASE("poll: a pipe's read end becomes readable after a write") {
     REQUIRE(poll.ok());
     int readable = 0;
     char got = 0;
-    REQUIRE(poll.value()->start(uv::Poll::Readable, [&](Status st, int events) {
-        if (!st.ok() || !(events & uv::Poll::Readable)) return;
-        ++readable;
-        if (::read(fds[0], &got, 1) == 1) poll.value()->stop();
-    }).ok());
+    REQUIRE(poll.value()
+                ->start(uv::Poll::Readable,
+                        [&](Status st, int events) {
+                            if (!st.ok() || !(events & uv::Poll::Readable)) return;
+                            ++readable;
+                            if (::read(fds[0], &got, 1) == 1) poll.value()->stop();
+                        })
+                .ok());
     REQUIRE(::write(fds[1], "x", 1) == 1);
     f.run();
     CHECK_FALSE(f.timedOut);

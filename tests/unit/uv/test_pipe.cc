@@ -1,6 +1,5 @@
 // Unix-domain sockets: server + client, stale socket files, live sockets, bad paths.
 #include <doctest/doctest.h>
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,8 +10,9 @@
 #include <cstring>
 #include <string>
 
-#include "fixture.h"
 #include "uv/pipe.h"
+
+#include "fixture.h"
 
 using namespace possync;
 using possync::uvtest::LoopFixture;
@@ -120,13 +120,14 @@ TEST_CASE("pipe: connect errors, long paths and non-socket files") {
     int calls = 0;
     Errc code = Errc::Busy;
     std::string message;
-    auto pending = uv::PipeStream::connect(*f.loop, dir.path + "/none.sock", [&](Result<uv::Owned<uv::PipeStream>> r) {
-        ++calls;
-        if (!r.ok()) {
-            code = r.error().code;
-            message = r.error().message;
-        }
-    });
+    auto pending =
+        uv::PipeStream::connect(*f.loop, dir.path + "/none.sock", [&](Result<uv::Owned<uv::PipeStream>> r) {
+            ++calls;
+            if (!r.ok()) {
+                code = r.error().code;
+                message = r.error().message;
+            }
+        });
     REQUIRE(pending.ok());
     f.run();
     CHECK_FALSE(f.timedOut);

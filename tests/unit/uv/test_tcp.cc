@@ -6,8 +6,9 @@
 #include <numeric>
 #include <vector>
 
-#include "fixture.h"
 #include "uv/tcp.h"
+
+#include "fixture.h"
 
 using namespace possync;
 using possync::uvtest::LoopFixture;
@@ -77,12 +78,11 @@ TEST_CASE("tcp: echo of several MB through single and vectored writes on 127.0.0
         if (!r.ok()) return;
         ++connected;
         client = std::move(r).value();
-        (void)client->startRead(
-            [&](Bytes d) { received.insert(received.end(), d.data, d.data + d.size); },
-            [&](Status st) {
-                ++clientEnds;
-                if (!st.ok()) ++endErrors;
-            });
+        (void)client->startRead([&](Bytes d) { received.insert(received.end(), d.data, d.data + d.size); },
+                                [&](Status st) {
+                                    ++clientEnds;
+                                    if (!st.ok()) ++endErrors;
+                                });
         auto w1 = client->writev(std::move(parts), [&](Status st) { writesDone += st.ok(); });
         auto w2 = client->write(std::move(single), [&](Status st) {
             writesDone += st.ok();
@@ -133,7 +133,10 @@ TEST_CASE("tcp: writeQueueBytes grows while the peer does not read and drains to
         if (!r.ok()) return;
         client = std::move(r).value();
         for (size_t i = 0; i < kChunks; ++i)
-            if (!client->write(std::vector<uint8_t>(kChunk, uint8_t(i)), [&](Status st) { doneCount += st.ok(); }).ok())
+            if (!client
+                     ->write(std::vector<uint8_t>(kChunk, uint8_t(i)),
+                             [&](Status st) { doneCount += st.ok(); })
+                     .ok())
                 return;
     });
     // Let the kernel buffers fill while the server does not read.
@@ -189,10 +192,11 @@ TEST_CASE("tcp: deleting a stream inside its own read callback is safe; pending 
         if (!r.ok()) return;
         client = std::move(r).value();
         (void)client->write(std::vector<uint8_t>(100, 1));
-        (void)client->startRead([](Bytes) {}, [&](Status) {
-            ++clientEnds;
-            client.reset();  // and the client deletes itself inside onEnd
-        });
+        (void)client->startRead([](Bytes) {},
+                                [&](Status) {
+                                    ++clientEnds;
+                                    client.reset();  // and the client deletes itself inside onEnd
+                                });
     });
     f.runUntil([&] { return serverReads == 1 && clientEnds == 1; });
     CHECK_FALSE(f.timedOut);
@@ -236,14 +240,14 @@ TEST_CASE("tcp: connect to a closed port gives an Io error, not a crash") {
 TEST_CASE("tcp: destroying the PendingConnect cancels; its callback may also destroy it") {
     LoopFixture f;
     std::vector<uv::Owned<uv::TcpStream>> accepted;
-    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
-        accepted.push_back(std::move(s));
-    });
+    auto listener = uv::TcpListener::create(
+        *f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) { accepted.push_back(std::move(s)); });
     REQUIRE(listener.ok());
     uint16_t port = listener.value()->port();
 
     int cancelledCalls = 0;
-    auto cancelled = connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>>) { ++cancelledCalls; });
+    auto cancelled =
+        connectOrFail(*f.loop, port, [&](Result<uv::Owned<uv::TcpStream>>) { ++cancelledCalls; });
     cancelled.reset();
 
     int selfCalls = 0;
@@ -269,7 +273,8 @@ TEST_CASE("tcp: destroying the PendingConnect cancels; its callback may also des
 TEST_CASE("tcp: IPv6 loopback listener and connect") {
     LoopFixture f;
     uv::Owned<uv::TcpStream> server;
-    auto listener = uv::TcpListener::create(*f.loop, "[::1]:0", [&](uv::Owned<uv::TcpStream> s) { server = std::move(s); });
+    auto listener = uv::TcpListener::create(*f.loop, "[::1]:0",
+                                            [&](uv::Owned<uv::TcpStream> s) { server = std::move(s); });
     REQUIRE_MESSAGE(listener.ok(), (listener.ok() ? "" : listener.error().message));
     uint16_t port = listener.value()->port();
     CHECK(listener.value()->address() == "[::1]:" + std::to_string(port));
@@ -336,9 +341,8 @@ TEST_CASE("tcp: parseHostPort and formatHostPort") {
 TEST_CASE("tcp: Loop::close with a pending connect and queued writes calls nobody") {
     LoopFixture f;
     uv::Owned<uv::TcpStream> server;
-    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0", [&](uv::Owned<uv::TcpStream> s) {
-        server = std::move(s);
-    });
+    auto listener = uv::TcpListener::create(*f.loop, "127.0.0.1:0",
+                                            [&](uv::Owned<uv::TcpStream> s) { server = std::move(s); });
     REQUIRE(listener.ok());
     uint16_t port = listener.value()->port();
 

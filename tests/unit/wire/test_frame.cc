@@ -139,10 +139,16 @@ TEST_CASE("decoder: a length over the limit is rejected from the header alone, b
     {
         FrameDecoder d(1024);
         int frames = 0;
-        auto st = d.feed(Bytes(header.data(), 2), [&](Bytes) { ++frames; return Status(); });
+        auto st = d.feed(Bytes(header.data(), 2), [&](Bytes) {
+            ++frames;
+            return Status();
+        });
         REQUIRE(st.ok());
         CHECK(d.buffered() == 2);
-        st = d.feed(Bytes(header.data() + 2, 2), [&](Bytes) { ++frames; return Status(); });
+        st = d.feed(Bytes(header.data() + 2, 2), [&](Bytes) {
+            ++frames;
+            return Status();
+        });
         REQUIRE_FALSE(st.ok());
         CHECK(st.error().code == Errc::TooLarge);
         CHECK(st.error().message == "frame of 1025 bytes is over the limit of 1024 bytes");
@@ -172,7 +178,10 @@ TEST_CASE("decoder: zero length is a protocol error; errors are sticky until res
     FrameDecoder d(64);
     std::vector<uint8_t> bytes{0, 0, 0, 0, 5, 0, 0, 0};
     int frames = 0;
-    auto count = [&](Bytes) { ++frames; return Status(); };
+    auto count = [&](Bytes) {
+        ++frames;
+        return Status();
+    };
     auto st = d.feed(Bytes(bytes.data(), bytes.size()), count);
     REQUIRE_FALSE(st.ok());
     CHECK(st.error().code == Errc::Protocol);

@@ -1,6 +1,5 @@
 // Message builders and verifyFrame: round trips, rejection of bad buffers, mutation fuzz.
 #include <doctest/doctest.h>
-
 #include <flatbuffers/flatbuffers.h>
 
 #include <random>
@@ -35,7 +34,8 @@ std::vector<uint8_t> sampleChangeModel() {
 // One valid payload of each message type.
 std::vector<std::vector<uint8_t>> samples() {
     return {
-        buildHello({POSSYNC_PROTOCOL_VERSION, "store-7", "till-2", SlaveState::RESUMING, Position(42, 99), true}),
+        buildHello(
+            {POSSYNC_PROTOCOL_VERSION, "store-7", "till-2", SlaveState::RESUMING, Position(42, 99), true}),
         buildWelcome({"master-1", 42, 120, SyncMode::INCREMENTAL, 1000}),
         buildRefusal("master-1", ErrorCode::WRONG_STORE, "store id 'x' is not 'store-7'"),
         sampleChangeModel(),
@@ -51,37 +51,38 @@ std::vector<std::vector<uint8_t>> samples() {
 size_t touchAll(const Frame* f) {
     size_t n = 0;
     switch (f->message_type()) {
-    case Message::Hello: {
-        auto* m = f->message_as_Hello();
-        n += m->protocol_version() + textOf(m->store_id()).size() + textOf(m->device_id()).size();
-        n += positionOf(m->position()).seq() + static_cast<size_t>(m->state()) + m->accept_new_generation();
-        break;
-    }
-    case Message::Welcome: {
-        auto* m = f->message_as_Welcome();
-        n += textOf(m->device_id()).size() + m->generation() + m->head_seq() + m->heartbeat_ms();
-        n += textOf(m->reason()).size() + static_cast<size_t>(m->code()) + m->refused();
-        break;
-    }
-    case Message::ChangeModel: {
-        auto* m = f->message_as_ChangeModel();
-        n += m->generation() + m->first_seq() + m->last_seq() + m->chunk();
-        if (m->changes())
-            for (const Change* c : *m->changes())
-                n += tableOf(c).size() + keyOf(c).size + valueOf(c).size + static_cast<size_t>(c->op());
-        if (m->tables())
-            for (const auto* t : *m->tables()) n += textOf(t).size();
-        break;
-    }
-    case Message::Ack: {
-        auto* m = f->message_as_Ack();
-        n += positionOf(m->position()).seq() + m->full() + m->chunk();
-        break;
-    }
-    case Message::Ping: n += f->message_as_Ping()->time_ms(); break;
-    case Message::Pong: n += f->message_as_Pong()->echo_ms(); break;
-    case Message::Error: n += textOf(f->message_as_Error()->text()).size(); break;
-    default: break;
+        case Message::Hello: {
+            auto* m = f->message_as_Hello();
+            n += m->protocol_version() + textOf(m->store_id()).size() + textOf(m->device_id()).size();
+            n += positionOf(m->position()).seq() + static_cast<size_t>(m->state()) +
+                 m->accept_new_generation();
+            break;
+        }
+        case Message::Welcome: {
+            auto* m = f->message_as_Welcome();
+            n += textOf(m->device_id()).size() + m->generation() + m->head_seq() + m->heartbeat_ms();
+            n += textOf(m->reason()).size() + static_cast<size_t>(m->code()) + m->refused();
+            break;
+        }
+        case Message::ChangeModel: {
+            auto* m = f->message_as_ChangeModel();
+            n += m->generation() + m->first_seq() + m->last_seq() + m->chunk();
+            if (m->changes())
+                for (const Change* c : *m->changes())
+                    n += tableOf(c).size() + keyOf(c).size + valueOf(c).size + static_cast<size_t>(c->op());
+            if (m->tables())
+                for (const auto* t : *m->tables()) n += textOf(t).size();
+            break;
+        }
+        case Message::Ack: {
+            auto* m = f->message_as_Ack();
+            n += positionOf(m->position()).seq() + m->full() + m->chunk();
+            break;
+        }
+        case Message::Ping: n += f->message_as_Ping()->time_ms(); break;
+        case Message::Pong: n += f->message_as_Pong()->echo_ms(); break;
+        case Message::Error: n += textOf(f->message_as_Error()->text()).size(); break;
+        default: break;
     }
     return n;
 }
@@ -89,7 +90,8 @@ size_t touchAll(const Frame* f) {
 }  // namespace
 
 TEST_CASE("messages: Hello round trip") {
-    auto p = buildHello({POSSYNC_PROTOCOL_VERSION, "store-7", "till-2", SlaveState::RESUMING, Position(42, 99), true});
+    auto p = buildHello(
+        {POSSYNC_PROTOCOL_VERSION, "store-7", "till-2", SlaveState::RESUMING, Position(42, 99), true});
     const Frame* f = mustVerify(p);
     CHECK(std::string(messageTypeName(f)) == "Hello");
     auto* h = f->message_as_Hello();
@@ -198,7 +200,8 @@ TEST_CASE("messages: every builder's payload goes through encodeFrame + FrameDec
         return {};
     });
     REQUIRE(st.ok());
-    CHECK(types == std::vector<std::string>{"Hello", "Welcome", "Welcome", "ChangeModel", "Ack", "Ping", "Pong", "Error"});
+    CHECK(types == std::vector<std::string>{"Hello", "Welcome", "Welcome", "ChangeModel", "Ack", "Ping",
+                                            "Pong", "Error"});
 }
 
 TEST_CASE("verifyFrame: rejects random bytes, short buffers and a wrong identifier") {
@@ -312,10 +315,10 @@ TEST_CASE("fuzz: 10,000 random mutations of valid frames never crash") {
         for (int e = 0; e < edits && !m.empty(); ++e) {
             size_t at = rng() % m.size();
             switch (kind) {
-            case 0: m[at] = static_cast<uint8_t>(rng()); break;                  // random byte
-            case 1: m[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;    // bit flip
-            case 2: m[at] = e % 2 ? 0xff : 0x00; break;                          // extremes
-            default: m.resize(at); break;                                         // truncation
+                case 0: m[at] = static_cast<uint8_t>(rng()); break;               // random byte
+                case 1: m[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;  // bit flip
+                case 2: m[at] = e % 2 ? 0xff : 0x00; break;                       // extremes
+                default: m.resize(at); break;                                     // truncation
             }
         }
         auto r = verifyFrame(Bytes(m.data(), m.size()));

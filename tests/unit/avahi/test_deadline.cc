@@ -1,6 +1,8 @@
 // Unit tests: Avahi deadline conversion and per-fd watch merging bookkeeping (pure code).
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "avahi/deadline.h"
 #include "avahi/fd_watch_set.h"
 
@@ -46,9 +48,10 @@ TEST_CASE("deadline: far deadlines are capped, absurd ones do not overflow") {
     timeval now = tv(1000, 0);
     timeval week = tv(1000 + 7 * 24 * 3600, 0);
     CHECK(delayMsUntil(&week, now) == kMaxDelayMs);
-    timeval huge = tv(static_cast<long>(1) << 62, 0);
+    // The extremes of the platform's long (32-bit on armhf, 64-bit elsewhere).
+    timeval huge = tv(std::numeric_limits<long>::max(), 0);
     CHECK(delayMsUntil(&huge, now) == kMaxDelayMs);
-    timeval veryPast = tv(-(static_cast<long>(1) << 62), 0);
+    timeval veryPast = tv(std::numeric_limits<long>::min(), 0);
     CHECK(delayMsUntil(&veryPast, now) == 0u);
 }
 

@@ -1,6 +1,8 @@
 // The client side: reply readers (pure), and `possync console` run as a child process
 // against a socket console and a serial console on this test's loop.
 #include <doctest/doctest.h>
+
+#include <sstream>
 #include <fcntl.h>
 #include <pty.h>
 #include <spawn.h>
@@ -110,14 +112,19 @@ Run runClient(uv::Loop& loop, const std::vector<std::string>& args, const std::s
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) posix_spawn_file_actions_addclose(&fa, fd);
+    // In a cross build the client is an ARM binary: run it behind Meson's exe wrapper (qemu).
+    std::vector<std::string> words;
+    if (const char* wrapper = std::getenv("MESON_EXE_WRAPPER")) {
+        std::istringstream split(wrapper);
+        for (std::string w; split >> w;) words.push_back(w);
+    }
+    words.push_back(POSSYNC_CONSOLE_CLIENT);
+    words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;
-    std::string exe = POSSYNC_CONSOLE_CLIENT;
-    argv.push_back(exe.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
+    for (std::string& a : words) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid = -1;
-    REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ) == 0);
+    REQUIRE(posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
     posix_spawn_file_actions_destroy(&fa);
     ::close(in[0]);
     ::close(out[1]);

@@ -20,6 +20,13 @@ using namespace possync::test;
 
 namespace {
 
+// The built tool, behind Meson's exe wrapper in a cross build (qemu-user runs it).
+std::string toolCommand() {
+    const char* wrapper = std::getenv("MESON_EXE_WRAPPER");
+    const char* bin = std::getenv("POSSYNC_BIN");
+    return (wrapper && *wrapper ? std::string(wrapper) + " " : std::string()) + (bin ? bin : "possync");
+}
+
 std::string envOr(const char* name, const char* fallback) {
     const char* v = std::getenv(name);
     return v ? v : fallback;
@@ -120,7 +127,7 @@ TEST_CASE("a listener in one process wakes on a commit made by another process")
         (*loop)->stop();
     });
 
-    std::string tool = envOr("POSSYNC_BIN", "possync");
+    std::string tool = toolCommand();
     std::string cmd = tool + " --data " + d.path() + " put menu burger 5 && " + tool + " --data " + d.path() +
                       " put menu fries 2";
     pid_t pid = fork();
@@ -143,7 +150,7 @@ TEST_CASE("a listener in one process wakes on a commit made by another process")
 
 TEST_CASE("what possync put writes is exactly what mdb_dump shows") {
     TempDir d;
-    std::string tool = envOr("POSSYNC_BIN", "possync");
+    std::string tool = toolCommand();
     std::string dump = envOr("MDB_DUMP", "mdb_dump");
     std::map<std::string, std::string> written = {
         {"6275726765720a", "352e3530"},  // "burger\n" -> "5.50"

@@ -9,7 +9,8 @@ std::optional<uint64_t> delayMsUntil(const timeval* deadline, const timeval& now
     // absurd inputs (a deadline centuries away simply becomes kMaxDelayMs).
     constexpr int64_t kClampSec = int64_t{1} << 40;
     int64_t diffSec = 0;
-    if (__builtin_sub_overflow(static_cast<int64_t>(deadline->tv_sec), static_cast<int64_t>(now.tv_sec), &diffSec))
+    if (__builtin_sub_overflow(static_cast<int64_t>(deadline->tv_sec), static_cast<int64_t>(now.tv_sec),
+                               &diffSec))
         return deadline->tv_sec > now.tv_sec ? kMaxDelayMs : 0;
     if (diffSec > kClampSec) return kMaxDelayMs;
     if (diffSec < -kClampSec) return 0;

@@ -1,8 +1,6 @@
 // The client side: reply readers (pure), and `possync console` run as a child process
 // against a socket console and a serial console on this test's loop.
 #include <doctest/doctest.h>
-
-#include <sstream>
 #include <fcntl.h>
 #include <pty.h>
 #include <spawn.h>
@@ -13,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <functional>
+#include <sstream>
 
 #include "log/log.h"
 

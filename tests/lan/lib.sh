@@ -52,9 +52,29 @@ lan() { "$STORE_LAN" "$@"; }
 # lan_up single|lan: brings the rig up and remembers it for cleanup.
 lan_up() {
     case $1 in
-        single) RIG=single; lan single-up >&2 ;;
-        lan) RIG=lan; lan up >&2 ;;
+        single) RIG=single; guard_rig single-down; lan single-up >&2 ;;
+        lan) RIG=lan; guard_rig down; lan up >&2 ;;
     esac
+}
+
+# guard_rig DOWN-COMMAND: a watcher in a session of its own tears the rig down if this test
+# dies without its EXIT trap. meson's timeout sends SIGTERM to the test's process group and
+# SIGKILL 0.5 s later, which can cut the trap short; dbus-daemons (they setsid) and the
+# namespaces would outlive the test. The watcher acts only while $STATE/rig-up exists (the
+# EXIT trap removes it once the rig is down), polls every 0.5 s and gives up after 15 min.
+guard_rig() {
+    touch "$STATE/rig-up"
+    setsid bash -c '
+        gone=""
+        for _ in $(seq 1800); do
+            st=$(sed "s/^.*) //" "/proc/$0/stat" 2>/dev/null) || { gone=1; break; }
+            [ "${st:0:1}" = Z ] && { gone=1; break; }
+            sleep 0.5
+        done
+        [ -n "$gone" ] && [ -e "$STATE/rig-up" ] || exit 0
+        "$1" "$2"
+        if [ -n "${KEEP_LOGS:-}" ]; then rm -f "$STATE/rig-up"; else rm -rf "${STATE:?}"; fi
+    ' "$$" "$STORE_LAN" "$1" < /dev/null > /dev/null 2>&1 &
 }
 
 # on_host HOST CMD... -> array ON: the harness command line that runs CMD "on" HOST (single
@@ -140,6 +160,9 @@ fail() {
 lan_test_cleanup() {
     local rc=$? name
     set +e
+    # A second signal (meson's timeout, Ctrl-C) must not cut the teardown short. A handler,
+    # not '' (SIG_IGN would be inherited by the programs the teardown runs).
+    trap 'echo "cleanup: signal ignored until the teardown is done" >&2' INT TERM
     if [ $rc -ne 0 ]; then
         echo "---- test failed (exit $rc); logs from $LOGS ----" >&2
         for f in "$LOGS"/*.log "$LOGS"/*.err "$STATE"/*/avahi.log; do
@@ -153,6 +176,7 @@ lan_test_cleanup() {
         single) lan single-down ;;
         lan) lan down ;;
     esac
+    rm -f "$STATE/rig-up"
     if [ -n "${KEEP_LOGS:-}" ]; then
         echo "logs kept in $LOGS" >&2
     else

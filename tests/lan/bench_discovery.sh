@@ -35,13 +35,13 @@ ms_of() {  # a log line -> its timestamp in ms since the epoch
 
 # one_run CASE ARGS...: prints "total candidate connected" in ms after the launch.
 one_run() {
-    local case=$1 n t0 line i cand conn done_
+    local case=$1 n t0 line cand conn done_
     shift
     rm -rf "$WORK/s1"
     n=$(log_lines s1)
     t0=$(date +%s%3N)
     board s1 s1 --role slave --store 42 "$@" > /dev/null
-    for i in $(seq 300); do
+    for _ in $(seq 300); do
         line=$(tail -n +"$((n + 1))" "$LOGS/s1.log" | grep -m1 'FULL sync complete' || true)
         [ -n "$line" ] && break
         sleep 0.1

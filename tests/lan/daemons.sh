@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # daemons.sh - real possyncd boards on the simulated hosts of store-lan.sh (sourced after lib.sh).
 #
 #   board mA m --role master --store 42 --listen 10.231.0.10:7700 --tables orders

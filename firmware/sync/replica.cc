@@ -58,10 +58,16 @@ void Replica::step(ReplicaEvent event) {
 
 void Replica::start() {
     locator_.setOnChange([this] {
-        // A master appeared or moved: do not sit out a long backoff.
+        // A master appeared or moved: try it now instead of sitting out the backoff. The delay
+        // starts over too (a new announcement is news, not another failure of the old one).
         if (state_ == ReplicaState::Backoff || state_ == ReplicaState::WaitingOperator) {
             retry_->stop();
-            scheduleRetry();
+            backoff_.reset();
+            retry_->start(0, 0, [this] {
+                if (state_ != ReplicaState::Backoff && state_ != ReplicaState::WaitingOperator) return;
+                step(ReplicaEvent::RetryDue);
+                locate();
+            });
         }
     });
     LOG(Sync, Info) << "slave of store " << config_.storeId << " starting at "

@@ -10,6 +10,11 @@ namespace possync::sync {
 
 POSSYNC_LOG_DECLARE(Sync);
 
+namespace {
+// After a discovery change, how long to let related announcements arrive before choosing.
+constexpr uint64_t kDiscoverySettleMs = 150;
+}  // namespace
+
 Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& store, Locator& locator,
                                                  ReplicaConfig config) {
     std::unique_ptr<Replica> r(new Replica(loop, store, locator, std::move(config)));
@@ -58,12 +63,18 @@ void Replica::step(ReplicaEvent event) {
 
 void Replica::start() {
     locator_.setOnChange([this] {
-        // A master appeared or moved: try it now instead of sitting out the backoff. The delay
-        // starts over too (a new announcement is news, not another failure of the old one).
+        // A master appeared, moved or left. Waiting out the backoff (or a connect to an address
+        // that may be gone) would only delay us: look again soon, after a short settle time so
+        // that a burst of announcements (an avahi-daemon restart re-announces every board)
+        // is complete before we choose; the backoff starts over.
+        if (state_ == ReplicaState::Connecting) {
+            connecting_.reset();
+            step(ReplicaEvent::ConnectFailed);
+        }
         if (state_ == ReplicaState::Backoff || state_ == ReplicaState::WaitingOperator) {
             retry_->stop();
             backoff_.reset();
-            retry_->start(0, 0, [this] {
+            retry_->start(kDiscoverySettleMs, 0, [this] {
                 if (state_ != ReplicaState::Backoff && state_ != ReplicaState::WaitingOperator) return;
                 step(ReplicaEvent::RetryDue);
                 locate();
@@ -128,9 +139,22 @@ void Replica::locate() {
         return;
     }
     connecting_ = std::move(*pending);
+    // A board that vanished without a goodbye never answers a SYN: without a deadline the
+    // kernel would keep trying for minutes while discovery already knows the new address.
+    retry_->start(config_.timeoutMs, 0, [this] {
+        if (state_ != ReplicaState::Connecting) return;
+        LOG(Sync, Info) << "connect to master at " << target_.host << ":" << target_.port << ": no answer in "
+                        << config_.timeoutMs << " ms";
+        connecting_.reset();
+        waitingReason_ = "no answer from " + target_.host + ":" + std::to_string(target_.port);
+        stats_.error("connect");
+        step(ReplicaEvent::ConnectFailed);
+        scheduleRetry();
+    });
 }
 
 void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
+    retry_->stop();  // the connect deadline
     stream_ = std::move(stream);
     (void)stream_->setNoDelay(true);
     decoder_ = std::make_unique<wire::FrameDecoder>(static_cast<uint32_t>(config_.maxFrameBytes));

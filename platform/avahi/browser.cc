@@ -20,6 +20,8 @@ struct Browser::Item {
     AvahiServiceResolver* resolver = nullptr;
     bool resolved = false;
     ServiceInfo info;
+    // The host a fresh resolver was started for after the service moved to it (see onResolve).
+    std::string freshFor;
 };
 
 namespace {
@@ -73,7 +75,7 @@ struct Browser::Glue {
         }
     }
 
-    static void onResolve(AvahiServiceResolver* r, AvahiIfIndex interface, AvahiProtocol,
+    static void onResolve(AvahiServiceResolver* r, AvahiIfIndex interface, AvahiProtocol protocol,
                           AvahiResolverEvent event, const char* name, const char* type, const char* domain,
                           const char* host, const AvahiAddress* address, uint16_t port, AvahiStringList* txt,
                           AvahiLookupResultFlags, void* userdata) {
@@ -103,6 +105,23 @@ struct Browser::Glue {
         info.port = port;
         info.txt = txtMap(txt);
         info.interfaceIndex = interface;
+        // Avahi 0.8's long-lived resolver follows a change of the service's SRV target (the
+        // master came back on another board under the same name) but keeps the old host's
+        // address record: it reports the new host with the OLD address and never corrects it.
+        // When the host changes, resolve once more from scratch and report that answer.
+        if (item->resolved && info.host != item->info.host && info.host != item->freshFor) {
+            LOG(Avahi, Info) << "\"" << name << "\" moved from " << item->info.host << " to " << info.host
+                             << ": resolving it again";
+            item->freshFor = info.host;
+            avahi_service_resolver_free(r);
+            item->resolver = nullptr;
+            if (AvahiClient* c = self->client_.raw())
+                item->resolver =
+                    avahi_service_resolver_new(c, interface, protocol, name, type, domain, AVAHI_PROTO_INET,
+                                               static_cast<AvahiLookupFlags>(0), &Glue::onResolve, item);
+            return;
+        }
+        item->freshFor.clear();
         self->itemResolved(item, std::move(info));
     }
 };

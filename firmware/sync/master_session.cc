@@ -77,11 +77,8 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
         LOG(Sync, Info) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_) << ": " << why;
     }
     if (code != wire::ErrorCode::NONE && stream_ && !stream_->closing()) {
-        std::vector<uint8_t> frame;
         auto payload = wire::buildError(code, why);
-        wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
-        frame.insert(frame.end(), payload.begin(), payload.end());
-        (void)stream_->write(std::move(frame));
+        (void)stream_->write(wire::encodeFrame(Bytes(payload.data(), payload.size())));
         (void)stream_->shutdown();
     }
     if (stream_) stream_->stopRead();
@@ -109,11 +106,7 @@ bool MasterSession::send(std::vector<uint8_t> frame) {
 }
 
 bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
-    std::vector<uint8_t> frame;
-    frame.reserve(payload.size() + 4);
-    wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
-    frame.insert(frame.end(), payload.begin(), payload.end());
-    return send(std::move(frame));
+    return send(wire::encodeFrame(Bytes(payload.data(), payload.size())));
 }
 
 void MasterSession::onData(Bytes data) {
@@ -340,11 +333,7 @@ void MasterSession::pumpLog() {
                     gap = true;
                     return false;
                 }
-                std::vector<uint8_t> frame;
-                frame.reserve(entry.size + 4);
-                wire::appendFrameHeader(frame, static_cast<uint32_t>(entry.size));
-                frame.insert(frame.end(), entry.data, entry.data + entry.size);
-                batch.push_back(std::move(frame));
+                batch.push_back(wire::encodeFrame(entry));  // copied out of the read txn
                 ++expect;
                 return true;
             });

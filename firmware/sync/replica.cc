@@ -188,10 +188,7 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
 
 bool Replica::send(const std::vector<uint8_t>& payload) {
     if (!stream_) return false;
-    std::vector<uint8_t> frame;
-    frame.reserve(payload.size() + 4);
-    wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
-    frame.insert(frame.end(), payload.begin(), payload.end());
+    std::vector<uint8_t> frame = wire::encodeFrame(Bytes(payload.data(), payload.size()));
     size_t n = frame.size();
     auto r = stream_->write(std::move(frame), [this](const Status& st) {
         if (!st.ok()) linkLost("write failed: " + st.error().message, wire::ErrorCode::NONE, "link");
@@ -223,11 +220,8 @@ void Replica::linkLost(const std::string& why, wire::ErrorCode code, const char*
         return;
     if (errorKind) stats_.error(errorKind);
     if (code != wire::ErrorCode::NONE && stream_) {
-        std::vector<uint8_t> frame;
         auto payload = wire::buildError(code, why);
-        wire::appendFrameHeader(frame, static_cast<uint32_t>(payload.size()));
-        frame.insert(frame.end(), payload.begin(), payload.end());
-        (void)stream_->write(std::move(frame));
+        (void)stream_->write(wire::encodeFrame(Bytes(payload.data(), payload.size())));
     }
     if (errorKind)
         LOG(Sync, Warning) << "link to master lost: " << why;

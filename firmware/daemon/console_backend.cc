@@ -32,8 +32,11 @@ console::StatusInfo DaemonBackend::status() {
         s.generation = st.generation;
         s.position = st.position;
         if (st.masterHead) s.masterHead = st.masterHead;
-        // While waiting on another generation the master's head is not comparable to ours.
-        if (st.waitingReason.empty()) {
+        // Lag means something only on a live link of the same history: not while locating or
+        // backing off, nor while waiting on another generation (its head is not comparable).
+        const bool linked =
+            st.state == "streaming" || st.state == "receiving-full" || st.state == "full-replay";
+        if (linked && st.waitingReason.empty()) {
             s.lagChanges = st.lagChanges;
             s.lagMs = st.lagMs;
         }

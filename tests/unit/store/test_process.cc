@@ -148,7 +148,9 @@ TEST_CASE("a listener in one process wakes on a commit made by another process")
     REQUIRE_OK((*loop)->close());
 }
 
-TEST_CASE("what possync put writes is exactly what mdb_dump shows") {
+// Skipped (with the reason printed) only in a 32-bit cross build: see tests/unit/store/meson.build.
+TEST_CASE("what possync put writes is exactly what mdb_dump shows" *
+          doctest::skip(std::getenv("MDB_DUMP_UNUSABLE") != nullptr)) {
     TempDir d;
     std::string tool = toolCommand();
     std::string dump = envOr("MDB_DUMP", "mdb_dump");

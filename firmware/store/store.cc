@@ -25,7 +25,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     if (dir.empty()) return makeError(Errc::InvalidArgument, "no data directory given (--data DIR)");
     std::unique_ptr<Store> s(new Store(dir, options));
     lmdb::EnvOptions eo;
-    eo.mapSize = options.mapSize ? options.mapSize : defaultMapSize();
+    // An existing environment keeps the map size stored in it (a daemon's larger --map-size
+    // stays in effect for the tool and the C API); only a new one gets the default. An explicit
+    // size is applied below, after open, and only when it grows the map.
+    struct stat st;
+    bool exists = ::stat((dir + "/data.mdb").c_str(), &st) == 0;
+    eo.mapSize = exists ? 0 : (options.mapSize ? options.mapSize : defaultMapSize());
     eo.readOnly = options.readOnly;
     eo.create = options.create && !options.readOnly;
     eo.noSync = options.noSync;
@@ -33,6 +38,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     auto env = lmdb::Env::open(dir, eo);
     if (!env) return env.takeError();
     s->env_ = std::move(*env);
+    if (exists && !options.readOnly && options.mapSize > s->env_->mapSize())
+        POSSYNC_TRY(s->env_->setMapSize(options.mapSize));
     s->notifyPath_ = dir + "/possync.notify";
     POSSYNC_TRY(s->init());
     return s;
@@ -59,6 +66,8 @@ Status Store::init() {
             return makeError(Errc::Version, dir_ + " was written by format version " +
                                                 std::to_string(m->format) + "; this possync reads up to " +
                                                 std::to_string(POSSYNC_FORMAT_VERSION));
+        // Every table's handle now, while no other transaction runs (see lmdb::Env).
+        POSSYNC_TRY(txn->openAll());
         return txn->commit();
     }
     auto txn = lmdb::Txn::begin(*env_, true);
@@ -92,8 +101,11 @@ Status Store::init() {
                                             "; this possync reads up to " +
                                             std::to_string(POSSYNC_FORMAT_VERSION));
     }
+    // Every table's handle now, while no other transaction runs (see lmdb::Env).
+    POSSYNC_TRY(txn->openAll());
     POSSYNC_TRY(txn->commit());
-    int fd = ::open(notifyPath_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    // 0666 less the umask, as LMDB's files.
+    int fd = ::open(notifyPath_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return makeError(Errc::Io, "cannot create " + notifyPath_ + ": " + strerror(errno));
     ::close(fd);
     return {};
@@ -107,16 +119,27 @@ Result<Meta> Store::meta() {
     return m;
 }
 
+static Error slaveRefusal(const std::string& dir) {
+    return makeError(Errc::Refused, dir +
+                                        " belongs to a slave board: its tables are read-only "
+                                        "(write on the store's master)");
+}
+
 Result<WriteTxn> Store::beginWrite() {
     if (options_.readOnly) return makeError(Errc::Refused, dir_ + " is open read-only");
+    {
+        // The role first, from a read transaction: a slave's writer is refused at once, not
+        // after waiting for LMDB's writer lock (which a FULL sync holds for its whole length).
+        auto m = meta();
+        if (!m) return m.takeError();
+        if (m->role == Role::Slave) return slaveRefusal(dir_);
+    }
     auto txn = lmdb::Txn::begin(*env_, true);
     if (!txn) return txn.takeError();
     auto m = readMeta(*txn, metaDbi_);
     if (!m) return m.takeError();
-    if (m->role == Role::Slave)
-        return makeError(Errc::Refused, dir_ +
-                                            " belongs to a slave board: its tables are read-only "
-                                            "(write on the store's master)");
+    // Again under the writer lock: the role may have changed while this process waited.
+    if (m->role == Role::Slave) return slaveRefusal(dir_);
     return WriteTxn(this, std::move(*txn), std::move(*m));
 }
 
@@ -144,6 +167,10 @@ Status Store::setWatchedTables(const std::vector<std::string>& tables) {
     if (!txn) return txn.takeError();
     auto m = readMeta(*txn, metaDbi_);
     if (!m) return m.takeError();
+    if (m->role == Role::Slave)
+        return makeError(Errc::Refused, dir_ +
+                                            " belongs to a slave board: its watched tables are its master's "
+                                            "(set them on the master)");
     Meta next = *m;
     auto sorted = parseTableList(joinTableList(tables));
     if (!sorted) return sorted.takeError();

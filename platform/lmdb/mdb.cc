@@ -53,7 +53,8 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
     if (::stat(dir.c_str(), &st) != 0) {
         if (errno != ENOENT || !options.create)
             return makeError(Errc::NotFound, "data directory " + dir + ": " + strerror(errno));
-        if (::mkdir(dir.c_str(), 0750) != 0)
+        // 0777 less the umask, like every file here: the packaged UMask decides who may read.
+        if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
             return makeError(Errc::Io, "cannot create data directory " + dir + ": " + strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         return makeError(Errc::InvalidArgument, "data directory " + dir + " is not a directory");
@@ -77,7 +78,8 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
     if (options.readOnly) flags |= MDB_RDONLY;
     if (options.noSync) flags |= MDB_NOSYNC;
     if (options.writeMap && !options.readOnly) flags |= MDB_WRITEMAP;
-    rc = mdb_env_open(env, dir.c_str(), flags, 0640);
+    // 0666 less the process umask (the packaged UMask=0007 gives the possync group read-write).
+    rc = mdb_env_open(env, dir.c_str(), flags, 0666);
     if (rc) {
         mdb_env_close(env);
         if (rc == MDB_INVALID)
@@ -122,9 +124,22 @@ Txn& Txn::operator=(Txn&& o) noexcept {
         abort();
         txn_ = o.txn_;
         write_ = o.write_;
+        env_ = o.env_;
+        epoch_ = o.epoch_;
+        opened_ = std::move(o.opened_);
         o.txn_ = nullptr;
     }
     return *this;
+}
+
+void Txn::ended(bool committed) {
+    std::lock_guard<std::mutex> lock(env_->mutex_);
+    --env_->openTxns_;
+    if (committed && !opened_.empty()) {
+        uint64_t epoch = ++env_->dbiEpoch_;
+        for (auto& [name, dbi] : opened_) env_->handles_[name] = Env::Handle{dbi, epoch};
+    }
+    opened_.clear();
 }
 
 Result<Txn> Txn::begin(Env& env, bool write) {
@@ -136,16 +151,48 @@ Result<Txn> Txn::begin(Env& env, bool write) {
         rc = mdb_txn_begin(env.raw(), nullptr, write ? 0 : MDB_RDONLY, &txn);
     }
     if (rc) return fromMdb(rc, write ? "begin write transaction" : "begin read transaction");
-    return Txn(txn, write);
+    std::lock_guard<std::mutex> lock(env.mutex_);
+    ++env.openTxns_;
+    return Txn(txn, write, &env, env.dbiEpoch_);
 }
 
 Result<Dbi> Txn::open(std::string_view name, bool create) {
     std::string n(name);
+    for (auto& [opened, dbi] : opened_)
+        if (opened == n) return dbi;
+    std::lock_guard<std::mutex> lock(env_->mutex_);
+    auto it = env_->handles_.find(n);
+    if (it != env_->handles_.end() && it->second.epoch <= epoch_) return it->second.dbi;
+    if (env_->openTxns_ > 1) {
+        // Not allowed to open a handle now (see Env). Whether the database exists in this
+        // transaction's view still has an answer: its name is a key of the main database.
+        MDB_dbi main;  // a NULL name gives the main database without taking a slot
+        int rc = mdb_dbi_open(txn_, nullptr, 0, &main);
+        if (rc) return fromMdb(rc, "open main database");
+        MDB_val k{n.size(), n.data()}, v;
+        rc = mdb_get(txn_, main, &k, &v);
+        if (rc == MDB_NOTFOUND && !create) return makeError(Errc::NotFound, "no such table: " + n);
+        if (rc && rc != MDB_NOTFOUND) return fromMdb(rc, "look up table " + n);
+        return makeError(Errc::Busy, "table " + n +
+                                         " is new to this process and cannot be opened while another of "
+                                         "its transactions is open; try again");
+    }
     MDB_dbi dbi;
     int rc = mdb_dbi_open(txn_, n.c_str(), (create && write_) ? MDB_CREATE : 0, &dbi);
     if (rc == MDB_NOTFOUND) return makeError(Errc::NotFound, "no such table: " + n);
     if (rc) return fromMdb(rc, "open table " + n);
+    opened_.emplace_back(std::move(n), dbi);
     return Dbi(dbi);
+}
+
+Status Txn::openAll() {
+    auto names = listDatabases(*this);
+    if (!names) return names.takeError();
+    for (const auto& n : *names) {
+        auto d = open(n, false);
+        if (!d) return d.takeError();
+    }
+    return {};
 }
 
 Result<std::optional<Bytes>> Txn::get(Dbi dbi, Bytes key) const {
@@ -195,13 +242,16 @@ Status Txn::commit() {
     if (!txn_) return makeError(Errc::Closed, "commit: no open transaction");
     int rc = mdb_txn_commit(txn_);
     txn_ = nullptr;
+    ended(rc == 0);
     if (rc) return fromMdb(rc, "commit");
     return {};
 }
 
 void Txn::abort() {
-    if (txn_) mdb_txn_abort(txn_);
+    if (!txn_) return;
+    mdb_txn_abort(txn_);
     txn_ = nullptr;
+    ended(false);
 }
 
 Result<Cursor> Cursor::open(const Txn& txn, Dbi dbi) {

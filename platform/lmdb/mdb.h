@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +42,13 @@ struct EnvOptions {
 // Maps an LMDB return code to an Error; `what` names the operation ("open data directory").
 Error fromMdb(int rc, std::string_view what);
 
+// Database handles (MDB_dbi). LMDB lets a handle be opened only by a transaction that no other
+// transaction of the process runs beside (a reader opening one while the FULL sync's write
+// transaction is open takes the slot the writer's new table uses: MDB_BAD_DBI), and a handle a
+// transaction opened is usable by others only after that transaction commits. So the Env keeps
+// the handles of the process: a transaction takes a handle from this cache when it was
+// published before the transaction began, opens a missing one only while it is the process's
+// only open transaction, and publishes what it opened when it commits (an abort forgets it).
 class Env final {
 public:
     // Opens (and with options.create, creates) the environment in directory `dir`.
@@ -60,9 +69,18 @@ public:
     static size_t maxMapSize();
 
 private:
+    friend class Txn;
+    struct Handle {
+        Dbi dbi;
+        uint64_t epoch;  // dbiEpoch_ when published: usable by transactions begun at or after it
+    };
     Env(MDB_env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
     MDB_env* env_;
     std::string dir_;
+    std::mutex mutex_;  // guards the members below (transactions may run on several threads)
+    std::map<std::string, Handle, std::less<>> handles_;
+    uint64_t dbiEpoch_ = 0;
+    int openTxns_ = 0;  // open transactions of this process on this environment
 };
 
 // A transaction. Movable; the destructor aborts a transaction that is still open.
@@ -70,7 +88,10 @@ class Txn final {
 public:
     static Result<Txn> begin(Env& env, bool write);
     Txn() = default;
-    Txn(Txn&& o) noexcept : txn_(o.txn_), write_(o.write_) { o.txn_ = nullptr; }
+    Txn(Txn&& o) noexcept
+        : txn_(o.txn_), write_(o.write_), env_(o.env_), epoch_(o.epoch_), opened_(std::move(o.opened_)) {
+        o.txn_ = nullptr;
+    }
     Txn& operator=(Txn&& o) noexcept;
     ~Txn() { abort(); }
 
@@ -78,9 +99,13 @@ public:
     bool isOpen() const { return txn_ != nullptr; }
     bool isWrite() const { return write_; }
 
-    // Opens a named database; with create, makes it when missing (write transactions only).
-    // Returns Errc::NotFound when it does not exist and create is false.
+    // A named database's handle (see Env); with create, makes the database when missing (write
+    // transactions only). Errc::NotFound when it does not exist in this transaction's view and
+    // create is false; Errc::Busy in the one case LMDB cannot serve: a database this process has
+    // no handle for yet, needed while another transaction of this process is open.
     Result<Dbi> open(std::string_view name, bool create);
+    // Opens a handle for every named database in the environment (at start-up, alone).
+    Status openAll();
     Result<std::optional<Bytes>> get(Dbi dbi, Bytes key) const;
     // flags: putAppend for sorted bulk loads.
     Status put(Dbi dbi, Bytes key, Bytes value, unsigned flags = 0);
@@ -99,9 +124,15 @@ public:
     static const unsigned noOverwrite;  // MDB_NOOVERWRITE
 
 private:
-    explicit Txn(MDB_txn* txn, bool write) : txn_(txn), write_(write) {}
+    Txn(MDB_txn* txn, bool write, Env* env, uint64_t epoch)
+        : txn_(txn), write_(write), env_(env), epoch_(epoch) {}
+    // Ends the transaction in the Env's count; publishes the handles it opened when committed.
+    void ended(bool committed);
     MDB_txn* txn_ = nullptr;
     bool write_ = false;
+    Env* env_ = nullptr;
+    uint64_t epoch_ = 0;
+    std::vector<std::pair<std::string, Dbi>> opened_;  // handles this transaction opened
 };
 
 // A cursor over one database, closed with the object (before its transaction ends).

@@ -6,6 +6,7 @@
 #include "daemon/daemon.h"
 #include "daemon/options.h"
 #include "possync_config.h"
+#include "store/dir_lock.h"
 
 using namespace possync;
 
@@ -36,6 +37,14 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::setAllLevels(*log::parseLevel(options.logLevel));
+    // The data directory is this daemon's until it exits: taken before the store opens, so a
+    // second daemon changes nothing (role, store, generation), and released last (declared
+    // before the daemon, so destroyed after it).
+    auto dirLock = store::DirLock::acquire(options.data);
+    if (!dirLock) {
+        fprintf(stderr, "possyncd: %s\n", dirLock.error().message.c_str());
+        return 1;
+    }
     auto d = daemon::Daemon::create(options);
     if (!d) {
         fprintf(stderr, "possyncd: %s\n", d.error().message.c_str());

@@ -6,9 +6,14 @@
  * refused (POSSYNC_EREFUSED).
  *
  * Errors: every function returns 0 or a negative POSSYNC_E* code; possync_last_error(db) gives
- * the one-line reason of the last failure on that handle. Handles are not thread-safe: use one
- * handle per thread, or lock around it. One write transaction at a time per directory (LMDB's
- * writer lock); possync_begin blocks while another process writes.
+ * the one-line reason of the last call on that handle (empty after a success). Handles are not
+ * thread-safe: use one handle per thread, or lock around it. One write transaction at a time per
+ * directory (LMDB's writer lock); possync_begin blocks while another process writes, except on a
+ * slave's directory, where it is refused at once.
+ *
+ * The map size is the one stored in the directory (a daemon's --map-size holds for every
+ * process); a new directory gets 1 GiB (512 MiB on 32-bit boards). Files are created with mode
+ * 0666 less the process umask. The library never writes to stderr: see possync_set_log_callback.
  */
 #ifndef POSSYNC_H
 #define POSSYNC_H
@@ -39,9 +44,20 @@ enum {
 typedef struct possync_db possync_db;
 typedef struct possync_txn possync_txn;
 
+/* Log levels given to the log callback. */
+enum { POSSYNC_LOG_DEBUG = 0, POSSYNC_LOG_INFO = 1, POSSYNC_LOG_WARNING = 2, POSSYNC_LOG_ERROR = 3 };
+
+/* Receives the library's log lines (one line, no newline; valid during the call only). It may be
+ * called from any thread that calls into the library, while the library holds a lock: it must
+ * not call back into possync. */
+typedef void (*possync_log_fn)(int level, const char* message, void* user);
+/* Sets the process-wide log callback; NULL (the default) drops the library's log lines. */
+void possync_set_log_callback(possync_log_fn fn, void* user);
+
 /* Opens (creating when missing) the data directory. On failure *db is still set when the error
  * can be described (read it with possync_last_error, then possync_close), else NULL. */
 int possync_open(const char* dir, possync_db** db);
+/* Closes the handle. Transactions still open on it are aborted and freed: do not use them after. */
 void possync_close(possync_db* db);
 const char* possync_last_error(const possync_db* db);
 
@@ -50,7 +66,8 @@ const char* possync_last_error(const possync_db* db);
 int possync_get(possync_db* db, const char* table, const void* key, size_t key_len, void* buf, size_t cap,
                 size_t* value_len);
 
-/* Write transactions. A failed put/del/clear poisons the transaction: commit then fails. */
+/* Write transactions. A failed put/del/clear (a bad argument included) poisons the transaction:
+ * later puts/dels/clears return that error, and commit aborts and returns it, writing nothing. */
 int possync_begin(possync_db* db, possync_txn** txn);
 int possync_put(possync_txn* txn, const char* table, const void* key, size_t key_len, const void* value,
                 size_t value_len);

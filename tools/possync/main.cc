@@ -1,5 +1,12 @@
 // possync: the board's data tool (DESIGN.md §5). Reads and writes a data directory through the
 // same store API the daemon and POS applications use, so writes are captured and replicated.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -43,6 +50,38 @@ unless --hex. Every command exits 0 on success, 1 with a one-line reason on fail
 bad usage.
 )";
 
+// A count given on the command line: decimal digits only (no sign: CLI11 would wrap "-5"
+// around to 2^64-5), within uint64_t, and not 0 unless zero means something for `option`.
+Result<uint64_t> parseCount(const std::string& text, const char* option, bool zeroAllowed) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || text[0] == '-' || text[0] == '+' || ec != std::errc() ||
+        end != text.data() + text.size())
+        return makeError(Errc::InvalidArgument, std::string(option) + " must be a " +
+                                                    (zeroAllowed ? "non-negative" : "positive") +
+                                                    " whole number, not '" + text + "'");
+    if (v == 0 && !zeroAllowed)
+        return makeError(Errc::InvalidArgument, std::string(option) + " must be at least 1");
+    return v;
+}
+
+// Root on a data directory owned by another user (a setup script, an operator's sudo) acts as
+// that directory's owner, so every file it creates (data.mdb, lock.mdb on first use,
+// possync.notify) stays usable by the daemon's user. Returns a reason when it cannot.
+Status actAsDirectoryOwner(const std::string& dir) {
+    struct stat st;
+    if (::geteuid() != 0 || ::stat(dir.c_str(), &st) != 0 || st.st_uid == 0) return {};
+    struct passwd* pw = ::getpwuid(st.st_uid);
+    int rc = pw ? ::initgroups(pw->pw_name, st.st_gid) : ::setgroups(0, nullptr);
+    if (rc == 0) rc = ::setresgid(st.st_gid, st.st_gid, st.st_gid);
+    if (rc == 0) rc = ::setresuid(st.st_uid, st.st_uid, st.st_uid);
+    if (rc != 0)
+        return makeError(Errc::Refused,
+                         "running as root on " + dir + " (owned by uid " + std::to_string(st.st_uid) +
+                             "), cannot act as its owner: " + strerror(errno) + "; run possync as that user");
+    return {};
+}
+
 }  // namespace
 
 #ifdef POSSYNC_HAVE_CONSOLE_CLIENT
@@ -65,10 +104,10 @@ int main(int argc, char** argv) {
     app.add_flag("--version", version);
     std::string dir;
     tool::TextMode mode;
-    uint64_t mapMiB = 0;
+    std::string mapText;
     app.add_option("--data", dir);
     app.add_flag("--hex", mode.hex);
-    app.add_option("--map-size", mapMiB);
+    app.add_option("--map-size", mapText);
     app.require_subcommand(0, 1);
 
     std::string table, key, value;
@@ -90,13 +129,15 @@ int main(int argc, char** argv) {
     auto* watch = app.add_subcommand("watch");
     watch->add_option("tables", watchList);
     tool::LoadOptions load;
+    // Numbers as text, checked below (parseCount) with a reason naming the option.
+    std::string recordsText, valueSizeText, startText, batchText, seedText;
     auto* loadCmd = app.add_subcommand("load");
-    loadCmd->add_option("--records", load.records)->required();
-    loadCmd->add_option("--value-size", load.valueSize)->required();
+    loadCmd->add_option("--records", recordsText)->required();
+    loadCmd->add_option("--value-size", valueSizeText)->required();
     loadCmd->add_option("--table", load.table);
-    loadCmd->add_option("--start", load.start);
-    loadCmd->add_option("--batch", load.batch);
-    loadCmd->add_option("--seed", load.seed);
+    loadCmd->add_option("--start", startText);
+    loadCmd->add_option("--batch", batchText);
+    loadCmd->add_option("--seed", seedText);
 
     try {
         app.parse(argc, argv);
@@ -122,6 +163,38 @@ int main(int argc, char** argv) {
         return 2;
     }
     auto* cmd = app.get_subcommands().front();
+    auto usage = [](const Error& e) {
+        fprintf(stderr, "possync: %s\n", e.message.c_str());
+        return 2;
+    };
+    uint64_t mapMiB = 0;
+    if (!mapText.empty()) {
+        auto v = parseCount(mapText, "--map-size", false);
+        if (!v) return usage(v.error());
+        mapMiB = *v;
+    }
+    if (cmd == loadCmd) {
+        struct Number {
+            const std::string& text;
+            const char* option;
+            bool zeroAllowed;
+            uint64_t& out;
+        };
+        for (const Number& n :
+             {Number{recordsText, "--records", false, load.records},
+              Number{valueSizeText, "--value-size", true, load.valueSize},
+              Number{startText, "--start", true, load.start}, Number{batchText, "--batch", false, load.batch},
+              Number{seedText, "--seed", true, load.seed}}) {
+            if (n.text.empty()) continue;  // not given: the default stays
+            auto v = parseCount(n.text, n.option, n.zeroAllowed);
+            if (!v) return usage(v.error());
+            n.out = *v;
+        }
+        if (load.start > UINT64_MAX - load.records)
+            return usage(makeError(Errc::InvalidArgument, "--start " + startText + " plus --records " +
+                                                              recordsText +
+                                                              " goes past the largest record index"));
+    }
     bool writes = cmd == put || cmd == del || cmd == loadCmd || (cmd == watch && watch->count("tables"));
 
     store::StoreOptions so;
@@ -133,6 +206,10 @@ int main(int argc, char** argv) {
     }
     // Reading never creates a directory; writing initialises a new one.
     so.create = writes;
+    if (auto owner = actAsDirectoryOwner(dir); !owner) {
+        fprintf(stderr, "possync: %s\n", owner.error().message.c_str());
+        return 1;
+    }
     auto s = store::Store::open(dir, so);
     if (!s) {
         fprintf(stderr, "possync: %s\n", s.error().message.c_str());

@@ -57,7 +57,8 @@ std::vector<console::PeerInfo> DaemonBackend::peers() {
             p.position = si.ackedSeq;
             p.lagChanges = si.lagChanges;
             p.lagMs = si.lagMs;
-            p.state = si.state;
+            // A slave the master cannot send to (a change over what it can take) says so here.
+            p.state = si.problem.empty() ? si.state : "stuck: " + si.problem;
             p.heartbeatAgoMs = si.lastHeardMsAgo;
             p.foundVia = "incoming";
             out.push_back(std::move(p));

@@ -39,7 +39,6 @@ Status Daemon::init() {
     so.noSync = !options_.sync;
     so.writeMap = options_.role == "slave";  // a FULL sync's transaction must not live in the heap
     so.deviceId = options_.device;
-    so.maxChangeModelBytes = options_.maxFrameBytes;
     auto s = store::Store::open(options_.data, so);
     if (!s) return s.takeError();
     store_ = std::move(*s);

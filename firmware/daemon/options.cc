@@ -322,8 +322,6 @@ Status validate(const Options& o) {
         return makeError(Errc::InvalidArgument, "--timeout-ms must be larger than --heartbeat-ms");
     if (o.backoffMaxMs < o.backoffMinMs)
         return makeError(Errc::InvalidArgument, "--backoff-max-ms must not be below --backoff-min-ms");
-    if (o.chunkBytes + 4096 > o.maxFrameBytes)
-        return makeError(Errc::InvalidArgument, "--chunk-bytes must leave room within --max-frame");
     return {};
 }
 

@@ -27,6 +27,7 @@
 
 #include "store/meta.h"
 #include "store/txn.h"
+#include "wire/fragment.h"
 
 namespace possync::store {
 
@@ -42,8 +43,9 @@ struct StoreOptions {
     // stays bounded by what the kernel keeps in the page cache.
     bool writeMap = false;
     std::string deviceId;  // used when initialising; empty = random
-    // Largest change model (one transaction's log entry, one frame) in bytes.
-    size_t maxChangeModelBytes = 16u << 20;
+    // Largest change model (one transaction's log entry) in bytes: what every peer can take
+    // (wire/fragment.h). Not tied to --max-frame: larger models travel as Fragments.
+    size_t maxChangeModelBytes = wire::kMaxMessageBytes;
 };
 
 struct LogInfo {

@@ -75,7 +75,7 @@ Status WriteTxn::checkCapture() {
         return fail(
             makeError(Errc::TooLarge, "transaction too large to replicate: its change model exceeds " +
                                           std::to_string(store_->maxChangeModelBytes()) +
-                                          " bytes (max_frame); commit in smaller transactions"));
+                                          " bytes, the most every board can take; commit in smaller transactions"));
     return {};
 }
 

@@ -14,6 +14,12 @@ POSSYNC_LOG_DECLARE(Sync);
 namespace {
 // Unacknowledged FULL chunks per session: two keep the link busy while the slave applies one.
 constexpr uint32_t kChunkWindow = 2;
+
+size_t bytesOf(const std::vector<std::vector<uint8_t>>& frames) {
+    size_t n = 0;
+    for (const auto& f : frames) n += f.size();
+    return n;
+}
 }  // namespace
 
 MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
@@ -94,6 +100,10 @@ bool MasterSession::send(std::vector<uint8_t> frame) {
     auto r = stream_->write(std::move(frame), [this](const Status& st) {
         if (!st.ok() && !closed())
             close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
+        // A message going out as Fragments continues as the queue drains (no Ack comes
+        // until its last piece is applied).
+        else if (!closed() && (fragOffset_ || chunkInProgress_))
+            pump();
     });
     if (!r.ok()) {
         close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
@@ -107,6 +117,19 @@ bool MasterSession::send(std::vector<uint8_t> frame) {
 
 bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
     return send(wire::encodeFrame(Bytes(payload.data(), payload.size())));
+}
+
+bool MasterSession::sendFragments(Bytes payload, uint64_t& offset) {
+    size_t piece = wire::fragmentDataBytes(peerMaxFrame_);
+    while (offset < payload.size && stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+        size_t n = std::min<uint64_t>(piece, payload.size - offset);
+        // Each piece is copied once into its frame; the queue bound above keeps that bounded.
+        if (!sendPayload(wire::buildFragment(payload.size, offset, Bytes(payload.data + offset, n))))
+            return false;
+        offset += n;
+    }
+    if (offset >= payload.size) offset = 0;
+    return true;
 }
 
 void MasterSession::onData(Bytes data) {
@@ -148,6 +171,17 @@ Status MasterSession::onFrame(Bytes payload) {
             rttMs_ = now >= echo ? now - echo : 0;
             return {};
         }
+        case wire::Message::Fragment: {
+            if (state_ == SessionState::AwaitHello) return makeError(Errc::Protocol, "Fragment before Hello");
+            auto whole = reassembler_.feed(f->message_as_Fragment());
+            if (!whole) return whole.takeError();
+            if (whole->size == 0) return {};  // more pieces to come
+            auto inner = wire::verifyFrame(*whole);
+            if (!inner) return inner.takeError();
+            if ((*inner)->message_type() == wire::Message::Fragment)
+                return makeError(Errc::Protocol, "a Fragment inside a Fragment");
+            return onFrame(*whole);
+        }
         case wire::Message::Error: {
             auto* e = f->message_as_Error();
             close(wire::ErrorCode::NONE,
@@ -185,6 +219,12 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         return makeError(Errc::Closed, "store error");
     }
     generation_ = view->generation;
+    // The slave's limits: our frames never exceed its --max-frame (larger messages go as
+    // Fragments), and a message over what it reassembles is never sent.
+    peerMaxFrame_ = static_cast<uint32_t>(master_.config().maxFrameBytes);
+    if (hello->max_frame()) peerMaxFrame_ = std::min(peerMaxFrame_, hello->max_frame());
+    peerMaxMessage_ = hello->max_message() ? std::min<uint64_t>(hello->max_message(), wire::kMaxMessageBytes)
+                                           : peerMaxFrame_;
     SlaveView slave;
     slave.resuming = hello->state() == wire::SlaveState::RESUMING;
     auto pos = wire::positionOf(hello->position());
@@ -197,6 +237,8 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     w.headSeq = view->head;
     w.mode = d.kind == SyncKind::Full ? wire::SyncMode::FULL : wire::SyncMode::INCREMENTAL;
     w.heartbeatMs = static_cast<uint32_t>(master_.config().heartbeatMs);
+    w.maxFrame = static_cast<uint32_t>(master_.config().maxFrameBytes);
+    w.maxMessage = wire::kMaxMessageBytes;
     if (!sendPayload(wire::buildWelcome(w))) return makeError(Errc::Closed, "write failed");
     LOG(Sync, Info) << "slave " << device_ << " at " << peer_ << ": "
                     << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync (" << d.why
@@ -222,6 +264,9 @@ void MasterSession::startFull() {
     chunksInFlight_.clear();
     nextChunk_ = ackedChunks_ = 0;
     snapshotDone_ = false;
+    chunkFragOffset_ = 0;
+    chunkInProgress_.reset();
+    fragOffset_ = 0;
     if (pin_) master_.store().movePin(pin_, snapshot_->firstSeq());
     pumpFull();
 }
@@ -255,8 +300,20 @@ void MasterSession::pump() {
 }
 
 void MasterSession::pumpFull() {
-    while (state_ == SessionState::Full && !snapshotDone_ && nextChunk_ - ackedChunks_ < kChunkWindow &&
+    while (state_ == SessionState::Full && !snapshotDone_ &&
            stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+        if (chunkInProgress_) {
+            // A chunk over the slave's frame limit (one record larger than a chunk): its pieces
+            // go out as the send buffer drains.
+            const auto& frame = *chunkInProgress_;
+            Bytes payload(frame.data() + wire::kFrameHeaderBytes, frame.size() - wire::kFrameHeaderBytes);
+            if (!sendFragments(payload, chunkFragOffset_)) return;
+            if (chunkFragOffset_ != 0) return;  // more pieces once the queue drains
+            chunkInProgress_.reset();
+            if (!chunkSent()) return;
+            continue;
+        }
+        if (nextChunk_ - ackedChunks_ >= kChunkWindow) return;
         bool shared = false;
         auto chunk = master_.chunk(*snapshot_, nextChunk_, shared);
         if (!chunk) {
@@ -278,6 +335,18 @@ void MasterSession::pumpFull() {
         }
         chunksInFlight_.push_back(chunk->frame);
         master_.stats().changesOut += chunk->records;
+        lastChunkIsLast_ = chunk->last;
+        size_t payloadBytes = chunk->frame->size() - wire::kFrameHeaderBytes;
+        if (needsFragments(payloadBytes)) {
+            if (payloadBytes > peerMaxMessage_) {
+                stuck("FULL chunk " + std::to_string(nextChunk_) + " is " + std::to_string(payloadBytes) +
+                      " bytes, over the " + std::to_string(peerMaxMessage_) + " bytes this slave can take");
+                return;
+            }
+            chunkInProgress_ = chunk->frame;
+            chunkFragOffset_ = 0;
+            continue;
+        }
         // The frame is shared with every other session sending this chunk: no copy.
         auto w = stream_->writeShared(chunk->frame, [this](const Status& st) {
             if (!st.ok() && !closed())
@@ -290,24 +359,36 @@ void MasterSession::pumpFull() {
         master_.stats().framesOut++;
         master_.stats().bytesOut += chunk->frame->size();
         lastSentMs_ = master_.loop().nowMs();
-        ++nextChunk_;
-        if (chunk->last) {
-            snapshotDone_ = true;
-            LOG(Sync, Info) << "slave " << device_ << ": snapshot sent (" << nextChunk_
-                            << " chunks), streaming the log from " << nextSeq_;
-            step(SessionEvent::SnapshotSent);
-            pumpLog();
-            return;
-        }
+        if (!chunkSent()) return;
     }
+}
+
+bool MasterSession::chunkSent() {
+    ++nextChunk_;
+    if (!lastChunkIsLast_) return true;
+    snapshotDone_ = true;
+    LOG(Sync, Info) << "slave " << device_ << ": snapshot sent (" << nextChunk_
+                    << " chunks), streaming the log from " << nextSeq_;
+    step(SessionEvent::SnapshotSent);
+    pumpLog();
+    return false;
+}
+
+void MasterSession::stuck(std::string why) {
+    if (problem_ == why) return;
+    problem_ = std::move(why);
+    master_.stats().error("unsendable");
+    LOG(Sync, Error) << "slave " << device_ << ": cannot send: " << problem_
+                     << "; the link stays up but this slave gets nothing more";
 }
 
 void MasterSession::pumpLog() {
     const auto& cfg = master_.config();
-    while (state_ == SessionState::Streaming) {
+    while (state_ == SessionState::Streaming && !problem_.size()) {
         uint64_t inflight = nextSeq_ - 1 - std::min(ackedSeq_, nextSeq_ - 1);
         size_t queued = stream_->writeQueueBytes();
-        if (inflight >= cfg.window || queued >= cfg.sendBufferBytes) return;
+        if (queued >= cfg.sendBufferBytes) return;
+        if (inflight >= cfg.window && fragOffset_ == 0) return;
         auto view = master_.view();
         if (!view) {
             close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");
@@ -326,20 +407,44 @@ void MasterSession::pumpLog() {
         if (nextSeq_ > view->head) return;  // up to date
         std::vector<std::vector<uint8_t>> batch;
         uint64_t expect = nextSeq_;
-        bool gap = false;
-        auto r = master_.store().readLog(
-            nextSeq_, cfg.window - inflight, cfg.sendBufferBytes - queued, [&](uint64_t seq, Bytes entry) {
-                if (seq != expect) {
-                    gap = true;
+        bool gap = false, big = false, linkOk = true;
+        size_t maxEntries = fragOffset_ ? 1 : cfg.window - inflight;
+        auto r = master_.store().readLog(nextSeq_, maxEntries, SIZE_MAX, [&](uint64_t seq, Bytes entry) {
+            if (seq != expect) {
+                gap = true;
+                return false;
+            }
+            if (needsFragments(entry.size)) {
+                // A transaction larger than the slave's frame limit goes as Fragments, after
+                // what is already batched; the rest of the log waits for its last piece.
+                if (!batch.empty()) return false;
+                big = true;
+                if (entry.size > peerMaxMessage_) {
+                    stuck("change " + std::to_string(seq) + " is " + std::to_string(entry.size) +
+                          " bytes, over the " + std::to_string(peerMaxMessage_) +
+                          " bytes this slave can take");
                     return false;
                 }
-                batch.push_back(wire::encodeFrame(entry));  // copied out of the read txn
-                ++expect;
-                return true;
-            });
+                linkOk = sendFragments(entry, fragOffset_);
+                if (linkOk && fragOffset_ == 0) ++expect;
+                return false;
+            }
+            if (!batch.empty() && bytesOf(batch) + entry.size > cfg.sendBufferBytes - queued) return false;
+            batch.push_back(wire::encodeFrame(entry));  // copied out of the read txn
+            ++expect;
+            return true;
+        });
         if (!r) {
             close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + r.error().message, "store");
             return;
+        }
+        if (!linkOk || closed() || !problem_.empty()) return;
+        if (big) {
+            if (expect != nextSeq_) {
+                sentTimes_.emplace_back(expect - 1, lastSentMs_);
+                nextSeq_ = expect;
+            }
+            continue;  // the queue bound decides whether more goes now
         }
         if (gap || batch.empty()) {
             // The entries this slave needs were trimmed (hard limit): start over with FULL.
@@ -349,8 +454,7 @@ void MasterSession::pumpLog() {
             startFull();
             return;
         }
-        size_t bytes = 0;
-        for (auto& b : batch) bytes += b.size();
+        size_t bytes = bytesOf(batch);
         size_t frames = batch.size();
         auto w = stream_->writev(std::move(batch), [this](const Status& st) {
             if (!st.ok() && !closed())
@@ -397,6 +501,7 @@ SessionInfo MasterSession::info() const {
     i.lastHeardMsAgo = now - lastHeardMs_;
     i.rttMs = rttMs_;
     i.mode = snapshot_ ? "full" : "incremental";
+    i.problem = problem_;
     return i;
 }
 

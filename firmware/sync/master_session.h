@@ -26,6 +26,7 @@
 #include "possync_generated.h"
 #include "sync/policy.h"
 #include "sync/snapshot.h"
+#include "wire/fragment.h"
 #include "wire/frame.h"
 
 namespace possync::sync {
@@ -42,7 +43,8 @@ struct SessionInfo {
     uint64_t lagMs = 0;       // age of the oldest unacknowledged change model
     uint64_t lastHeardMsAgo = 0;
     uint64_t rttMs = 0;
-    std::string mode;  // "full" / "incremental"
+    std::string mode;     // "full" / "incremental"
+    std::string problem;  // why nothing is sent although the slave is behind (empty: none)
 };
 
 class MasterSession final {
@@ -73,8 +75,19 @@ private:
     void startFull();
     void pumpFull();
     void pumpLog();
+    // The chunk nextChunk_ is wholly queued: counts it; false when it was the last (the
+    // session then streams the log).
+    bool chunkSent();
+    // Nothing more can be sent to this slave (`why`): logged once, shown by info().
+    void stuck(std::string why);
     bool send(std::vector<uint8_t> frame);
     bool sendPayload(const std::vector<uint8_t>& payload);
+    // Sends `payload` (a message over the slave's frame limit) as Fragments from `offset`, while
+    // the send buffer has room; advances `offset` (back to 0 once the last piece is queued).
+    // Returns false when the link closed.
+    bool sendFragments(Bytes payload, uint64_t& offset);
+    // Whether a payload of `bytes` must travel as Fragments to this slave.
+    bool needsFragments(size_t bytes) const { return bytes > peerMaxFrame_; }
     void onTick();
 
     Master& master_;
@@ -92,12 +105,22 @@ private:
     uint32_t nextChunk_ = 0;
     uint32_t ackedChunks_ = 0;
     bool snapshotDone_ = false;
+    bool lastChunkIsLast_ = false;  // the chunk being queued is the snapshot's last
     // Streaming
     uint64_t nextSeq_ = 0;     // next log seq to send
     uint64_t streamBase_ = 0;  // the position streaming started from (FULL: snapshot first seq)
     uint64_t ackedSeq_ = 0;
     uint64_t generation_ = 0;
     int pin_ = 0;
+    // Limits the slave announced in its Hello: frames above peerMaxFrame_ go as Fragments;
+    // a message above peerMaxMessage_ cannot be sent at all (problem_ says so).
+    uint32_t peerMaxFrame_ = wire::kDefaultMaxFrameBytes;
+    uint64_t peerMaxMessage_ = 0;
+    uint64_t fragOffset_ = 0;        // log entry nextSeq_ is partly sent (bytes sent so far)
+    uint64_t chunkFragOffset_ = 0;   // FULL chunk nextChunk_ is partly sent
+    SharedFrame chunkInProgress_;    // the chunk being sent as Fragments
+    wire::Reassembler reassembler_;  // Fragments from the slave
+    std::string problem_;
     // Liveness
     uint64_t lastHeardMs_ = 0;
     uint64_t lastSentMs_ = 0;

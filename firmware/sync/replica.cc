@@ -179,6 +179,8 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     h.state = resuming ? wire::SlaveState::RESUMING : wire::SlaveState::STARTING;
     h.position = wire::Position(generation_, position_);
     h.acceptNewGeneration = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
+    h.maxFrame = static_cast<uint32_t>(config_.maxFrameBytes);
+    h.maxMessage = reassembler_.maxMessageBytes();
     lastHeardMs_ = loop_.nowMs();
     if (!send(wire::buildHello(h))) return;
     tick_->start(config_.heartbeatMs, config_.heartbeatMs, [this] { onTick(); });
@@ -207,6 +209,7 @@ void Replica::dropLink() {
     connecting_.reset();
     stream_.reset();
     decoder_.reset();
+    reassembler_.reset();
     if (tick_) tick_->stop();
     full_.reset();   // aborts: readers keep the previous data set and position
     batch_.reset();  // aborts: the master resends from our durable position
@@ -276,6 +279,19 @@ Status Replica::onFrame(Bytes payload) {
             rttMs_ = now >= echo ? now - echo : 0;
             masterHead_ = std::max(masterHead_, f->message_as_Pong()->head_seq());
             return {};
+        }
+        case wire::Message::Fragment: {
+            // A message over our --max-frame, in pieces: joined, then handled as one frame.
+            if (state_ == ReplicaState::AwaitWelcome)
+                return makeError(Errc::Protocol, "Fragment before Welcome");
+            auto whole = reassembler_.feed(f->message_as_Fragment());
+            if (!whole) return whole.takeError();
+            if (whole->size == 0) return {};  // more pieces to come
+            auto inner = wire::verifyFrame(*whole);
+            if (!inner) return inner.takeError();
+            if ((*inner)->message_type() == wire::Message::Fragment)
+                return makeError(Errc::Protocol, "a Fragment inside a Fragment");
+            return onFrame(*whole);
         }
         case wire::Message::Error: {
             auto* e = f->message_as_Error();

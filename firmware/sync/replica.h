@@ -32,6 +32,7 @@
 #include "sync/locator.h"
 #include "sync/policy.h"
 #include "sync/stats.h"
+#include "wire/fragment.h"
 #include "wire/frame.h"
 
 namespace possync::sync {
@@ -114,6 +115,7 @@ private:
     std::unique_ptr<uv::PendingConnect> connecting_;
     uv::Owned<uv::TcpStream> stream_;
     std::unique_ptr<wire::FrameDecoder> decoder_;
+    wire::Reassembler reassembler_;  // Fragments of a message over our frame limit
     bool everConnected_ = false;
 
     // What we hold (possync.meta), kept in step with every commit.

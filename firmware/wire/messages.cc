@@ -2,14 +2,18 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
+
 namespace possync::wire {
 
 namespace {
 
 // Our schema nests at most Frame > ChangeModel > changes > Change > key: depth 5.
 constexpr flatbuffers::uoffset_t kMaxDepth = 16;
-// A 16 MiB ChangeModel of tiny records holds well under a million Change tables.
-constexpr flatbuffers::uoffset_t kMaxTables = 2'000'000;
+// Tables a payload may hold: every honest table (a Change with its offsets and key vector)
+// takes more than 16 bytes, so the verifier's work grows with the payload's size only.
+constexpr size_t kMinBytesPerTable = 16;
+constexpr flatbuffers::uoffset_t kMinTables = 64;
 
 possync::Error corrupt(std::string reason) {
     return makeError(Errc::Corrupt, std::move(reason));
@@ -35,7 +39,8 @@ Result<const Frame*> verifyFrame(Bytes payload) {
                        FrameIdentifier() + "')");
     flatbuffers::Verifier::Options options;
     options.max_depth = kMaxDepth;
-    options.max_tables = kMaxTables;
+    options.max_tables =
+        std::max(kMinTables, static_cast<flatbuffers::uoffset_t>(payload.size / kMinBytesPerTable));
     flatbuffers::Verifier verifier(payload.data, payload.size, options);
     if (!VerifyFrameBuffer(verifier)) return corrupt("frame failed FlatBuffers verification");
     const Frame* frame = GetFrame(payload.data);
@@ -73,6 +78,8 @@ std::vector<uint8_t> buildHello(const HelloFields& h) {
     b.add_state(h.state);
     b.add_position(&h.position);
     b.add_accept_new_generation(h.acceptNewGeneration);
+    b.add_max_frame(h.maxFrame);
+    b.add_max_message(h.maxMessage);
     return finish(fbb, Message::Hello, b.Finish().Union());
 }
 
@@ -85,6 +92,8 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
     b.add_head_seq(w.headSeq);
     b.add_mode(w.mode);
     b.add_heartbeat_ms(w.heartbeatMs);
+    b.add_max_frame(w.maxFrame);
+    b.add_max_message(w.maxMessage);
     return finish(fbb, Message::Welcome, b.Finish().Union());
 }
 

@@ -50,6 +50,8 @@ struct HelloFields {
     SlaveState state = SlaveState::STARTING;
     Position position{0, 0};
     bool acceptNewGeneration = false;
+    uint32_t maxFrame = 0;    // this slave's frame limit (0: not said)
+    uint64_t maxMessage = 0;  // the largest message it reassembles (0: not said)
 };
 
 struct WelcomeFields {
@@ -58,6 +60,8 @@ struct WelcomeFields {
     uint64_t headSeq = 0;
     SyncMode mode = SyncMode::FULL;
     uint32_t heartbeatMs = 0;
+    uint32_t maxFrame = 0;
+    uint64_t maxMessage = 0;
 };
 
 // Builders: each returns one complete payload (see the convention above).

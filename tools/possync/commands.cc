@@ -178,9 +178,10 @@ int cmdLoad(store::Store& s, const LoadOptions& o) {
     if (!tv) return fail(tv.error());
     uint64_t batch = o.batch;
     if (batch == 0) {
-        // Fill about half a change model per transaction (room for FlatBuffers overhead).
+        // About 8 MiB of change model per transaction: big enough to amortise a commit, small
+        // enough to go in few frames and to keep a slave's apply transaction short.
         uint64_t per = o.valueSize + 16 + 48;
-        batch = std::max<uint64_t>(1, (s.maxChangeModelBytes() / 2) / per);
+        batch = std::max<uint64_t>(1, (uint64_t(8) << 20) / per);
     }
     std::vector<uint8_t> value(o.valueSize);
     uint8_t key[16];

@@ -157,7 +157,8 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     retry_->stop();  // the connect deadline
     stream_ = std::move(stream);
     (void)stream_->setNoDelay(true);
-    decoder_ = std::make_unique<wire::FrameDecoder>(static_cast<uint32_t>(config_.maxFrameBytes));
+    // Until the master's Welcome is accepted, only handshake-sized frames (frame.h).
+    decoder_ = std::make_unique<wire::FrameDecoder>(wire::handshakeFrameLimit(config_.maxFrameBytes));
     stats_.connects++;
     if (everConnected_) stats_.reconnects++;
     everConnected_ = true;
@@ -261,7 +262,9 @@ Status Replica::onFrame(Bytes payload) {
     switch (f->message_type()) {
         case wire::Message::Welcome:
             if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
-            return onWelcome(f->message_as_Welcome());
+            POSSYNC_TRY(onWelcome(f->message_as_Welcome()));
+            decoder_->setMaxFrameBytes(static_cast<uint32_t>(config_.maxFrameBytes));
+            return {};
         case wire::Message::ChangeModel: return onChangeModel(f->message_as_ChangeModel());
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();

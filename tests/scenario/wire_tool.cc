@@ -1,15 +1,17 @@
 // wire_tool: crafts and reads wire frames for the scenario tests' bad peers and fake master
 // (tests/scenario/test_bad_peers.py), so Python needs no FlatBuffers library.
 //
-// Every builder prints ONE line: the hex of a complete frame (4-byte little-endian length +
-// payload), built with the firmware's own builders (wire/messages.h, wire/change_model.h).
-//   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits
+// Every builder prints ONE line: the hex of a complete frame (16-byte header with length and
+// checksums, wire/frame.h, + payload), built with the firmware's own builders
+// (wire/messages.h, wire/change_model.h).
+//   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits;
+//                                          N: this build's protocol version unless given
 //   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
 //                                          an INCREMENTAL ChangeModel with one PUT
 //   wire_tool unverifiable                 a Hello frame (right length, identifier PSY1) whose
 //                                          root offset points outside the buffer
-//   wire_tool decode HEX                   one payload (without the length prefix): prints its
+//   wire_tool decode HEX                   one payload (without the frame header): prints its
 //                                          type and fields (Hello, Welcome, Error, Ack), e.g.
 //                                          "Hello store=s1 ... state=RESUMING position=GEN:SEQ";
 //                                          exit 1 when it fails verification
@@ -22,6 +24,7 @@
 
 #include "base/bytes.h"
 
+#include "possync_config.h"
 #include "wire/change_model.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
@@ -69,7 +72,7 @@ std::string option(const Options& o, const std::string& name, const std::string&
 int runHello(const Options& o) {
     std::string store = option(o, "store"), device = option(o, "device", "wire-tool");
     if (store.empty()) return fail("hello needs --store");
-    auto version = parseU64(option(o, "version", "1"));
+    auto version = parseU64(option(o, "version", std::to_string(POSSYNC_PROTOCOL_VERSION)));
     if (!version || *version > UINT32_MAX) return fail("--version takes a number");
     wire::HelloFields h;
     h.protocolVersion = static_cast<uint32_t>(*version);
@@ -118,7 +121,7 @@ int runChange(const Options& o) {
 
 int runUnverifiable() {
     wire::HelloFields h;
-    h.protocolVersion = 1;
+    h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
     h.storeId = "any";
     h.deviceId = "wire-tool";
     auto payload = wire::buildHello(h);

@@ -349,9 +349,8 @@ Status Replica::onChangeModel(const wire::ChangeModel* cm) {
     if (cm->generation() != linkGeneration_)
         return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) +
                                             " on a link of generation " + hex64(linkGeneration_));
-    if (cm->last_seq() < cm->first_seq())
-        return makeError(Errc::Corrupt, "change model with seq range " + std::to_string(cm->first_seq()) +
-                                            ".." + std::to_string(cm->last_seq()));
+    // One transaction, or one chunk read at one seq: never a range the model does not carry.
+    POSSYNC_TRY(wire::checkSeqFields(cm));
     stats_.changesIn += cm->changes() ? cm->changes()->size() : 0;
     if (cm->flag() == wire::SyncMode::FULL) return onFullChunk(cm);
     return onIncremental(cm);
@@ -379,6 +378,12 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
         POSSYNC_TRY(full_->beginFull(tables));
         fullFirstSeq_ = fullTargetSeq_ = fullAppliedSeq_ = cm->snapshot_seq();
     }
+    // Chunks after the first are read at chunk 0's seq or later: the replay that follows the
+    // snapshot starts after chunk 0's seq, so an older chunk would lose changes.
+    if (cm->snapshot_seq() < fullFirstSeq_)
+        return makeError(Errc::Corrupt, "FULL chunk " + std::to_string(cm->chunk()) + " read at seq " +
+                                            std::to_string(cm->snapshot_seq()) + ", before chunk 0's seq " +
+                                            std::to_string(fullFirstSeq_));
     POSSYNC_TRY(full_->applyFullChunk(cm));
     fullTargetSeq_ = std::max(fullTargetSeq_, cm->snapshot_seq());
     ++nextChunk_;

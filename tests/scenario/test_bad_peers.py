@@ -13,7 +13,9 @@ A. Bad clients connect to a master that streams to a real slave: random bytes, a
    link never drops, and it keeps syncing (more writes, convergence).
 B. The real slave is pointed at a fake master (a Python listener on 127.0.0.1:0) that answers each
    Hello with a Welcome and then one invalid change model: a change for the reserved table
-   possync.meta, a seq gap, another generation, a frame that fails verification. For each, the
+   possync.meta, a change model whose seq range is wider than the one transaction it carries
+   (what one flipped bit in last_seq looked like), a FULL whose chunk 1 is older than its
+   chunk 0, a seq gap, another generation, a frame that fails verification. For each, the
    slave must close the link and reconnect (a new Hello that still reports its unchanged
    position), and its database must stay as it was (digest, mdb_dump, position). Finally a valid
    change model from the same fake master is applied: the rejections were for the faults.
@@ -136,11 +138,11 @@ class FakeMaster:
         if i >= len(self.script):
             read_frames_until_close(conn, timeout=20)
             return
-        name, frame = self.script[i]
+        name, frame, mode = (self.script[i] + ("incremental",))[:3]
         if name == "valid":
             self.go_valid.wait(30)
         conn.sendall(wire("welcome", "--generation", self.generation, "--head", str(self.head),
-                          "--mode", "incremental") + frame)
+                          "--mode", mode) + frame)
         frames = read_frames_until_close(conn, timeout=10 if name != "valid" else 2)
         self.closed_by_slave.append(frames is not None)
         self.answers.append([decode(f) for f in (frames or [])])
@@ -156,6 +158,14 @@ def part_b(scn, master, slave):
         ("a change for the reserved table possync.meta",
          wire("change", "--generation", gen, "--first", nxt, "--last", nxt, "--table", "possync.meta",
               "--key", "seq", "--value", "99999999")),
+        ("a change model claiming seqs it does not carry (one transaction, range of 2^40+1)",
+         wire("change", "--generation", gen, "--first", nxt, "--last", str(pos + 1 + (1 << 40)),
+              "--table", "menu", "--key", "range", "--value", "x")),
+        ("a FULL whose chunk 1 was read before chunk 0 (the replay after it would miss changes)",
+         wire("chunk", "--generation", gen, "--seq", str(pos + 10), "--number", "0", "--last", "0", "--table", "menu",
+              "--key", "c0", "--value", "x")
+         + wire("chunk", "--generation", gen, "--seq", str(pos + 9), "--number", "1", "--last", "1", "--table", "menu",
+                "--key", "c1", "--value", "x"), "full"),
         ("a seq gap", wire("change", "--generation", gen, "--first", str(pos + 5), "--last", str(pos + 5),
                            "--table", "menu", "--key", "gap", "--value", "x")),
         ("another generation", wire("change", "--generation", "0123456789abcdef", "--first", nxt, "--last", nxt,
@@ -172,7 +182,7 @@ def part_b(scn, master, slave):
                        lambda: len(fake.hellos) > invalid or fake.errors, timeout=60)
     check(not fake.errors, f"the fake master failed: {fake.errors}")
     want_hello = f"state=RESUMING position={gen}:{pos}"
-    for i, (name, _) in enumerate(script[:invalid]):
+    for i, (name, *_) in enumerate(script[:invalid]):
         check(fake.closed_by_slave[i], f"B. {name}: the slave did not close the link")
         check(want_hello in fake.hellos[i + 1],
               f"B. after {name} the slave says '{fake.hellos[i + 1]}', expected {want_hello}")

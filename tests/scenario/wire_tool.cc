@@ -9,6 +9,9 @@
 //   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
 //                                          an INCREMENTAL ChangeModel with one PUT
+//   wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V
+//                                          a FULL chunk read at seq S with one PUT (chunk 0
+//                                          names table T as the snapshot's only table)
 //   wire_tool unverifiable                 a Hello frame (right length, identifier PSY1) whose
 //                                          root offset points outside the buffer
 //   wire_tool decode HEX                   one payload (without the frame header): prints its
@@ -38,12 +41,14 @@ int fail(const std::string& what) {
 }
 
 int usage() {
-    fprintf(stderr,
-            "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
-            "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
-            "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
-            "       wire_tool unverifiable\n"
-            "       wire_tool decode HEX\n");
+    fprintf(
+        stderr,
+        "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
+        "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
+        "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
+        "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
+        "       wire_tool unverifiable\n"
+        "       wire_tool decode HEX\n");
     return 2;
 }
 
@@ -119,6 +124,22 @@ int runChange(const Options& o) {
     return printFrame(writer.finishIncremental(*gen, *first, *last));
 }
 
+int runChunk(const Options& o) {
+    auto gen = parseHex64(option(o, "generation"));
+    auto seq = parseU64(option(o, "seq"));
+    auto number = parseU64(option(o, "number"));
+    std::string last = option(o, "last"), table = option(o, "table"), key = option(o, "key"),
+                value = option(o, "value");
+    if (!gen || !seq || !number || *number > UINT32_MAX || (last != "0" && last != "1") || table.empty() ||
+        key.empty())
+        return fail("chunk needs --generation GEN --seq S --number N --last 0|1 --table T --key K --value V");
+    wire::ChangeModelWriter writer;
+    writer.put(table, Bytes(key), Bytes(value));
+    std::vector<std::string> tables;
+    if (*number == 0) tables.push_back(table);
+    return printFrame(writer.finishFull(*gen, *seq, static_cast<uint32_t>(*number), last == "1", tables));
+}
+
 int runUnverifiable() {
     wire::HelloFields h;
     h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
@@ -185,6 +206,7 @@ int run(int argc, char** argv) {
     if (command == "hello") return runHello(*o);
     if (command == "welcome") return runWelcome(*o);
     if (command == "change") return runChange(*o);
+    if (command == "chunk") return runChunk(*o);
     return usage();
 }
 

@@ -25,7 +25,8 @@ size_t bytesOf(const std::vector<std::vector<uint8_t>>& frames) {
 MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
     : master_(master),
       stream_(std::move(stream)),
-      decoder_(static_cast<uint32_t>(master.config().maxFrameBytes)),
+      // Handshake-sized frames until the Hello is accepted (frame.h); onHello raises the limit.
+      decoder_(wire::handshakeFrameLimit(master.config().maxFrameBytes)),
       id_(id) {
     peer_ = stream_->peerName();
 }
@@ -213,6 +214,7 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         refuse(why, "wrong_store");
         return makeError(Errc::Closed, "refused");
     }
+    decoder_.setMaxFrameBytes(static_cast<uint32_t>(master_.config().maxFrameBytes));
     auto view = master_.view();
     if (!view) {
         close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");

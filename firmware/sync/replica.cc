@@ -157,7 +157,8 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     retry_->stop();  // the connect deadline
     stream_ = std::move(stream);
     (void)stream_->setNoDelay(true);
-    decoder_ = std::make_unique<wire::FrameDecoder>(static_cast<uint32_t>(config_.maxFrameBytes));
+    // Until the master's Welcome is accepted, only handshake-sized frames (frame.h).
+    decoder_ = std::make_unique<wire::FrameDecoder>(wire::handshakeFrameLimit(config_.maxFrameBytes));
     stats_.connects++;
     if (everConnected_) stats_.reconnects++;
     everConnected_ = true;
@@ -264,7 +265,9 @@ Status Replica::onFrame(Bytes payload) {
     switch (f->message_type()) {
         case wire::Message::Welcome:
             if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
-            return onWelcome(f->message_as_Welcome());
+            POSSYNC_TRY(onWelcome(f->message_as_Welcome()));
+            decoder_->setMaxFrameBytes(static_cast<uint32_t>(config_.maxFrameBytes));
+            return {};
         case wire::Message::ChangeModel: return onChangeModel(f->message_as_ChangeModel());
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();
@@ -362,9 +365,8 @@ Status Replica::onChangeModel(const wire::ChangeModel* cm) {
     if (cm->generation() != linkGeneration_)
         return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) +
                                             " on a link of generation " + hex64(linkGeneration_));
-    if (cm->last_seq() < cm->first_seq())
-        return makeError(Errc::Corrupt, "change model with seq range " + std::to_string(cm->first_seq()) +
-                                            ".." + std::to_string(cm->last_seq()));
+    // One transaction, or one chunk read at one seq: never a range the model does not carry.
+    POSSYNC_TRY(wire::checkSeqFields(cm));
     stats_.changesIn += cm->changes() ? cm->changes()->size() : 0;
     if (cm->flag() == wire::SyncMode::FULL) return onFullChunk(cm);
     return onIncremental(cm);
@@ -392,6 +394,12 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
         POSSYNC_TRY(full_->beginFull(tables));
         fullFirstSeq_ = fullTargetSeq_ = fullAppliedSeq_ = cm->snapshot_seq();
     }
+    // Chunks after the first are read at chunk 0's seq or later: the replay that follows the
+    // snapshot starts after chunk 0's seq, so an older chunk would lose changes.
+    if (cm->snapshot_seq() < fullFirstSeq_)
+        return makeError(Errc::Corrupt, "FULL chunk " + std::to_string(cm->chunk()) + " read at seq " +
+                                            std::to_string(cm->snapshot_seq()) + ", before chunk 0's seq " +
+                                            std::to_string(fullFirstSeq_));
     POSSYNC_TRY(full_->applyFullChunk(cm));
     fullTargetSeq_ = std::max(fullTargetSeq_, cm->snapshot_seq());
     ++nextChunk_;

@@ -74,8 +74,8 @@ Result<Chunk> Snapshot::build(uint32_t number) {
     Bytes payload = writer.finishFull(generation_, readSeq, number, last,
                                       number == 0 ? tables_ : std::vector<std::string>{});
     auto frame = std::make_shared<std::vector<uint8_t>>();
-    frame->reserve(payload.size + 4);
-    wire::appendFrameHeader(*frame, static_cast<uint32_t>(payload.size));
+    frame->reserve(wire::kFrameHeaderBytes + payload.size);
+    wire::appendFrameHeader(*frame, payload);
     frame->insert(frame->end(), payload.data, payload.data + payload.size);
 
     if (number == cache_.size()) {

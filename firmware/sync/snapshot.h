@@ -21,7 +21,7 @@
 
 namespace possync::sync {
 
-// A length-prefixed wire frame, shared between sessions.
+// A complete wire frame (header + payload, wire/frame.h), shared between sessions.
 using SharedFrame = std::shared_ptr<const std::vector<uint8_t>>;
 
 struct Chunk {

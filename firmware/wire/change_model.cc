@@ -1,5 +1,7 @@
 #include "wire/change_model.h"
 
+#include <string>
+
 namespace possync::wire {
 
 ChangeModelWriter::ChangeModelWriter(size_t initialBytes) : fbb_(initialBytes) {}
@@ -69,6 +71,24 @@ Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint3
     fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
     finished_ = true;
     return Bytes(fbb_.GetBufferPointer(), fbb_.GetSize());
+}
+
+Status checkSeqFields(const ChangeModel* cm) {
+    const uint64_t first = cm->first_seq(), last = cm->last_seq(), snapshot = cm->snapshot_seq();
+    auto refuse = [&](const char* what) -> Status {
+        return makeError(Errc::Corrupt, std::string(what) + " (first_seq " + std::to_string(first) +
+                                            ", last_seq " + std::to_string(last) + ", snapshot_seq " +
+                                            std::to_string(snapshot) + ")");
+    };
+    if (cm->flag() == SyncMode::FULL) {
+        if (first != snapshot || last != snapshot)
+            return refuse("FULL chunk whose seq range is not its snapshot_seq");
+        return {};
+    }
+    if (first != last) return refuse("INCREMENTAL change model claiming a range other than one transaction");
+    if (first == 0) return refuse("INCREMENTAL change model for seq 0");
+    if (snapshot != 0) return refuse("INCREMENTAL change model with a snapshot_seq");
+    return {};
 }
 
 }  // namespace possync::wire

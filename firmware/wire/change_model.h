@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/result.h"
 
 #include "possync_generated.h"
 
@@ -55,6 +56,14 @@ private:
 inline const ChangeModel* asChangeModel(const Frame* frame) {
     return frame ? frame->message_as_ChangeModel() : nullptr;
 }
+
+// Checks that a ChangeModel's seq fields describe exactly what it carries. An INCREMENTAL model
+// is one committed transaction, as the master's log stores it: first_seq == last_seq >= 1 and
+// no snapshot_seq. A FULL chunk is data read at one seq: first_seq == last_seq == snapshot_seq.
+// Anything else (a model claiming a range it does not carry: a corrupted field, a buggy or
+// hostile peer) is Errc::Corrupt naming the fields, so the receiver refuses it before applying
+// a single change. Continuity with the receiver's own position is the receiver's check.
+Status checkSeqFields(const ChangeModel* cm);
 
 // Key and value of a change as borrowed bytes pointing into the frame (zero copy).
 inline Bytes keyOf(const Change* c) {

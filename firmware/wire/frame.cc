@@ -1,5 +1,7 @@
 #include "wire/frame.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -10,23 +12,46 @@ namespace {
 
 // Storage kept between frames; a bigger buffer (after a large frame) is given back.
 constexpr size_t kKeepBytes = 4u << 20;
+// Header fields (frame.h).
+constexpr size_t kLengthAt = 0;
+constexpr size_t kPayloadSumAt = 4;
+constexpr size_t kFlagsAt = 8;
+constexpr size_t kHeaderSumAt = 12;
 
 bool aligned(const uint8_t* p) {
     return reinterpret_cast<uintptr_t>(p) % kPayloadAlignment == 0;
 }
 
+std::string hex32(uint32_t v) {
+    static const char digits[] = "0123456789abcdef";
+    std::string s(8, '0');
+    for (int i = 7; i >= 0; --i, v >>= 4) s[size_t(i)] = digits[v & 15];
+    return s;
+}
+
 }  // namespace
 
-void appendFrameHeader(std::vector<uint8_t>& out, uint32_t payloadBytes) {
+uint32_t frameChecksum(Bytes data) {
+    return XXH32(data.data, data.size, 0);
+}
+
+void writeFrameHeader(uint8_t* out, uint32_t payloadBytes, uint32_t payloadChecksum, uint32_t flags) {
+    putLe32(out + kLengthAt, payloadBytes);
+    putLe32(out + kPayloadSumAt, payloadChecksum);
+    putLe32(out + kFlagsAt, flags);
+    putLe32(out + kHeaderSumAt, frameChecksum(Bytes(out, kHeaderSumAt)));
+}
+
+void appendFrameHeader(std::vector<uint8_t>& out, Bytes payload) {
     size_t at = out.size();
     out.resize(at + kFrameHeaderBytes);
-    putLe32(out.data() + at, payloadBytes);
+    writeFrameHeader(out.data() + at, static_cast<uint32_t>(payload.size), frameChecksum(payload));
 }
 
 std::vector<uint8_t> encodeFrame(Bytes payload) {
     std::vector<uint8_t> out;
     out.reserve(kFrameHeaderBytes + payload.size);
-    appendFrameHeader(out, static_cast<uint32_t>(payload.size));
+    appendFrameHeader(out, payload);
     if (payload.size) out.insert(out.end(), payload.data, payload.data + payload.size);
     return out;
 }
@@ -49,12 +74,31 @@ Status FrameDecoder::fail(possync::Error error) {
     return error;
 }
 
-Status FrameDecoder::checkLength(uint32_t length) {
+Status FrameDecoder::checkHeader(const uint8_t* header) {
+    // The header check first: no field of a corrupted header is believed, the length least of all.
+    uint32_t want = getLe32(header + kHeaderSumAt), got = frameChecksum(Bytes(header, kHeaderSumAt));
+    if (want != got)
+        return fail(makeError(Errc::Corrupt, "frame header checksum mismatch (header says " + hex32(want) +
+                                                 ", computed " + hex32(got) + "): corrupted in transit"));
+    uint32_t flags = getLe32(header + kFlagsAt);
+    if (flags != 0) return fail(makeError(Errc::Protocol, "frame with unknown flags 0x" + hex32(flags)));
+    uint32_t length = getLe32(header + kLengthAt);
     if (length == 0) return fail(makeError(Errc::Protocol, "zero-length frame"));
     if (length > maxFrameBytes_)
         return fail(makeError(Errc::TooLarge, "frame of " + std::to_string(length) +
                                                   " bytes is over the limit of " +
                                                   std::to_string(maxFrameBytes_) + " bytes"));
+    payloadLen_ = length;
+    payloadSum_ = getLe32(header + kPayloadSumAt);
+    return {};
+}
+
+Status FrameDecoder::checkPayload(Bytes payload) {
+    uint32_t got = frameChecksum(payload);
+    if (got != payloadSum_)
+        return fail(makeError(Errc::Corrupt, "frame checksum mismatch over " + std::to_string(payload.size) +
+                                                 " bytes (header says " + hex32(payloadSum_) + ", computed " +
+                                                 hex32(got) + "): corrupted in transit"));
     return {};
 }
 
@@ -91,15 +135,19 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
     while (n > 0) {
         if (headerHave_ == 0 && n >= kFrameHeaderBytes) {
             // Fast path: a frame starts here; deliver it from `data` if it is all here.
-            uint32_t len = getLe32(p);
-            if (Status st = checkLength(len); !st.ok()) {
+            if (Status st = checkHeader(p); !st.ok()) {
                 result = std::move(st);
                 break;
             }
+            uint32_t len = payloadLen_;
             if (n - kFrameHeaderBytes >= len) {
                 const uint8_t* payload = p + kFrameHeaderBytes;
                 p += kFrameHeaderBytes + len;
                 n -= kFrameHeaderBytes + len;
+                if (Status st = checkPayload(Bytes(payload, len)); !st.ok()) {
+                    result = std::move(st);
+                    break;
+                }
                 bool go;
                 if (aligned(payload)) {
                     go = deliver(Bytes(payload, len));
@@ -111,6 +159,7 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
                 if (!go) break;
                 continue;
             }
+            // Not all here: the slow path takes this header again (it is checked again: cheap).
         }
         // Slow path: gather a frame split across feeds, header first.
         if (headerHave_ < kFrameHeaderBytes) {
@@ -120,9 +169,8 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
             p += take;
             n -= take;
             if (headerHave_ < kFrameHeaderBytes) break;
-            payloadLen_ = getLe32(header_);
             // Checked before a single payload byte is buffered.
-            if (Status st = checkLength(payloadLen_); !st.ok()) {
+            if (Status st = checkHeader(header_); !st.ok()) {
                 result = std::move(st);
                 break;
             }
@@ -137,6 +185,10 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
         if (payloadHave_ < payloadLen_) break;
         headerHave_ = 0;
         payloadHave_ = 0;
+        if (Status st = checkPayload(Bytes(storage(), payloadLen_)); !st.ok()) {
+            result = std::move(st);
+            break;
+        }
         if (!deliver(Bytes(storage(), payloadLen_))) break;
     }
     if (alive.expired()) return result;

@@ -2,9 +2,9 @@
 // ChangeModel (change_model.h), plus small read helpers.
 //
 // Convention: a "payload" is one complete `Frame` FlatBuffer with identifier "PSY1",
-// WITHOUT the 4-byte length prefix (the same bytes ChangeModelWriter returns and the
-// master's log stores). frame.h adds the prefix: encodeFrame(), or appendFrameHeader()
-// plus a vectored write.
+// WITHOUT the frame header (the same bytes ChangeModelWriter returns and the master's log
+// stores). frame.h adds the header (length and checksums): encodeFrame(), or
+// appendFrameHeader() plus a vectored write.
 //
 // Reading: verify once with verifyFrame(), then read the generated accessors in place
 // (frame->message_as_Hello()->store_id(), ...). Payloads must stay alive and be 8-byte

@@ -29,7 +29,7 @@ for _ in 1 2 3; do   # the first browse can race the announcement
     sleep 1
 done
 [ -n "$ok" ] || fail "s2 does not see possync-42-devA"
-for want in ";m.local;$M;7700;" '"store=42"' '"dev=devA"' '"proto=1"' "\"gen=$GEN_A\""; do
+for want in ";m.local;$M;7700;" '"store=42"' '"dev=devA"' '"proto=2"' "\"gen=$GEN_A\""; do
     [[ $row == *"$want"* ]] || fail "avahi-browse row lacks $want: $row"
 done
 
@@ -40,7 +40,7 @@ expect_in "$LAST_RUN" "choose: ok name=\"possync-42-devA\" dev=devA at $M:7700 g
 expect_in "$LAST_RUN" '\(m\.local\)' "host name from mDNS"
 
 say "4. the same name published on s2 is renamed after probing"
-bg dup s2 publish-raw --name possync-42-devA --port 7800 store=99 dev=dup proto=1
+bg dup s2 publish-raw --name possync-42-devA --port 7800 store=99 dev=dup proto=2
 wait_log dup 'publisher established name="possync-42-devA #2"' 30
 wait_log dup 'renamed to "possync-42-devA #2"' 1
 

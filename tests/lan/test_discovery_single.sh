@@ -22,7 +22,7 @@ host_exec single timeout 15 avahi-browse -rpt _possync._tcp > "$LOGS/browse-1.lo
 cat "$LOGS/browse-1.log" >&2
 row=$(grep '^=;lo;IPv4;possync-42-devA;_possync._tcp;local;' "$LOGS/browse-1.log" || true)
 [ -n "$row" ] || fail "avahi-browse does not list possync-42-devA"
-for want in ';127.0.0.1;7700;' '"store=42"' '"dev=devA"' '"proto=1"' "\"gen=$GEN_A\""; do
+for want in ';127.0.0.1;7700;' '"store=42"' '"dev=devA"' '"proto=2"' "\"gen=$GEN_A\""; do
     [[ $row == *"$want"* ]] || fail "avahi-browse row lacks $want: $row"
 done
 
@@ -32,7 +32,7 @@ run_probe single find --store 42 --want-state found --want-dev devA --want-gen $
 expect_in "$LAST_RUN" "choose: ok name=\"possync-42-devA\" dev=devA at 127.0.0.1:7700 gen=$GEN_A" "choose"
 
 say "4. a second service with the same name is renamed"
-bg dup single publish-raw --name possync-42-devA --port 7800 store=99 dev=dup proto=1
+bg dup single publish-raw --name possync-42-devA --port 7800 store=99 dev=dup proto=2
 wait_log dup 'publisher established name="possync-42-devA #2"' 20
 host_exec single timeout 15 avahi-browse -rpt _possync._tcp > "$LOGS/browse-2.log"
 # avahi-browse -p escapes the name: "possync-42-devA #2" -> possync-42-devA\032\0352

@@ -160,7 +160,7 @@ def mdb_dump(data, table):
 
 
 def wire(*args):
-    """A complete frame (length prefix + payload) from wire_tool, as bytes."""
+    """A complete frame (16-byte header + payload, see peers.py) from wire_tool, as bytes."""
     return bytes.fromhex(run_tool([WIRE_TOOL, *args])[1].strip())
 
 

@@ -1,10 +1,85 @@
 #!/usr/bin/env python3
-"""Socket-level helpers of the scenario tests: reading frames off a raw TCP link, and a relay
-(Proxy) that can hold one direction of a link so a test controls "in the middle of a transfer".
-Only 127.0.0.1 is used; listeners take their port from the kernel."""
+"""Socket-level helpers of the scenario tests: the wire framing (protocol 2) written and read in
+Python, reading frames off a raw TCP link, and a relay (Proxy) that can hold one direction of a
+link so a test controls "in the middle of a transfer". Only 127.0.0.1 is used; listeners take
+their port from the kernel.
+
+Framing (firmware/wire/frame.h): a 16-byte header, all little-endian u32: payload length,
+XXH32(payload, seed 0), flags (0), XXH32(header bytes 0..11, seed 0); then the payload. XXH32 is
+written out here (the tests use the standard library only); test_bad_peers.py checks it against
+frames the firmware builds."""
 
 import socket
+import struct
 import threading
+
+FRAME_HEADER_BYTES = 16
+
+_P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+_M = 0xFFFFFFFF
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (32 - r))) & _M
+
+
+def xxh32(data, seed=0):
+    """XXH32 of bytes (the xxHash specification), as an int."""
+    n, i = len(data), 0
+    if n >= 16:
+        v = [(seed + _P1 + _P2) & _M, (seed + _P2) & _M, seed & _M, (seed - _P1) & _M]
+        while i + 16 <= n:
+            for j, lane in enumerate(struct.unpack_from("<4I", data, i)):
+                v[j] = (_rotl((v[j] + lane * _P2) & _M, 13) * _P1) & _M
+            i += 16
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M
+    else:
+        h = (seed + _P5) & _M
+    h = (h + n) & _M
+    while i + 4 <= n:
+        h = (_rotl((h + struct.unpack_from("<I", data, i)[0] * _P3) & _M, 17) * _P4) & _M
+        i += 4
+    while i < n:
+        h = (_rotl((h + data[i] * _P5) & _M, 11) * _P1) & _M
+        i += 1
+    h ^= h >> 15
+    h = (h * _P2) & _M
+    h ^= h >> 13
+    h = (h * _P3) & _M
+    h ^= h >> 16
+    return h
+
+
+def frame_header(length, checksum, flags=0):
+    """A 16-byte frame header with a valid header check (any length, checksum and flags)."""
+    head = struct.pack("<III", length, checksum, flags)
+    return head + struct.pack("<I", xxh32(head))
+
+
+def frame(payload):
+    """A complete, valid frame around `payload` (bytes)."""
+    return frame_header(len(payload), xxh32(payload)) + payload
+
+
+def parse_header(header):
+    """(length, payload checksum) of a received 16-byte header; ValueError when it is corrupt."""
+    length, checksum, flags, check = struct.unpack("<IIII", header)
+    if check != xxh32(header[:12]) or flags != 0:
+        raise ValueError(f"bad frame header {header.hex()}")
+    return length, checksum
+
+
+def read_frame(sock):
+    """One payload off the socket (checked against its checksum), or None when the peer closes
+    first. ValueError when the frame is corrupt."""
+    header = recv_exact(sock, FRAME_HEADER_BYTES)
+    if header is None:
+        return None
+    length, checksum = parse_header(header)
+    payload = recv_exact(sock, length)
+    if payload is not None and xxh32(payload) != checksum:
+        raise ValueError(f"frame checksum mismatch over {length} bytes")
+    return payload
 
 
 def recv_exact(sock, n):
@@ -24,10 +99,7 @@ def read_frames_until_close(sock, timeout):
     frames = []
     try:
         while True:
-            header = recv_exact(sock, 4)
-            if header is None:
-                return frames
-            payload = recv_exact(sock, int.from_bytes(header, "little"))
+            payload = read_frame(sock)
             if payload is None:
                 return frames
             frames.append(payload)

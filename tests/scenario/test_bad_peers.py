@@ -3,14 +3,19 @@
 meets a fake master that sends invalid change models.
 
 A. Bad clients connect to a master that streams to a real slave: random bytes, a garbage payload
-   with a plausible length, a zero length, an oversize length prefix, a well-framed buffer that
-   fails FlatBuffers verification, a truncated frame followed by close, a truncated frame followed
-   by silence (a valid Hello of another store: test_wrong_store.py). For each, the master must
+   in a valid frame, a zero length, an oversize length, a 16 MiB frame announced before any Hello
+   (refused from its header: before the Hello a master takes frames of at most 64 KiB, it never
+   reserves --max-frame for an unauthenticated peer), a Hello whose checksum does not match, a
+   well-framed buffer that fails FlatBuffers verification, a truncated frame followed by close, a
+   truncated frame followed by silence (a valid Hello of another store: test_wrong_store.py).
+   Each expected error code is checked in the master's Error frame. For each, the master must
    log a reason naming that client's address and close that link only (the client sees the close); the real slave's
    link never drops, and it keeps syncing (more writes, convergence).
 B. The real slave is pointed at a fake master (a Python listener on 127.0.0.1:0) that answers each
    Hello with a Welcome and then one invalid change model: a change for the reserved table
-   possync.meta, a seq gap, another generation, a frame that fails verification. For each, the
+   possync.meta, a change model whose seq range is wider than the one transaction it carries
+   (what one flipped bit in last_seq looked like), a FULL whose chunk 1 is older than its
+   chunk 0, a seq gap, another generation, a frame that fails verification. For each, the
    slave must close the link and reconnect (a new Hello that still reports its unchanged
    position), and its database must stay as it was (digest, mdb_dump, position). Finally a valid
    change model from the same fake master is applied: the rejections were for the faults.
@@ -27,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 from harness import check, decode, say, wire  # noqa: E402
-from peers import read_frames_until_close, recv_exact  # noqa: E402
+from peers import frame, frame_header, read_frame, read_frames_until_close, xxh32  # noqa: E402
 
 STORE = "store-bad-peers"
 TABLES = ["menu", "orders"]
@@ -36,22 +41,30 @@ TABLES = ["menu", "orders"]
 def bad_clients():
     rng = random.Random(20240601)
     hello = wire("hello", "--store", STORE)
+    payload = hello[16:]
+    # The Python framing (peers.py) and the firmware's agree byte for byte.
+    check(frame(payload) == hello, f"peers.frame() differs from the firmware's frame: {frame(payload).hex()} "
+                                   f"vs {hello.hex()}")
+    flipped = bytearray(hello)
+    flipped[len(hello) - 9] ^= 0x04  # inside the payload: only the checksum can tell
     junk = rng.randbytes(300)
     return [
-        # (name, bytes to send, then: "close" | "keep")
-        ("random bytes", rng.randbytes(4096), "keep"),
-        ("garbage payload with a plausible length", len(junk).to_bytes(4, "little") + junk, "keep"),
-        ("zero length prefix", bytes(4) + hello, "keep"),
-        ("oversize length prefix", (0xfffffff0).to_bytes(4, "little") + hello[4:], "keep"),
-        ("well-framed buffer that fails verification", wire("unverifiable"), "keep"),
-        ("truncated frame, then close", hello[:len(hello) // 2], "close"),
-        ("truncated frame, then silence", hello[:len(hello) // 2], "keep"),
+        # (name, bytes to send, then: "close" | "keep", the Error code the master must send or None)
+        ("random bytes", rng.randbytes(4096), "keep", "VERIFY"),
+        ("garbage payload in a valid frame", frame(junk), "keep", "VERIFY"),
+        ("zero length", frame_header(0, xxh32(b"")) + payload, "keep", "PROTOCOL"),
+        ("oversize length", frame_header(0xfffffff0, xxh32(payload)) + payload, "keep", "TOO_LARGE"),
+        ("a 16 MiB frame announced before any Hello", frame_header(16 << 20, 0) + payload, "keep", "TOO_LARGE"),
+        ("a Hello whose checksum does not match", bytes(flipped), "keep", "VERIFY"),
+        ("well-framed buffer that fails verification", wire("unverifiable"), "keep", "VERIFY"),
+        ("truncated frame, then close", hello[:len(hello) // 2], "close", None),
+        ("truncated frame, then silence", hello[:len(hello) // 2], "keep", "TIMEOUT"),
     ]
 
 
 def part_a(scn, master, slave):
     smark = slave.mark()
-    for name, data, then in bad_clients():
+    for name, data, then, code in bad_clients():
         mmark = master.mark()
         sock = socket.create_connection(("127.0.0.1", master.port), timeout=5)
         port = sock.getsockname()[1]
@@ -64,6 +77,8 @@ def part_a(scn, master, slave):
                 frames = read_frames_until_close(sock, timeout=10)
                 check(frames is not None, f"{name}: the master logged '{line.group(1)}' but left the link open")
                 answers = [decode(f) for f in frames]
+                check(any(a.startswith(f"Error code={code} ") for a in answers),
+                      f"{name}: the master answered {answers}, expected an Error with code {code}")
             else:
                 answers = []
         finally:
@@ -116,18 +131,18 @@ class FakeMaster:
 
     def _one(self, conn, i):
         conn.settimeout(10)
-        header = recv_exact(conn, 4)
-        if header is None:
+        payload = read_frame(conn)
+        if payload is None:
             return
-        self.hellos.append(decode(recv_exact(conn, int.from_bytes(header, "little"))))
+        self.hellos.append(decode(payload))
         if i >= len(self.script):
             read_frames_until_close(conn, timeout=20)
             return
-        name, frame = self.script[i]
+        name, frame, mode = (self.script[i] + ("incremental",))[:3]
         if name == "valid":
             self.go_valid.wait(30)
         conn.sendall(wire("welcome", "--generation", self.generation, "--head", str(self.head),
-                          "--mode", "incremental") + frame)
+                          "--mode", mode) + frame)
         frames = read_frames_until_close(conn, timeout=10 if name != "valid" else 2)
         self.closed_by_slave.append(frames is not None)
         self.answers.append([decode(f) for f in (frames or [])])
@@ -143,6 +158,14 @@ def part_b(scn, master, slave):
         ("a change for the reserved table possync.meta",
          wire("change", "--generation", gen, "--first", nxt, "--last", nxt, "--table", "possync.meta",
               "--key", "seq", "--value", "99999999")),
+        ("a change model claiming seqs it does not carry (one transaction, range of 2^40+1)",
+         wire("change", "--generation", gen, "--first", nxt, "--last", str(pos + 1 + (1 << 40)),
+              "--table", "menu", "--key", "range", "--value", "x")),
+        ("a FULL whose chunk 1 was read before chunk 0 (the replay after it would miss changes)",
+         wire("chunk", "--generation", gen, "--seq", str(pos + 10), "--number", "0", "--last", "0", "--table", "menu",
+              "--key", "c0", "--value", "x")
+         + wire("chunk", "--generation", gen, "--seq", str(pos + 9), "--number", "1", "--last", "1", "--table", "menu",
+                "--key", "c1", "--value", "x"), "full"),
         ("a seq gap", wire("change", "--generation", gen, "--first", str(pos + 5), "--last", str(pos + 5),
                            "--table", "menu", "--key", "gap", "--value", "x")),
         ("another generation", wire("change", "--generation", "0123456789abcdef", "--first", nxt, "--last", nxt,
@@ -159,7 +182,7 @@ def part_b(scn, master, slave):
                        lambda: len(fake.hellos) > invalid or fake.errors, timeout=60)
     check(not fake.errors, f"the fake master failed: {fake.errors}")
     want_hello = f"state=RESUMING position={gen}:{pos}"
-    for i, (name, _) in enumerate(script[:invalid]):
+    for i, (name, *_) in enumerate(script[:invalid]):
         check(fake.closed_by_slave[i], f"B. {name}: the slave did not close the link")
         check(want_hello in fake.hellos[i + 1],
               f"B. after {name} the slave says '{fake.hellos[i + 1]}', expected {want_hello}")

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 from harness import decode, say, wire  # noqa: E402
-from peers import read_frames_until_close, recv_exact  # noqa: E402
+from peers import read_frame, read_frames_until_close  # noqa: E402
 
 STORE = "store-wrong-store"
 TABLES = ["menu"]
@@ -49,8 +49,8 @@ def main(scn):
         try:
             sock.sendall(hello)
             sock.settimeout(10)
-            header = recv_exact(sock, 4)
-            answer = decode(recv_exact(sock, int.from_bytes(header, "little"))) if header else "nothing"
+            payload = read_frame(sock)
+            answer = decode(payload) if payload else "nothing"
             if not answer.startswith(f"Welcome refused code={code}"):
                 problems.append(f"{name}: the master answered {answer}, not a {code} refusal")
             closed = read_frames_until_close(sock, timeout=5) is not None

@@ -1,15 +1,20 @@
 // wire_tool: crafts and reads wire frames for the scenario tests' bad peers and fake master
 // (tests/scenario/test_bad_peers.py), so Python needs no FlatBuffers library.
 //
-// Every builder prints ONE line: the hex of a complete frame (4-byte little-endian length +
-// payload), built with the firmware's own builders (wire/messages.h, wire/change_model.h).
-//   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits
+// Every builder prints ONE line: the hex of a complete frame (16-byte header with length and
+// checksums, wire/frame.h, + payload), built with the firmware's own builders
+// (wire/messages.h, wire/change_model.h).
+//   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits;
+//                                          N: this build's protocol version unless given
 //   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
 //                                          an INCREMENTAL ChangeModel with one PUT
+//   wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V
+//                                          a FULL chunk read at seq S with one PUT (chunk 0
+//                                          names table T as the snapshot's only table)
 //   wire_tool unverifiable                 a Hello frame (right length, identifier PSY1) whose
 //                                          root offset points outside the buffer
-//   wire_tool decode HEX                   one payload (without the length prefix): prints its
+//   wire_tool decode HEX                   one payload (without the frame header): prints its
 //                                          type and fields (Hello, Welcome, Error, Ack), e.g.
 //                                          "Hello store=s1 ... state=RESUMING position=GEN:SEQ";
 //                                          exit 1 when it fails verification
@@ -22,6 +27,7 @@
 
 #include "base/bytes.h"
 
+#include "possync_config.h"
 #include "wire/change_model.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
@@ -35,12 +41,14 @@ int fail(const std::string& what) {
 }
 
 int usage() {
-    fprintf(stderr,
-            "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
-            "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
-            "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
-            "       wire_tool unverifiable\n"
-            "       wire_tool decode HEX\n");
+    fprintf(
+        stderr,
+        "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
+        "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
+        "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
+        "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
+        "       wire_tool unverifiable\n"
+        "       wire_tool decode HEX\n");
     return 2;
 }
 
@@ -69,7 +77,7 @@ std::string option(const Options& o, const std::string& name, const std::string&
 int runHello(const Options& o) {
     std::string store = option(o, "store"), device = option(o, "device", "wire-tool");
     if (store.empty()) return fail("hello needs --store");
-    auto version = parseU64(option(o, "version", "1"));
+    auto version = parseU64(option(o, "version", std::to_string(POSSYNC_PROTOCOL_VERSION)));
     if (!version || *version > UINT32_MAX) return fail("--version takes a number");
     wire::HelloFields h;
     h.protocolVersion = static_cast<uint32_t>(*version);
@@ -116,9 +124,25 @@ int runChange(const Options& o) {
     return printFrame(writer.finishIncremental(*gen, *first, *last));
 }
 
+int runChunk(const Options& o) {
+    auto gen = parseHex64(option(o, "generation"));
+    auto seq = parseU64(option(o, "seq"));
+    auto number = parseU64(option(o, "number"));
+    std::string last = option(o, "last"), table = option(o, "table"), key = option(o, "key"),
+                value = option(o, "value");
+    if (!gen || !seq || !number || *number > UINT32_MAX || (last != "0" && last != "1") || table.empty() ||
+        key.empty())
+        return fail("chunk needs --generation GEN --seq S --number N --last 0|1 --table T --key K --value V");
+    wire::ChangeModelWriter writer;
+    writer.put(table, Bytes(key), Bytes(value));
+    std::vector<std::string> tables;
+    if (*number == 0) tables.push_back(table);
+    return printFrame(writer.finishFull(*gen, *seq, static_cast<uint32_t>(*number), last == "1", tables));
+}
+
 int runUnverifiable() {
     wire::HelloFields h;
-    h.protocolVersion = 1;
+    h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
     h.storeId = "any";
     h.deviceId = "wire-tool";
     auto payload = wire::buildHello(h);
@@ -182,6 +206,7 @@ int run(int argc, char** argv) {
     if (command == "hello") return runHello(*o);
     if (command == "welcome") return runWelcome(*o);
     if (command == "change") return runChange(*o);
+    if (command == "chunk") return runChunk(*o);
     return usage();
 }
 

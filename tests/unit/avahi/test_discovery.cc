@@ -11,13 +11,15 @@
 #include "discovery/announcement.h"
 #include "discovery/host_port.h"
 #include "discovery/master_finder.h"
+#include "possync_config.h"
 
 using namespace possync;
 using namespace possync::discovery;
 
 namespace {
 Sighting sighting(std::string name, std::string store, std::string dev, std::string address,
-                  uint16_t port = 7700, std::string gen = "00000000000000aa", std::string proto = "1") {
+                  uint16_t port = 7700, std::string gen = "00000000000000aa",
+                  std::string proto = std::to_string(POSSYNC_PROTOCOL_VERSION)) {
     Sighting s;
     s.serviceName = std::move(name);
     s.host = "h.local";
@@ -111,12 +113,15 @@ TEST_CASE("host:port parsing for --master") {
 }
 
 TEST_CASE("candidate table: only our store and protocol become candidates") {
-    CandidateTable t("42", 1);
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
     CHECK(t.state() == FinderState::Searching);
     CHECK(t.choose().error().code == Errc::NotFound);
 
     CHECK_FALSE(t.seen(sighting("other", "7", "devC", "10.0.0.3"), 1000).has_value());
-    CHECK_FALSE(t.seen(sighting("future", "42", "devF", "10.0.0.4", 7700, "01", "2"), 1000).has_value());
+    CHECK_FALSE(t.seen(sighting("future", "42", "devF", "10.0.0.4", 7700, "01",
+                                std::to_string(POSSYNC_PROTOCOL_VERSION + 1)),
+                       1000)
+                    .has_value());
     Sighting junk = sighting("junk", "42", "devJ", "10.0.0.5");
     junk.txt.erase("dev");
     CHECK_FALSE(t.seen(junk, 1000).has_value());
@@ -124,7 +129,7 @@ TEST_CASE("candidate table: only our store and protocol become candidates") {
     auto ign = t.ignored();
     REQUIRE(ign.size() == 3);
     CHECK(ign[0].serviceName == "future");
-    CHECK(ign[0].reason == "protocol 2");
+    CHECK(ign[0].reason == "protocol " + std::to_string(POSSYNC_PROTOCOL_VERSION + 1));
     CHECK(ign[1].reason.find("bad TXT") == 0);
     CHECK(ign[2].reason == "store 7");
     CHECK(ign[2].endpoint == "10.0.0.3:7700");
@@ -143,7 +148,7 @@ TEST_CASE("candidate table: only our store and protocol become candidates") {
 }
 
 TEST_CASE("candidate table: updates, identical re-resolves, removal, store change") {
-    CandidateTable t("42", 1);
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
     REQUIRE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 1000));
     CHECK_FALSE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 2000).has_value());
     CHECK(t.candidates()[0].seenWallMs == 2000);  // refreshed, but no change reported
@@ -175,7 +180,7 @@ TEST_CASE("candidate table: updates, identical re-resolves, removal, store chang
 }
 
 TEST_CASE("candidate table: one board under two names is not a conflict; two boards are") {
-    CandidateTable t("42", 1);
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
     REQUIRE(t.seen(sighting("possync-42-devA", "42", "devA", "10.231.0.10"), 1000));
     REQUIRE(t.seen(sighting("possync-42-devA #2", "42", "devA", "10.231.0.10", 7701), 5000));
     CHECK(t.candidates().size() == 2);

@@ -8,6 +8,7 @@
 #include "console/interpreter.h"
 #include "console/tokenizer.h"
 #include "fake_backend.h"
+#include "possync_config.h"
 
 using namespace possync;
 using namespace possync::console;
@@ -101,7 +102,8 @@ TEST_CASE("version, help and help COMMAND") {
     Reply r = in.execute("version");
     CHECK(r.ok);
     CHECK(r.text.find("version: ") == 0);
-    CHECK(r.text.find("\nprotocol: 1\nformat: 1\n") != std::string::npos);
+    CHECK(r.text.find("\nprotocol: " + std::to_string(POSSYNC_PROTOCOL_VERSION) + "\nformat: 1\n") !=
+          std::string::npos);
 
     r = in.execute("help");
     CHECK(r.ok);

@@ -6,15 +6,27 @@
 #include "../store/fixture.h"
 #include "sync/snapshot.h"
 #include "wire/change_model.h"
+#include "wire/frame.h"
 #include "wire/messages.h"
 
 using namespace possync;
 using namespace possync::test;
 
 namespace {
-// Decodes a length-prefixed chunk frame into (table, key) -> value.
+// Decodes a chunk frame into (table, key) -> value. The frame goes through a FrameDecoder as on
+// a slave: its header (length and checksums) must be valid.
 void collect(const sync::Chunk& c, std::map<std::pair<std::string, std::string>, std::string>& out) {
-    std::vector<uint8_t> payload(c.frame->begin() + 4, c.frame->end());
+    std::vector<uint8_t> payload;
+    wire::FrameDecoder decoder;
+    REQUIRE(decoder
+                .feed(Bytes(c.frame->data(), c.frame->size()),
+                      [&](Bytes p) {
+                          payload.assign(p.data, p.data + p.size);
+                          return Status();
+                      })
+                .ok());
+    REQUIRE(decoder.framesDecoded() == 1);
+    REQUIRE(decoder.buffered() == 0);
     auto f = wire::verifyFrame(Bytes(payload.data(), payload.size()));
     REQUIRE(f.ok());
     const wire::ChangeModel* cm = (*f)->message_as_ChangeModel();

@@ -1,7 +1,6 @@
 #include "sync/master_session.h"
 
 #include "log/log.h"
-#include "uv/loop.h"
 
 #include "possync_config.h"
 #include "sync/master.h"
@@ -16,12 +15,12 @@ namespace {
 constexpr uint32_t kChunkWindow = 2;
 }  // namespace
 
-MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
-    : master_(master),
-      stream_(std::move(stream)),
-      decoder_(static_cast<uint32_t>(master.config().maxFrameBytes)),
+MasterSession::MasterSession(SessionHost& host, std::unique_ptr<Link> link, uint64_t id)
+    : master_(host),
+      link_(std::move(link)),
+      decoder_(static_cast<uint32_t>(host.config().maxFrameBytes)),
       id_(id) {
-    peer_ = stream_->peerName();
+    peer_ = link_->peerName();
 }
 
 MasterSession::~MasterSession() {
@@ -29,21 +28,21 @@ MasterSession::~MasterSession() {
 }
 
 Status MasterSession::start() {
-    (void)stream_->setNoDelay(true);
-    auto tick = uv::Timer::create(master_.loop());
+    auto tick = master_.timers().makeTimer();
     if (!tick) return tick.takeError();
     tick_ = std::move(*tick);
-    lastHeardMs_ = lastSentMs_ = master_.loop().nowMs();
+    lastHeardMs_ = lastSentMs_ = master_.clock().nowMs();
     uint64_t hb = master_.config().heartbeatMs;
     tick_->start(hb, hb, [this] { onTick(); });
-    return stream_->startRead([this](Bytes d) { onData(d); },
-                              [this](const Status& st) {
-                                  if (closed()) return;
-                                  if (st.ok())
-                                      close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
-                                  else
-                                      close(wire::ErrorCode::NONE, st.error().message, "link");
-                              });
+    return link_->start(*this);
+}
+
+void MasterSession::onClosed(Status st) {
+    if (closed()) return;
+    if (st.ok())
+        close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
+    else
+        close(wire::ErrorCode::NONE, st.error().message, "link");
 }
 
 void MasterSession::step(SessionEvent event) {
@@ -60,15 +59,20 @@ void MasterSession::step(SessionEvent event) {
 }
 
 void MasterSession::refuse(const std::string& why, const char* errorKind) {
-    // The refusal Welcome is queued; close() logs, counts and hands the session to the reaper.
-    // (close() itself moves the state machine to Closed: stepping first would make it a no-op.)
-    if (!sessionNext(state_, SessionEvent::Refuse)) return step(SessionEvent::Refuse);
-    close(wire::ErrorCode::NONE, "refused: " + why, errorKind);
-    if (stream_) (void)stream_->shutdown();
+    // The refusal Welcome is queued; closeWith() logs, counts, takes the Refuse edge to Closed
+    // and hands the session to the reaper.
+    closeWith(SessionEvent::Refuse, wire::ErrorCode::NONE, "refused: " + why, errorKind);
+    link_->shutdown();
 }
 
 void MasterSession::close(wire::ErrorCode code, const std::string& why, const char* errorKind) {
-    if (closed()) return;
+    closeWith(SessionEvent::LinkError, code, why, errorKind);
+}
+
+void MasterSession::closeWith(SessionEvent event, wire::ErrorCode code, const std::string& why,
+                              const char* errorKind) {
+    if (closed() || closing_) return;
+    closing_ = true;
     if (errorKind) {
         master_.stats().error(errorKind);
         LOG(Sync, Warning) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_)
@@ -76,13 +80,15 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
     } else {
         LOG(Sync, Info) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_) << ": " << why;
     }
-    if (code != wire::ErrorCode::NONE && stream_ && !stream_->closing()) {
+    if (code != wire::ErrorCode::NONE) {
         auto payload = wire::buildError(code, why);
-        (void)stream_->write(wire::encodeFrame(Bytes(payload.data(), payload.size())));
-        (void)stream_->shutdown();
+        (void)link_->send(wire::encodeFrame(Bytes(payload.data(), payload.size())));
+        link_->shutdown();
     }
-    if (stream_) stream_->stopRead();
-    state_ = SessionState::Closed;
+    link_->close();
+    step(event);
+    // Every open state has a LinkError edge to Closed (the table test checks it).
+    if (!closed()) step(SessionEvent::LinkError);
     if (tick_) tick_->stop();
     chunksInFlight_.clear();
     snapshot_.reset();
@@ -91,18 +97,19 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
 
 bool MasterSession::send(std::vector<uint8_t> frame) {
     size_t n = frame.size();
-    auto r = stream_->write(std::move(frame), [this](const Status& st) {
-        if (!st.ok() && !closed())
-            close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-    });
+    auto r = link_->send(std::move(frame));
     if (!r.ok()) {
         close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
         return false;
     }
-    master_.stats().framesOut++;
-    master_.stats().bytesOut += n;
-    lastSentMs_ = master_.loop().nowMs();
+    sent(1, n);
     return true;
+}
+
+void MasterSession::sent(size_t frames, size_t bytes) {
+    master_.stats().framesOut += frames;
+    master_.stats().bytesOut += bytes;
+    lastSentMs_ = master_.clock().nowMs();
 }
 
 bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
@@ -111,7 +118,7 @@ bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
 
 void MasterSession::onData(Bytes data) {
     if (closed()) return;
-    lastHeardMs_ = master_.loop().nowMs();
+    lastHeardMs_ = master_.clock().nowMs();
     master_.stats().bytesIn += data.size;
     auto r = decoder_.feed(data, [this](Bytes payload) { return onFrame(payload); });
     if (!r.ok() && !closed()) {
@@ -138,12 +145,12 @@ Status MasterSession::onFrame(Bytes payload) {
             return onAck(f->message_as_Ack());
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();
-            if (!sendPayload(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), master_.head())))
+            if (!sendPayload(wire::buildPong(p->time_ms(), master_.clock().wallMs(), master_.head())))
                 return makeError(Errc::Closed, "write failed");
             return {};
         }
         case wire::Message::Pong: {
-            uint64_t now = uv::Loop::wallMs();
+            uint64_t now = master_.clock().wallMs();
             uint64_t echo = f->message_as_Pong()->echo_ms();
             rttMs_ = now >= echo ? now - echo : 0;
             return {};
@@ -256,7 +263,7 @@ void MasterSession::pump() {
 
 void MasterSession::pumpFull() {
     while (state_ == SessionState::Full && !snapshotDone_ && nextChunk_ - ackedChunks_ < kChunkWindow &&
-           stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+           link_->queuedBytes() < master_.config().sendBufferBytes) {
         bool shared = false;
         auto chunk = master_.chunk(*snapshot_, nextChunk_, shared);
         if (!chunk) {
@@ -279,17 +286,12 @@ void MasterSession::pumpFull() {
         chunksInFlight_.push_back(chunk->frame);
         master_.stats().changesOut += chunk->records;
         // The frame is shared with every other session sending this chunk: no copy.
-        auto w = stream_->writeShared(chunk->frame, [this](const Status& st) {
-            if (!st.ok() && !closed())
-                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-        });
+        auto w = link_->sendShared(chunk->frame);
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        master_.stats().framesOut++;
-        master_.stats().bytesOut += chunk->frame->size();
-        lastSentMs_ = master_.loop().nowMs();
+        sent(1, chunk->frame->size());
         ++nextChunk_;
         if (chunk->last) {
             snapshotDone_ = true;
@@ -306,7 +308,7 @@ void MasterSession::pumpLog() {
     const auto& cfg = master_.config();
     while (state_ == SessionState::Streaming) {
         uint64_t inflight = nextSeq_ - 1 - std::min(ackedSeq_, nextSeq_ - 1);
-        size_t queued = stream_->writeQueueBytes();
+        size_t queued = link_->queuedBytes();
         if (inflight >= cfg.window || queued >= cfg.sendBufferBytes) return;
         auto view = master_.view();
         if (!view) {
@@ -352,17 +354,12 @@ void MasterSession::pumpLog() {
         size_t bytes = 0;
         for (auto& b : batch) bytes += b.size();
         size_t frames = batch.size();
-        auto w = stream_->writev(std::move(batch), [this](const Status& st) {
-            if (!st.ok() && !closed())
-                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-        });
+        auto w = link_->sendv(std::move(batch));
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        master_.stats().framesOut += frames;
-        master_.stats().bytesOut += bytes;
-        lastSentMs_ = master_.loop().nowMs();
+        sent(frames, bytes);
         sentTimes_.emplace_back(expect - 1, lastSentMs_);  // at most `window` entries
         nextSeq_ = expect;
     }
@@ -370,7 +367,7 @@ void MasterSession::pumpLog() {
 
 void MasterSession::onTick() {
     if (closed()) return;
-    uint64_t now = master_.loop().nowMs();
+    uint64_t now = master_.clock().nowMs();
     const auto& cfg = master_.config();
     if (now - lastHeardMs_ >= cfg.timeoutMs) {
         close(wire::ErrorCode::TIMEOUT,
@@ -378,7 +375,7 @@ void MasterSession::onTick() {
         return;
     }
     if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)
-        if (!sendPayload(wire::buildPing(uv::Loop::wallMs(), master_.head()))) return;
+        if (!sendPayload(wire::buildPing(master_.clock().wallMs(), master_.head()))) return;
     // A safety net for a missed wake-up: the log is always read from our own position.
     pump();
 }
@@ -392,7 +389,7 @@ SessionInfo MasterSession::info() const {
     i.ackedSeq = ackedSeq_;
     uint64_t head = master_.head();
     i.lagChanges = head > ackedSeq_ ? head - ackedSeq_ : 0;
-    uint64_t now = master_.loop().nowMs();
+    uint64_t now = master_.clock().nowMs();
     i.lagMs = (i.lagChanges && !sentTimes_.empty()) ? now - sentTimes_.front().second : 0;
     i.lastHeardMsAgo = now - lastHeardMs_;
     i.rttMs = rttMs_;

@@ -12,6 +12,10 @@
 // Any bad frame, an Error from the slave, a write failure or silence past the timeout closes
 // the link (after an Error frame when the link still works). The Master deletes closed
 // sessions on a later loop turn (never inside their own callbacks).
+//
+// I/O: the session has no socket. It sends through a Link, hears from it through LinkEvents
+// (onData/onClosed), and takes its time and timers from the SessionHost, so unit tests drive it
+// with scripted frames and explicit time.
 #pragma once
 
 #include <cstdint>
@@ -20,17 +24,16 @@
 #include <string>
 
 #include "base/result.h"
-#include "uv/tcp.h"
-#include "uv/timer.h"
 
 #include "possync_generated.h"
+#include "sync/clock.h"
+#include "sync/link.h"
 #include "sync/policy.h"
+#include "sync/session_host.h"
 #include "sync/snapshot.h"
 #include "wire/frame.h"
 
 namespace possync::sync {
-
-class Master;
 
 struct SessionInfo {
     uint64_t id = 0;
@@ -45,10 +48,10 @@ struct SessionInfo {
     std::string mode;  // "full" / "incremental"
 };
 
-class MasterSession final {
+class MasterSession final : public LinkEvents {
 public:
-    MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id);
-    ~MasterSession();
+    MasterSession(SessionHost& host, std::unique_ptr<Link> link, uint64_t id);
+    ~MasterSession() override;
     MasterSession(const MasterSession&) = delete;
     MasterSession& operator=(const MasterSession&) = delete;
 
@@ -63,26 +66,33 @@ public:
     uint64_t id() const { return id_; }
     SessionInfo info() const;
 
+    // LinkEvents: bytes from the slave; the end of the link.
+    void onData(Bytes data) override;
+    void onClosed(Status status) override;
+
 private:
-    void onData(Bytes data);
     Status onFrame(Bytes payload);
     Status onHello(const wire::Hello* hello);
     Status onAck(const wire::Ack* ack);
     void step(SessionEvent event);
     void refuse(const std::string& why, const char* errorKind);
+    // close() taking `event` (LinkError or Refuse) to Closed.
+    void closeWith(SessionEvent event, wire::ErrorCode code, const std::string& why, const char* errorKind);
     void startFull();
     void pumpFull();
     void pumpLog();
     bool send(std::vector<uint8_t> frame);
     bool sendPayload(const std::vector<uint8_t>& payload);
+    void sent(size_t frames, size_t bytes);
     void onTick();
 
-    Master& master_;
-    uv::Owned<uv::TcpStream> stream_;
-    uv::Owned<uv::Timer> tick_;
+    SessionHost& master_;
+    std::unique_ptr<Link> link_;
+    std::unique_ptr<Timer> tick_;
     wire::FrameDecoder decoder_;
     uint64_t id_;
     SessionState state_ = SessionState::AwaitHello;
+    bool closing_ = false;  // inside closeWith(): no second close from a nested step()
     std::string device_;
     std::string peer_;
 

@@ -50,8 +50,8 @@ public:
     //   Errc::TooLarge  a length prefix over maxFrameBytes (found before buffering it),
     //   Errc::Protocol  a zero length prefix, or feed() after an earlier error,
     //   whatever onFrame returned.
-    // onFrame may destroy the decoder (its link closed): feed() then returns at once,
-    // touching nothing, with onFrame's error or Errc::Closed.
+    // onFrame must not destroy the decoder: an owner that drops the link inside onFrame
+    // retires the decoder and frees it on a later loop turn (deferred deletion).
     Status feed(Bytes data, const FrameCallback& onFrame);
 
     // Bytes held from an incomplete frame (header and/or payload).
@@ -79,8 +79,6 @@ private:
     size_t capacityWords_ = 0;
     uint64_t frames_ = 0;
     bool failed_ = false;
-    // Expires when the decoder is destroyed; feed() notices destruction inside onFrame.
-    std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 };
 
 }  // namespace possync::wire

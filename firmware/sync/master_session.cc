@@ -234,20 +234,27 @@ void MasterSession::startFull() {
 }
 
 Status MasterSession::onAck(const wire::Ack* ack) {
+    // Every field is checked against what this link sent: a slave that acknowledges what it
+    // never got is broken or hostile, and trusting it would stall the FULL with the log pinned
+    // (a wrapped chunk count) or let the log be trimmed under it.
     auto pos = wire::positionOf(ack->position());
+    if (pos.generation() != generation_ || pos.seq() >= nextSeq_)
+        return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
+                                             std::to_string(pos.seq()) + " that was never sent (next seq " +
+                                             std::to_string(nextSeq_) + ")");
     if (ack->full()) {
-        if (state_ == SessionState::Full || snapshotDone_) {
-            if (ack->chunk() + 1 > ackedChunks_) ackedChunks_ = ack->chunk() + 1;
-            while (!chunksInFlight_.empty() && chunksInFlight_.size() > nextChunk_ - ackedChunks_)
-                chunksInFlight_.erase(chunksInFlight_.begin());
-        }
+        if (!snapshot_) return makeError(Errc::Protocol, "FULL Ack on a link that had no FULL sync");
+        if (ack->chunk() >= chunksEverSent_)
+            return makeError(Errc::Protocol, "Ack for FULL chunk " + std::to_string(ack->chunk()) + " of " +
+                                                 std::to_string(chunksEverSent_) + " sent");
+        // A chunk at or past nextChunk_ was sent by a FULL restarted since: late, ignored.
+        if (ack->chunk() < nextChunk_ && ack->chunk() + 1 > ackedChunks_) ackedChunks_ = ack->chunk() + 1;
+        while (!chunksInFlight_.empty() && chunksInFlight_.size() > nextChunk_ - ackedChunks_)
+            chunksInFlight_.erase(chunksInFlight_.begin());
         // During the replay after a FULL the slave acknowledges received (not yet durable)
         // change models: flow control moves, the log pin does not.
-        if (pos.seq() > ackedSeq_ && pos.seq() < nextSeq_) ackedSeq_ = pos.seq();
+        if (pos.seq() > ackedSeq_) ackedSeq_ = pos.seq();
     } else {
-        if (pos.generation() != generation_ || pos.seq() >= nextSeq_ + 1)
-            return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
-                                                 std::to_string(pos.seq()) + " that was never sent");
         ackedSeq_ = std::max(ackedSeq_, pos.seq());
         if (pin_) master_.store().movePin(pin_, ackedSeq_);
         while (!sentTimes_.empty() && sentTimes_.front().first <= ackedSeq_) sentTimes_.pop_front();
@@ -293,6 +300,7 @@ void MasterSession::pumpFull() {
         }
         sent(1, chunk->frame->size());
         ++nextChunk_;
+        chunksEverSent_ = std::max(chunksEverSent_, nextChunk_);
         if (chunk->last) {
             snapshotDone_ = true;
             LOG(Sync, Info) << "slave " << device_ << ": snapshot sent (" << nextChunk_

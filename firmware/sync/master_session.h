@@ -101,6 +101,9 @@ private:
     std::vector<SharedFrame> chunksInFlight_;  // held until acknowledged
     uint32_t nextChunk_ = 0;
     uint32_t ackedChunks_ = 0;
+    // The most chunks sent by any FULL on this link: an Ack for a chunk at or past it names a
+    // chunk never sent; one between nextChunk_ and it is late, from a FULL restarted since.
+    uint32_t chunksEverSent_ = 0;
     bool snapshotDone_ = false;
     // Streaming
     uint64_t nextSeq_ = 0;     // next log seq to send

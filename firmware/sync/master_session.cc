@@ -197,6 +197,16 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     auto pos = wire::positionOf(hello->position());
     slave.generation = pos.generation();
     slave.seq = pos.seq();
+    if (slave.resuming && slave.generation != view->generation && !hello->accept_new_generation()) {
+        // The slave keeps another generation's data until its operator says otherwise
+        // (DESIGN.md §8): a snapshot would only be thrown away, on every retry. Say so instead.
+        std::string why = "this master has generation " + hex64(view->generation) + ", the slave holds " +
+                          hex64(slave.generation) + " up to seq " + std::to_string(slave.seq) +
+                          ": waiting for the operator (accept-generation)";
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::GENERATION, why));
+        refuse(why, "generation");
+        return makeError(Errc::Closed, "refused");
+    }
     SyncDecision d = decideSync(*view, slave);
     wire::WelcomeFields w;
     w.deviceId = master_.config().deviceId;

@@ -334,6 +334,18 @@ Status Replica::onFrame(Bytes payload) {
 Status Replica::onWelcome(const wire::Welcome* w) {
     masterDevice_ = std::string(wire::textOf(w->device_id()));
     if (w->refused()) {
+        if (w->code() == wire::ErrorCode::GENERATION) {
+            // The master saw our other generation and that we may not take its data: the same
+            // wait for the operator as when we see it ourselves (below), without a snapshot.
+            waitingReason_ = "master data replaced: " + std::string(wire::textOf(w->reason())) +
+                             "; keeping this slave's data until the operator runs accept-generation";
+            LOG(Sync, Warning) << waitingReason_;
+            stats_.error("generation");
+            dropLink();
+            step(ReplicaEvent::GenerationMismatch);
+            scheduleRetry();
+            return makeError(Errc::Closed, "generation mismatch");
+        }
         waitingReason_ = "master refused: " + std::string(wire::textOf(w->reason()));
         LOG(Sync, Warning) << waitingReason_;
         stats_.error("refused");

@@ -405,9 +405,17 @@ Status Replica::onChangeModel(const wire::ChangeModel* cm) {
 }
 
 Status Replica::onFullChunk(const wire::ChangeModel* cm) {
-    if (state_ == ReplicaState::Streaming && cm->chunk() == 0) {
-        POSSYNC_TRY(commitBatch());
+    bool fullOpen =
+        state_ == ReplicaState::FullReplay || (state_ == ReplicaState::ReceivingFull && nextChunk_ > 0);
+    if (cm->chunk() == 0 && (state_ == ReplicaState::Streaming || fullOpen)) {
+        // The master starts over with FULL (watched tables changed, or we fell behind its log),
+        // possibly while our previous FULL is still replaying: that one is abandoned (its
+        // transaction aborts, readers keep the old data set) and the new one begins.
+        if (state_ == ReplicaState::Streaming) POSSYNC_TRY(commitBatch());
+        if (fullOpen) LOG(Sync, Info) << "master restarts the FULL sync; the one in progress is dropped";
+        full_.reset();
         nextChunk_ = 0;
+        lastChunkSeen_ = false;
         step(ReplicaEvent::FullRestart);
     }
     if (state_ != ReplicaState::ReceivingFull)

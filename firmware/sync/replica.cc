@@ -36,7 +36,7 @@ Result<std::unique_ptr<Replica>> Replica::create(Clock& clock, Timers& timers, C
                                                  ReplicaConfig config) {
     std::unique_ptr<Replica> r(new Replica(clock, timers, connector, store, locator, std::move(config)));
     for (auto* t : {&r->retry_, &r->tick_, &r->reaper_}) {
-        auto timer = timers.makeTimer();
+        auto timer = r->timers_.makeTimer();
         if (!timer) return timer.takeError();
         *t = std::move(*timer);
     }

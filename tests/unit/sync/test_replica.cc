@@ -155,6 +155,7 @@ TEST_CASE("operator resync from AwaitWelcome and Streaming goes through the tabl
 // The link cut after every frame of a FULL + INCREMENTAL conversation with a real master: the
 // slave always holds the old data set or a complete one, and the next link converges.
 TEST_CASE("close at every step: never a partial data set, always converges") {
+    int cuts = 0, cutsMidFull = 0;
     for (int cut = 0; cut < 30; ++cut) {
         CAPTURE(cut);
         MasterSide m(20, 600);
@@ -181,6 +182,8 @@ TEST_CASE("close at every step: never a partial data set, always converges") {
         }
         auto st = s.replica->status();
         if (cutDone) {
+            ++cuts;
+            if (!st.synced && cut > 1) ++cutsMidFull;
             CHECK(s.replica->state() == ReplicaState::Backoff);
             // All or nothing: either nothing was committed or a whole FULL (at least chunk 0's seq).
             if (st.synced)
@@ -197,4 +200,7 @@ TEST_CASE("close at every step: never a partial data set, always converges") {
         CHECK(s.replica->status().position == m.head());
         CHECK(s.get("k19") != "<none>");
     }
+    // The conversation is long enough that the cuts land inside the FULL and after it.
+    CHECK(cutsMidFull >= 3);
+    CHECK(cuts > cutsMidFull);
 }

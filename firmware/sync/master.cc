@@ -88,7 +88,8 @@ Result<Chunk> Master::chunk(Snapshot& snap, uint32_t number, bool& shared) {
 void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
     if (stopping_) return;
     stats_.connects++;
-    auto session = std::make_unique<MasterSession>(*this, std::move(stream), nextSessionId_++);
+    auto session =
+        std::make_unique<MasterSession>(*this, std::make_unique<UvLink>(std::move(stream)), nextSessionId_++);
     auto r = session->start();
     if (!r) {
         LOG(Sync, Warning) << "cannot start a session: " << r.error().message;

@@ -21,8 +21,10 @@
 #include "store/store.h"
 #include "sync/master_session.h"
 #include "sync/policy.h"
+#include "sync/session_host.h"
 #include "sync/snapshot.h"
 #include "sync/stats.h"
+#include "sync/uv_link.h"
 
 namespace possync::sync {
 
@@ -40,31 +42,32 @@ struct MasterConfig {
     uint64_t trimIntervalMs = 1000;
 };
 
-class Master final {
+class Master final : public SessionHost {
 public:
     static Result<std::unique_ptr<Master>> create(uv::Loop& loop, store::Store& store, MasterConfig config);
-    ~Master();
+    ~Master() override;
     Master(const Master&) = delete;
     Master& operator=(const Master&) = delete;
 
     uint16_t port() const { return listener_->port(); }
     const std::string& address() const { return listener_->address(); }
-    const MasterConfig& config() const { return config_; }
-    store::Store& store() { return store_; }
     uv::Loop& loop() { return loop_; }
-    Stats& stats() { return stats_; }
-    uint64_t head() const { return head_; }
     uint64_t generation() const { return generation_; }
 
-    // The master's position and log bounds, read now.
-    Result<MasterView> view();
-    // The snapshot a new FULL session should use: the current one while it can be joined.
-    std::shared_ptr<Snapshot> snapshotForFull();
-    // A chunk of `snap`, counting whether it was shared.
-    Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared);
-    std::vector<SessionInfo> sessions() const;
+    // SessionHost (see session_host.h).
+    const MasterConfig& config() const override { return config_; }
+    store::Store& store() override { return store_; }
+    Stats& stats() override { return stats_; }
+    Clock& clock() override { return time_; }
+    Timers& timers() override { return time_; }
+    uint64_t head() const override { return head_; }
+    Result<MasterView> view() override;
+    std::shared_ptr<Snapshot> snapshotForFull() override;
+    Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared) override;
     // Called by a session that closed; it is deleted on a later loop turn.
-    void sessionClosed(MasterSession* session);
+    void sessionClosed(MasterSession* session) override;
+
+    std::vector<SessionInfo> sessions() const;
     // Wakes every session (new commits).
     void pumpAll();
     // Closes every link (daemon shutdown).
@@ -72,7 +75,7 @@ public:
 
 private:
     Master(uv::Loop& loop, store::Store& store, MasterConfig config)
-        : loop_(loop), store_(store), config_(std::move(config)) {}
+        : loop_(loop), time_(loop), store_(store), config_(std::move(config)) {}
     Status start();
     void onConnection(uv::Owned<uv::TcpStream> stream);
     void onCommitted();
@@ -80,6 +83,7 @@ private:
     void trim();
 
     uv::Loop& loop_;
+    UvTime time_;
     store::Store& store_;
     MasterConfig config_;
     Stats stats_;

@@ -1,7 +1,6 @@
 #include "sync/master_session.h"
 
 #include "log/log.h"
-#include "uv/loop.h"
 
 #include "possync_config.h"
 #include "sync/master.h"
@@ -22,13 +21,13 @@ size_t bytesOf(const std::vector<std::vector<uint8_t>>& frames) {
 }
 }  // namespace
 
-MasterSession::MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id)
-    : master_(master),
-      stream_(std::move(stream)),
+MasterSession::MasterSession(SessionHost& host, std::unique_ptr<Link> link, uint64_t id)
+    : master_(host),
+      link_(std::move(link)),
       // Handshake-sized frames until the Hello is accepted (frame.h); onHello raises the limit.
-      decoder_(wire::handshakeFrameLimit(master.config().maxFrameBytes)),
+      decoder_(wire::handshakeFrameLimit(host.config().maxFrameBytes)),
       id_(id) {
-    peer_ = stream_->peerName();
+    peer_ = link_->peerName();
 }
 
 MasterSession::~MasterSession() {
@@ -36,21 +35,27 @@ MasterSession::~MasterSession() {
 }
 
 Status MasterSession::start() {
-    (void)stream_->setNoDelay(true);
-    auto tick = uv::Timer::create(master_.loop());
+    auto tick = master_.timers().makeTimer();
     if (!tick) return tick.takeError();
     tick_ = std::move(*tick);
-    lastHeardMs_ = lastSentMs_ = master_.loop().nowMs();
+    lastHeardMs_ = lastSentMs_ = master_.clock().nowMs();
     uint64_t hb = master_.config().heartbeatMs;
     tick_->start(hb, hb, [this] { onTick(); });
-    return stream_->startRead([this](Bytes d) { onData(d); },
-                              [this](const Status& st) {
-                                  if (closed()) return;
-                                  if (st.ok())
-                                      close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
-                                  else
-                                      close(wire::ErrorCode::NONE, st.error().message, "link");
-                              });
+    return link_->start(*this);
+}
+
+void MasterSession::onClosed(Status st) {
+    if (closed()) return;
+    if (st.ok())
+        close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
+    else
+        close(wire::ErrorCode::NONE, st.error().message, "link");
+}
+
+void MasterSession::onSent() {
+    // A message going out as Fragments continues as the queue drains (no Ack comes until its
+    // last piece is applied).
+    if (!closed() && (fragOffset_ || chunkInProgress_)) pump();
 }
 
 void MasterSession::step(SessionEvent event) {
@@ -67,15 +72,20 @@ void MasterSession::step(SessionEvent event) {
 }
 
 void MasterSession::refuse(const std::string& why, const char* errorKind) {
-    // The refusal Welcome is queued; close() logs, counts and hands the session to the reaper.
-    // (close() itself moves the state machine to Closed: stepping first would make it a no-op.)
-    if (!sessionNext(state_, SessionEvent::Refuse)) return step(SessionEvent::Refuse);
-    close(wire::ErrorCode::NONE, "refused: " + why, errorKind);
-    if (stream_) (void)stream_->shutdown();
+    // The refusal Welcome is queued; closeWith() logs, counts, takes the Refuse edge to Closed
+    // and hands the session to the reaper.
+    closeWith(SessionEvent::Refuse, wire::ErrorCode::NONE, "refused: " + why, errorKind);
+    link_->shutdown();
 }
 
 void MasterSession::close(wire::ErrorCode code, const std::string& why, const char* errorKind) {
-    if (closed()) return;
+    closeWith(SessionEvent::LinkError, code, why, errorKind);
+}
+
+void MasterSession::closeWith(SessionEvent event, wire::ErrorCode code, const std::string& why,
+                              const char* errorKind) {
+    if (closed() || closing_) return;
+    closing_ = true;
     if (errorKind) {
         master_.stats().error(errorKind);
         LOG(Sync, Warning) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_)
@@ -83,13 +93,15 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
     } else {
         LOG(Sync, Info) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_) << ": " << why;
     }
-    if (code != wire::ErrorCode::NONE && stream_ && !stream_->closing()) {
+    if (code != wire::ErrorCode::NONE) {
         auto payload = wire::buildError(code, why);
-        (void)stream_->write(wire::encodeFrame(Bytes(payload.data(), payload.size())));
-        (void)stream_->shutdown();
+        (void)link_->send(wire::encodeFrame(Bytes(payload.data(), payload.size())));
+        link_->shutdown();
     }
-    if (stream_) stream_->stopRead();
-    state_ = SessionState::Closed;
+    link_->close();
+    step(event);
+    // Every open state has a LinkError edge to Closed (the table test checks it).
+    if (!closed()) step(SessionEvent::LinkError);
     if (tick_) tick_->stop();
     chunksInFlight_.clear();
     snapshot_.reset();
@@ -98,22 +110,19 @@ void MasterSession::close(wire::ErrorCode code, const std::string& why, const ch
 
 bool MasterSession::send(std::vector<uint8_t> frame) {
     size_t n = frame.size();
-    auto r = stream_->write(std::move(frame), [this](const Status& st) {
-        if (!st.ok() && !closed())
-            close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-        // A message going out as Fragments continues as the queue drains (no Ack comes
-        // until its last piece is applied).
-        else if (!closed() && (fragOffset_ || chunkInProgress_))
-            pump();
-    });
+    auto r = link_->send(std::move(frame));
     if (!r.ok()) {
         close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
         return false;
     }
-    master_.stats().framesOut++;
-    master_.stats().bytesOut += n;
-    lastSentMs_ = master_.loop().nowMs();
+    sent(1, n);
     return true;
+}
+
+void MasterSession::sent(size_t frames, size_t bytes) {
+    master_.stats().framesOut += frames;
+    master_.stats().bytesOut += bytes;
+    lastSentMs_ = master_.clock().nowMs();
 }
 
 bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
@@ -122,7 +131,7 @@ bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
 
 bool MasterSession::sendFragments(Bytes payload, uint64_t& offset) {
     size_t piece = wire::fragmentDataBytes(peerMaxFrame_);
-    while (offset < payload.size && stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+    while (offset < payload.size && link_->queuedBytes() < master_.config().sendBufferBytes) {
         size_t n = std::min<uint64_t>(piece, payload.size - offset);
         // Each piece is copied once into its frame; the queue bound above keeps that bounded.
         if (!sendPayload(wire::buildFragment(payload.size, offset, Bytes(payload.data + offset, n))))
@@ -135,7 +144,7 @@ bool MasterSession::sendFragments(Bytes payload, uint64_t& offset) {
 
 void MasterSession::onData(Bytes data) {
     if (closed()) return;
-    lastHeardMs_ = master_.loop().nowMs();
+    lastHeardMs_ = master_.clock().nowMs();
     master_.stats().bytesIn += data.size;
     auto r = decoder_.feed(data, [this](Bytes payload) { return onFrame(payload); });
     if (!r.ok() && !closed()) {
@@ -162,12 +171,12 @@ Status MasterSession::onFrame(Bytes payload) {
             return onAck(f->message_as_Ack());
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();
-            if (!sendPayload(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), master_.head())))
+            if (!sendPayload(wire::buildPong(p->time_ms(), master_.clock().wallMs(), master_.head())))
                 return makeError(Errc::Closed, "write failed");
             return {};
         }
         case wire::Message::Pong: {
-            uint64_t now = uv::Loop::wallMs();
+            uint64_t now = master_.clock().wallMs();
             uint64_t echo = f->message_as_Pong()->echo_ms();
             rttMs_ = now >= echo ? now - echo : 0;
             return {};
@@ -232,6 +241,16 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     auto pos = wire::positionOf(hello->position());
     slave.generation = pos.generation();
     slave.seq = pos.seq();
+    if (slave.resuming && slave.generation != view->generation && !hello->accept_new_generation()) {
+        // The slave keeps another generation's data until its operator says otherwise
+        // (DESIGN.md §8): a snapshot would only be thrown away, on every retry. Say so instead.
+        std::string why = "this master has generation " + hex64(view->generation) + ", the slave holds " +
+                          hex64(slave.generation) + " up to seq " + std::to_string(slave.seq) +
+                          ": waiting for the operator (accept-generation)";
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::GENERATION, why));
+        refuse(why, "generation");
+        return makeError(Errc::Closed, "refused");
+    }
     SyncDecision d = decideSync(*view, slave);
     wire::WelcomeFields w;
     w.deviceId = master_.config().deviceId;
@@ -274,20 +293,27 @@ void MasterSession::startFull() {
 }
 
 Status MasterSession::onAck(const wire::Ack* ack) {
+    // Every field is checked against what this link sent: a slave that acknowledges what it
+    // never got is broken or hostile, and trusting it would stall the FULL with the log pinned
+    // (a wrapped chunk count) or let the log be trimmed under it.
     auto pos = wire::positionOf(ack->position());
+    if (pos.generation() != generation_ || pos.seq() >= nextSeq_)
+        return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
+                                             std::to_string(pos.seq()) + " that was never sent (next seq " +
+                                             std::to_string(nextSeq_) + ")");
     if (ack->full()) {
-        if (state_ == SessionState::Full || snapshotDone_) {
-            if (ack->chunk() + 1 > ackedChunks_) ackedChunks_ = ack->chunk() + 1;
-            while (!chunksInFlight_.empty() && chunksInFlight_.size() > nextChunk_ - ackedChunks_)
-                chunksInFlight_.erase(chunksInFlight_.begin());
-        }
+        if (!snapshot_) return makeError(Errc::Protocol, "FULL Ack on a link that had no FULL sync");
+        if (ack->chunk() >= chunksEverSent_)
+            return makeError(Errc::Protocol, "Ack for FULL chunk " + std::to_string(ack->chunk()) + " of " +
+                                                 std::to_string(chunksEverSent_) + " sent");
+        // A chunk at or past nextChunk_ was sent by a FULL restarted since: late, ignored.
+        if (ack->chunk() < nextChunk_ && ack->chunk() + 1 > ackedChunks_) ackedChunks_ = ack->chunk() + 1;
+        while (!chunksInFlight_.empty() && chunksInFlight_.size() > nextChunk_ - ackedChunks_)
+            chunksInFlight_.erase(chunksInFlight_.begin());
         // During the replay after a FULL the slave acknowledges received (not yet durable)
         // change models: flow control moves, the log pin does not.
-        if (pos.seq() > ackedSeq_ && pos.seq() < nextSeq_) ackedSeq_ = pos.seq();
+        if (pos.seq() > ackedSeq_) ackedSeq_ = pos.seq();
     } else {
-        if (pos.generation() != generation_ || pos.seq() >= nextSeq_ + 1)
-            return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
-                                                 std::to_string(pos.seq()) + " that was never sent");
         ackedSeq_ = std::max(ackedSeq_, pos.seq());
         if (pin_) master_.store().movePin(pin_, ackedSeq_);
         while (!sentTimes_.empty() && sentTimes_.front().first <= ackedSeq_) sentTimes_.pop_front();
@@ -303,10 +329,10 @@ void MasterSession::pump() {
 
 void MasterSession::pumpFull() {
     while (state_ == SessionState::Full && !snapshotDone_ &&
-           stream_->writeQueueBytes() < master_.config().sendBufferBytes) {
+           link_->queuedBytes() < master_.config().sendBufferBytes) {
         if (chunkInProgress_) {
             // A chunk over the slave's frame limit (one record larger than a chunk): its pieces
-            // go out as the send buffer drains.
+            // go out as the send buffer drains (onSent).
             const auto& frame = *chunkInProgress_;
             Bytes payload(frame.data() + wire::kFrameHeaderBytes, frame.size() - wire::kFrameHeaderBytes);
             if (!sendFragments(payload, chunkFragOffset_)) return;
@@ -350,23 +376,19 @@ void MasterSession::pumpFull() {
             continue;
         }
         // The frame is shared with every other session sending this chunk: no copy.
-        auto w = stream_->writeShared(chunk->frame, [this](const Status& st) {
-            if (!st.ok() && !closed())
-                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-        });
+        auto w = link_->sendShared(chunk->frame);
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        master_.stats().framesOut++;
-        master_.stats().bytesOut += chunk->frame->size();
-        lastSentMs_ = master_.loop().nowMs();
+        sent(1, chunk->frame->size());
         if (!chunkSent()) return;
     }
 }
 
 bool MasterSession::chunkSent() {
     ++nextChunk_;
+    chunksEverSent_ = std::max(chunksEverSent_, nextChunk_);
     if (!lastChunkIsLast_) return true;
     snapshotDone_ = true;
     LOG(Sync, Info) << "slave " << device_ << ": snapshot sent (" << nextChunk_
@@ -388,7 +410,7 @@ void MasterSession::pumpLog() {
     const auto& cfg = master_.config();
     while (state_ == SessionState::Streaming && !problem_.size()) {
         uint64_t inflight = nextSeq_ - 1 - std::min(ackedSeq_, nextSeq_ - 1);
-        size_t queued = stream_->writeQueueBytes();
+        size_t queued = link_->queuedBytes();
         if (queued >= cfg.sendBufferBytes) return;
         if (inflight >= cfg.window && fragOffset_ == 0) return;
         auto view = master_.view();
@@ -458,17 +480,12 @@ void MasterSession::pumpLog() {
         }
         size_t bytes = bytesOf(batch);
         size_t frames = batch.size();
-        auto w = stream_->writev(std::move(batch), [this](const Status& st) {
-            if (!st.ok() && !closed())
-                close(wire::ErrorCode::NONE, "write failed: " + st.error().message, "link");
-        });
+        auto w = link_->sendv(std::move(batch));
         if (!w) {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        master_.stats().framesOut += frames;
-        master_.stats().bytesOut += bytes;
-        lastSentMs_ = master_.loop().nowMs();
+        sent(frames, bytes);
         sentTimes_.emplace_back(expect - 1, lastSentMs_);  // at most `window` entries
         nextSeq_ = expect;
     }
@@ -476,7 +493,7 @@ void MasterSession::pumpLog() {
 
 void MasterSession::onTick() {
     if (closed()) return;
-    uint64_t now = master_.loop().nowMs();
+    uint64_t now = master_.clock().nowMs();
     const auto& cfg = master_.config();
     if (now - lastHeardMs_ >= cfg.timeoutMs) {
         close(wire::ErrorCode::TIMEOUT,
@@ -484,7 +501,7 @@ void MasterSession::onTick() {
         return;
     }
     if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)
-        if (!sendPayload(wire::buildPing(uv::Loop::wallMs(), master_.head()))) return;
+        if (!sendPayload(wire::buildPing(master_.clock().wallMs(), master_.head()))) return;
     // A safety net for a missed wake-up: the log is always read from our own position.
     pump();
 }
@@ -498,7 +515,7 @@ SessionInfo MasterSession::info() const {
     i.ackedSeq = ackedSeq_;
     uint64_t head = master_.head();
     i.lagChanges = head > ackedSeq_ ? head - ackedSeq_ : 0;
-    uint64_t now = master_.loop().nowMs();
+    uint64_t now = master_.clock().nowMs();
     i.lagMs = (i.lagChanges && !sentTimes_.empty()) ? now - sentTimes_.front().second : 0;
     i.lastHeardMsAgo = now - lastHeardMs_;
     i.rttMs = rttMs_;

@@ -12,6 +12,10 @@
 // Any bad frame, an Error from the slave, a write failure or silence past the timeout closes
 // the link (after an Error frame when the link still works). The Master deletes closed
 // sessions on a later loop turn (never inside their own callbacks).
+//
+// I/O: the session has no socket. It sends through a Link, hears from it through LinkEvents
+// (onData/onClosed), and takes its time and timers from the SessionHost, so unit tests drive it
+// with scripted frames and explicit time.
 #pragma once
 
 #include <cstdint>
@@ -20,18 +24,17 @@
 #include <string>
 
 #include "base/result.h"
-#include "uv/tcp.h"
-#include "uv/timer.h"
 
 #include "possync_generated.h"
+#include "sync/clock.h"
+#include "sync/link.h"
 #include "sync/policy.h"
+#include "sync/session_host.h"
 #include "sync/snapshot.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
 
 namespace possync::sync {
-
-class Master;
 
 struct SessionInfo {
     uint64_t id = 0;
@@ -47,10 +50,10 @@ struct SessionInfo {
     std::string problem;  // why nothing is sent although the slave is behind (empty: none)
 };
 
-class MasterSession final {
+class MasterSession final : public LinkEvents {
 public:
-    MasterSession(Master& master, uv::Owned<uv::TcpStream> stream, uint64_t id);
-    ~MasterSession();
+    MasterSession(SessionHost& host, std::unique_ptr<Link> link, uint64_t id);
+    ~MasterSession() override;
     MasterSession(const MasterSession&) = delete;
     MasterSession& operator=(const MasterSession&) = delete;
 
@@ -65,13 +68,19 @@ public:
     uint64_t id() const { return id_; }
     SessionInfo info() const;
 
+    // LinkEvents: bytes from the slave; the end of the link.
+    void onData(Bytes data) override;
+    void onClosed(Status status) override;
+    void onSent() override;
+
 private:
-    void onData(Bytes data);
     Status onFrame(Bytes payload);
     Status onHello(const wire::Hello* hello);
     Status onAck(const wire::Ack* ack);
     void step(SessionEvent event);
     void refuse(const std::string& why, const char* errorKind);
+    // close() taking `event` (LinkError or Refuse) to Closed.
+    void closeWith(SessionEvent event, wire::ErrorCode code, const std::string& why, const char* errorKind);
     void startFull();
     void pumpFull();
     void pumpLog();
@@ -88,14 +97,16 @@ private:
     bool sendFragments(Bytes payload, uint64_t& offset);
     // Whether a payload of `bytes` must travel as Fragments to this slave.
     bool needsFragments(size_t bytes) const { return bytes > peerMaxFrame_; }
+    void sent(size_t frames, size_t bytes);
     void onTick();
 
-    Master& master_;
-    uv::Owned<uv::TcpStream> stream_;
-    uv::Owned<uv::Timer> tick_;
+    SessionHost& master_;
+    std::unique_ptr<Link> link_;
+    std::unique_ptr<Timer> tick_;
     wire::FrameDecoder decoder_;
     uint64_t id_;
     SessionState state_ = SessionState::AwaitHello;
+    bool closing_ = false;  // inside closeWith(): no second close from a nested step()
     std::string device_;
     std::string peer_;
 
@@ -104,6 +115,9 @@ private:
     std::vector<SharedFrame> chunksInFlight_;  // held until acknowledged
     uint32_t nextChunk_ = 0;
     uint32_t ackedChunks_ = 0;
+    // The most chunks sent by any FULL on this link: an Ack for a chunk at or past it names a
+    // chunk never sent; one between nextChunk_ and it is late, from a FULL restarted since.
+    uint32_t chunksEverSent_ = 0;
     bool snapshotDone_ = false;
     bool lastChunkIsLast_ = false;  // the chunk being queued is the snapshot's last
     // Streaming

@@ -89,12 +89,15 @@ constexpr Transition<RS, RE> kReplicaTable[] = {
     {RS::AwaitWelcome, RE::Refused, RS::Backoff},
     {RS::AwaitWelcome, RE::GenerationMismatch, RS::WaitingOperator},
     {RS::AwaitWelcome, RE::LinkLost, RS::Backoff},
+    {RS::AwaitWelcome, RE::Resync, RS::Backoff},  // drop the link, reconnect STARTING
     {RS::ReceivingFull, RE::LastChunk, RS::FullReplay},
-    {RS::ReceivingFull, RE::Consistent, RS::Streaming},  // nothing to replay
-    {RS::ReceivingFull, RE::LinkLost, RS::Backoff},      // the open transaction is aborted
+    {RS::ReceivingFull, RE::Consistent, RS::Streaming},       // nothing to replay
+    {RS::ReceivingFull, RE::LinkLost, RS::Backoff},           // the open transaction is aborted
+    {RS::ReceivingFull, RE::FullRestart, RS::ReceivingFull},  // aborted; the new FULL begins
     {RS::FullReplay, RE::Consistent, RS::Streaming},
     {RS::FullReplay, RE::LinkLost, RS::Backoff},
-    {RS::Streaming, RE::WelcomeFull, RS::ReceivingFull},  // the master restarts a FULL mid-stream
+    {RS::FullReplay, RE::FullRestart, RS::ReceivingFull},  // the replay's transaction is aborted
+    {RS::Streaming, RE::FullRestart, RS::ReceivingFull},   // the master restarts a FULL mid-stream
     {RS::Streaming, RE::LinkLost, RS::Backoff},
     {RS::Streaming, RE::Resync, RS::Backoff},  // drop the link, reconnect STARTING
     {RS::Backoff, RE::RetryDue, RS::Locating},
@@ -138,6 +141,7 @@ const char* replicaEventName(ReplicaEvent e) {
         case RE::Refused: return "refused";
         case RE::GenerationMismatch: return "generation-mismatch";
         case RE::LastChunk: return "last-chunk";
+        case RE::FullRestart: return "full-restart";
         case RE::Consistent: return "consistent";
         case RE::LinkLost: return "link-lost";
         case RE::RetryDue: return "retry-due";

@@ -67,7 +67,7 @@ enum class SessionState {
 enum class SessionEvent {
     HelloFull,         // a valid Hello; the rule says FULL
     HelloIncremental,  // a valid Hello; the rule says INCREMENTAL
-    Refuse,            // Hello with the wrong store/version: refusal sent
+    Refuse,            // Hello refused (wrong store/version, generation awaiting the operator)
     SnapshotSent,      // last FULL chunk written
     NeedFull,          // log trimmed past the slave, or the watched set changed
     LinkError,         // bad frame, timeout, peer closed, write failed
@@ -102,6 +102,7 @@ enum class ReplicaEvent {
     Refused,             // Welcome refusal or Error from the master
     GenerationMismatch,  // master data replaced and the operator has not allowed it
     LastChunk,           // the snapshot's last chunk applied (replay may follow)
+    FullRestart,         // chunk 0 of a new FULL while streaming or during a FULL: start over
     Consistent,          // FULL committed with its position
     LinkLost,            // timeout, peer closed, protocol error, invalid change model
     RetryDue,            // backoff timer fired

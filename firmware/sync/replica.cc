@@ -3,6 +3,7 @@
 #include "log/log.h"
 
 #include "possync_config.h"
+#include "sync/uv_link.h"
 #include "wire/change_model.h"
 #include "wire/messages.h"
 
@@ -15,15 +16,30 @@ namespace {
 constexpr uint64_t kDiscoverySettleMs = 150;
 }  // namespace
 
+struct Replica::OwnedIo {
+    explicit OwnedIo(uv::Loop& loop) : time(loop), connector(loop) {}
+    UvTime time;
+    UvConnector connector;
+};
+
 Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& store, Locator& locator,
                                                  ReplicaConfig config) {
-    std::unique_ptr<Replica> r(new Replica(loop, store, locator, std::move(config)));
-    auto retry = uv::Timer::create(loop);
-    if (!retry) return retry.takeError();
-    r->retry_ = std::move(*retry);
-    auto tick = uv::Timer::create(loop);
-    if (!tick) return tick.takeError();
-    r->tick_ = std::move(*tick);
+    auto io = std::make_unique<OwnedIo>(loop);
+    auto r = create(io->time, io->time, io->connector, store, locator, std::move(config));
+    if (!r) return r;
+    (*r)->ownedIo_ = std::move(io);
+    return r;
+}
+
+Result<std::unique_ptr<Replica>> Replica::create(Clock& clock, Timers& timers, Connector& connector,
+                                                 store::Store& store, Locator& locator,
+                                                 ReplicaConfig config) {
+    std::unique_ptr<Replica> r(new Replica(clock, timers, connector, store, locator, std::move(config)));
+    for (auto* t : {&r->retry_, &r->tick_, &r->reaper_}) {
+        auto timer = r->timers_.makeTimer();
+        if (!timer) return timer.takeError();
+        *t = std::move(*timer);
+    }
     auto m = store.meta();
     if (!m) return m.takeError();
     r->generation_ = m->generation;
@@ -32,8 +48,11 @@ Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& s
     return r;
 }
 
-Replica::Replica(uv::Loop& loop, store::Store& store, Locator& locator, ReplicaConfig config)
-    : loop_(loop),
+Replica::Replica(Clock& clock, Timers& timers, Connector& connector, store::Store& store, Locator& locator,
+                 ReplicaConfig config)
+    : clock_(clock),
+      timers_(timers),
+      connector_(connector),
       store_(store),
       locator_(locator),
       config_(std::move(config)),
@@ -45,15 +64,19 @@ void Replica::step(ReplicaEvent event) {
     auto next = replicaNext(state_, event);
     if (!next) {
         // An event the state machine does not expect here: a bug or a confused peer. Never
-        // continue in an unknown state: drop the link and start over.
+        // continue in an unknown state: drop the link and start over, through the table's own
+        // failure edge of this state (Locating, Connecting and every linked state have one).
         LOG(Sync, Error) << "replica: illegal transition " << replicaStateName(state_) << " --"
                          << replicaEventName(event) << "-->";
         stats_.error("internal");
-        if (state_ != ReplicaState::Stopped && state_ != ReplicaState::Backoff) {
-            dropLink();
-            state_ = ReplicaState::Backoff;
-            scheduleRetry();
-        }
+        ReplicaEvent failure = state_ == ReplicaState::Locating     ? ReplicaEvent::LocateFailed
+                               : state_ == ReplicaState::Connecting ? ReplicaEvent::ConnectFailed
+                                                                    : ReplicaEvent::LinkLost;
+        auto recover = replicaNext(state_, failure);
+        if (!recover) return;  // Backoff, WaitingOperator, Stopped: nothing to drop
+        dropLink();
+        state_ = *recover;
+        scheduleRetry();
         return;
     }
     LOG(Sync, Debug) << "replica: " << replicaStateName(state_) << " --" << replicaEventName(event) << "--> "
@@ -119,19 +142,18 @@ void Replica::locate() {
     }
     target_ = *target;
     step(ReplicaEvent::Located);
-    auto pending =
-        uv::TcpStream::connect(loop_, target_.host, target_.port, [this](Result<uv::Owned<uv::TcpStream>> r) {
-            connecting_.reset();
-            if (!r) {
-                LOG(Sync, Info) << "connect to master: " << r.error().message;
-                waitingReason_ = r.error().message;
-                stats_.error("connect");
-                step(ReplicaEvent::ConnectFailed);
-                scheduleRetry();
-                return;
-            }
-            onConnected(std::move(*r));
-        });
+    auto pending = connector_.connect(target_, [this](Result<std::unique_ptr<Link>> r) {
+        connecting_.reset();
+        if (!r) {
+            LOG(Sync, Info) << "connect to master: " << r.error().message;
+            waitingReason_ = r.error().message;
+            stats_.error("connect");
+            step(ReplicaEvent::ConnectFailed);
+            scheduleRetry();
+            return;
+        }
+        onConnected(std::move(*r));
+    });
     if (!pending) {
         waitingReason_ = pending.error().message;
         step(ReplicaEvent::ConnectFailed);
@@ -153,21 +175,16 @@ void Replica::locate() {
     });
 }
 
-void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
+void Replica::onConnected(std::unique_ptr<Link> link) {
     retry_->stop();  // the connect deadline
-    stream_ = std::move(stream);
-    (void)stream_->setNoDelay(true);
+    link_ = std::move(link);
     // Until the master's Welcome is accepted, only handshake-sized frames (frame.h).
     decoder_ = std::make_unique<wire::FrameDecoder>(wire::handshakeFrameLimit(config_.maxFrameBytes));
     stats_.connects++;
     if (everConnected_) stats_.reconnects++;
     everConnected_ = true;
     step(ReplicaEvent::Connected);
-    auto r = stream_->startRead([this](Bytes d) { onData(d); },
-                                [this](const Status& st) {
-                                    linkLost(st.ok() ? "master closed the link" : st.error().message,
-                                             wire::ErrorCode::NONE, st.ok() ? nullptr : "link");
-                                });
+    auto r = link_->start(*this);
     if (!r) {
         linkLost("cannot read: " + r.error().message, wire::ErrorCode::NONE, "link");
         return;
@@ -182,35 +199,40 @@ void Replica::onConnected(uv::Owned<uv::TcpStream> stream) {
     h.acceptNewGeneration = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
     h.maxFrame = static_cast<uint32_t>(config_.maxFrameBytes);
     h.maxMessage = reassembler_.maxMessageBytes();
-    lastHeardMs_ = loop_.nowMs();
+    lastHeardMs_ = clock_.nowMs();
     if (!send(wire::buildHello(h))) return;
     tick_->start(config_.heartbeatMs, config_.heartbeatMs, [this] { onTick(); });
-    LOG(Sync, Info) << "connected to master at " << stream_->peerName() << " (" << target_.source << "), "
+    LOG(Sync, Info) << "connected to master at " << link_->peerName() << " (" << target_.source << "), "
                     << (resuming ? "resuming from " + std::to_string(position_) : std::string("starting"));
 }
 
 bool Replica::send(const std::vector<uint8_t>& payload) {
-    if (!stream_) return false;
+    if (!link_) return false;
     std::vector<uint8_t> frame = wire::encodeFrame(Bytes(payload.data(), payload.size()));
     size_t n = frame.size();
-    auto r = stream_->write(std::move(frame), [this](const Status& st) {
-        if (!st.ok()) linkLost("write failed: " + st.error().message, wire::ErrorCode::NONE, "link");
-    });
+    auto r = link_->send(std::move(frame));
     if (!r) {
         linkLost("write failed: " + r.error().message, wire::ErrorCode::NONE, "link");
         return false;
     }
     stats_.framesOut++;
     stats_.bytesOut += n;
-    lastSentMs_ = loop_.nowMs();
+    lastSentMs_ = clock_.nowMs();
     return true;
 }
 
 void Replica::dropLink() {
-    connecting_.reset();
-    stream_.reset();
-    decoder_.reset();
-    reassembler_.reset();
+    connecting_.reset();  // a pending connect may be cancelled inside its own callback
+    // The link and its decoder may be in use up the stack (we are often inside their onData):
+    // silence the link now, free both on a later loop turn.
+    if (link_) {
+        link_->close();
+        retiredLinks_.push_back(std::move(link_));
+    }
+    if (decoder_) retiredDecoders_.push_back(std::move(decoder_));
+    reassembler_.reset();  // forgets a partial message; its buffer is given back by reap()
+    if ((!retiredLinks_.empty() || !retiredDecoders_.empty()) && reaper_)
+        reaper_->start(0, 0, [this] { reap(); });
     if (tick_) tick_->stop();
     full_.reset();   // aborts: readers keep the previous data set and position
     batch_.reset();  // aborts: the master resends from our durable position
@@ -218,14 +240,25 @@ void Replica::dropLink() {
     lastChunkSeen_ = false;
 }
 
+void Replica::reap() {
+    retiredLinks_.clear();
+    retiredDecoders_.clear();
+    reassembler_.release();
+}
+
+void Replica::onClosed(Status st) {
+    linkLost(st.ok() ? "master closed the link" : st.error().message, wire::ErrorCode::NONE,
+             st.ok() ? nullptr : "link");
+}
+
 void Replica::linkLost(const std::string& why, wire::ErrorCode code, const char* errorKind) {
     if (state_ == ReplicaState::Stopped || state_ == ReplicaState::Backoff ||
         state_ == ReplicaState::WaitingOperator || state_ == ReplicaState::Locating)
         return;
     if (errorKind) stats_.error(errorKind);
-    if (code != wire::ErrorCode::NONE && stream_) {
+    if (code != wire::ErrorCode::NONE && link_) {
         auto payload = wire::buildError(code, why);
-        (void)stream_->write(wire::encodeFrame(Bytes(payload.data(), payload.size())));
+        (void)link_->send(wire::encodeFrame(Bytes(payload.data(), payload.size())));
     }
     if (errorKind)
         LOG(Sync, Warning) << "link to master lost: " << why;
@@ -238,10 +271,14 @@ void Replica::linkLost(const std::string& why, wire::ErrorCode code, const char*
 }
 
 void Replica::onData(Bytes data) {
-    lastHeardMs_ = loop_.nowMs();
+    if (!link_ || !decoder_) return;
+    lastHeardMs_ = clock_.nowMs();
     stats_.bytesIn += data.size;
-    auto r = decoder_->feed(data, [this](Bytes payload) { return onFrame(payload); });
-    if (!stream_) return;  // the link was dropped inside a frame handler
+    // A frame handler may drop the link: the decoder is then retired, not freed, so this call
+    // returns normally (deferred deletion: no "alive" token in the decoder).
+    wire::FrameDecoder* decoder = decoder_.get();
+    auto r = decoder->feed(data, [this](Bytes payload) { return onFrame(payload); });
+    if (!link_) return;  // the link was dropped inside a frame handler
     if (!r) {
         wire::ErrorCode code = r.error().code == Errc::TooLarge   ? wire::ErrorCode::TOO_LARGE
                                : r.error().code == Errc::Corrupt  ? wire::ErrorCode::VERIFY
@@ -258,6 +295,8 @@ void Replica::onData(Bytes data) {
 }
 
 Status Replica::onFrame(Bytes payload) {
+    // The rest of a read after the link was dropped inside a handler is not ours any more.
+    if (!link_) return makeError(Errc::Closed, "link dropped");
     stats_.framesIn++;
     auto frame = wire::verifyFrame(payload);
     if (!frame) return frame.takeError();
@@ -273,12 +312,12 @@ Status Replica::onFrame(Bytes payload) {
             auto* p = f->message_as_Ping();
             masterHead_ = std::max(masterHead_, p->head_seq());
             masterTimeMs_ = p->time_ms();
-            if (!send(wire::buildPong(p->time_ms(), uv::Loop::wallMs(), position_)))
+            if (!send(wire::buildPong(p->time_ms(), clock_.wallMs(), position_)))
                 return makeError(Errc::Closed, "link lost");
             return {};
         }
         case wire::Message::Pong: {
-            uint64_t now = uv::Loop::wallMs(), echo = f->message_as_Pong()->echo_ms();
+            uint64_t now = clock_.wallMs(), echo = f->message_as_Pong()->echo_ms();
             rttMs_ = now >= echo ? now - echo : 0;
             masterHead_ = std::max(masterHead_, f->message_as_Pong()->head_seq());
             return {};
@@ -315,6 +354,18 @@ Status Replica::onFrame(Bytes payload) {
 Status Replica::onWelcome(const wire::Welcome* w) {
     masterDevice_ = std::string(wire::textOf(w->device_id()));
     if (w->refused()) {
+        if (w->code() == wire::ErrorCode::GENERATION) {
+            // The master saw our other generation and that we may not take its data: the same
+            // wait for the operator as when we see it ourselves (below), without a snapshot.
+            waitingReason_ = "master data replaced: " + std::string(wire::textOf(w->reason())) +
+                             "; keeping this slave's data until the operator runs accept-generation";
+            LOG(Sync, Warning) << waitingReason_;
+            stats_.error("generation");
+            dropLink();
+            step(ReplicaEvent::GenerationMismatch);
+            scheduleRetry();
+            return makeError(Errc::Closed, "generation mismatch");
+        }
         waitingReason_ = "master refused: " + std::string(wire::textOf(w->reason()));
         LOG(Sync, Warning) << waitingReason_;
         stats_.error("refused");
@@ -373,11 +424,18 @@ Status Replica::onChangeModel(const wire::ChangeModel* cm) {
 }
 
 Status Replica::onFullChunk(const wire::ChangeModel* cm) {
-    if (state_ == ReplicaState::Streaming && cm->chunk() == 0) {
-        // The master starts over with FULL (watched tables changed, or we fell behind its log).
-        POSSYNC_TRY(commitBatch());
+    bool fullOpen =
+        state_ == ReplicaState::FullReplay || (state_ == ReplicaState::ReceivingFull && nextChunk_ > 0);
+    if (cm->chunk() == 0 && (state_ == ReplicaState::Streaming || fullOpen)) {
+        // The master starts over with FULL (watched tables changed, or we fell behind its log),
+        // possibly while our previous FULL is still replaying: that one is abandoned (its
+        // transaction aborts, readers keep the old data set) and the new one begins.
+        if (state_ == ReplicaState::Streaming) POSSYNC_TRY(commitBatch());
+        if (fullOpen) LOG(Sync, Info) << "master restarts the FULL sync; the one in progress is dropped";
+        full_.reset();
         nextChunk_ = 0;
-        step(ReplicaEvent::WelcomeFull);
+        lastChunkSeen_ = false;
+        step(ReplicaEvent::FullRestart);
     }
     if (state_ != ReplicaState::ReceivingFull)
         return makeError(Errc::Protocol, "FULL chunk outside a FULL sync");
@@ -478,15 +536,14 @@ Status Replica::finishFull() {
 }
 
 void Replica::onTick() {
-    if (!stream_) return;
-    uint64_t now = loop_.nowMs();
+    if (!link_) return;
+    uint64_t now = clock_.nowMs();
     if (now - lastHeardMs_ >= config_.timeoutMs) {
         linkLost("no frame from the master for " + std::to_string(now - lastHeardMs_) + " ms",
                  wire::ErrorCode::TIMEOUT, "timeout");
         return;
     }
-    if (now - lastSentMs_ >= config_.heartbeatMs / 2)
-        (void)send(wire::buildPing(uv::Loop::wallMs(), position_));
+    if (now - lastSentMs_ >= config_.heartbeatMs / 2) (void)send(wire::buildPing(clock_.wallMs(), position_));
 }
 
 Status Replica::acceptGeneration() {
@@ -510,7 +567,6 @@ Status Replica::resync() {
         case ReplicaState::Streaming:
         case ReplicaState::AwaitWelcome:
             dropLink();
-            state_ = ReplicaState::Streaming;  // Resync is defined from Streaming
             step(ReplicaEvent::Resync);
             retry_->stop();
             retry_->start(0, 0, [this] {
@@ -539,10 +595,10 @@ ReplicaStatus Replica::status() const {
     s.synced = synced_;
     s.masterHead = masterHead_;
     s.lagChanges = masterHead_ > position_ ? masterHead_ - position_ : 0;
-    uint64_t wall = uv::Loop::wallMs();
+    uint64_t wall = clock_.wallMs();
     s.lagMs = (s.lagChanges && masterTimeMs_ && wall > masterTimeMs_) ? wall - masterTimeMs_ : 0;
     s.rttMs = rttMs_;
-    s.lastHeardMsAgo = stream_ ? loop_.nowMs() - lastHeardMs_ : 0;
+    s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
     s.waitingReason = waitingReason_;
     return s;

@@ -15,25 +15,34 @@
 //     with the new position, then one Ack goes back.
 //   Any failure closes the link (with an Error frame when it still works) and reconnects after a
 //   backoff of 0.5 s doubling to a cap, with jitter.
+//
+// I/O: no socket here. Links come from a Connector, bytes and the link's end arrive through
+// LinkEvents (onData/onClosed), time from a Clock and Timers; create(uv::Loop&, ...) wires the
+// production ones (sync/uv_link.h), unit tests their own. A dropped link and its frame decoder
+// are retired and freed on a later loop turn, never inside their own callbacks.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
-#include "uv/loop.h"
-#include "uv/tcp.h"
-#include "uv/timer.h"
 
 #include "possync_generated.h"
 #include "store/store.h"
+#include "sync/clock.h"
+#include "sync/link.h"
 #include "sync/locator.h"
 #include "sync/policy.h"
 #include "sync/stats.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
+
+namespace possync::uv {
+class Loop;
+}
 
 namespace possync::sync {
 
@@ -65,11 +74,16 @@ struct ReplicaStatus {
     std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
 };
 
-class Replica final {
+class Replica final : public LinkEvents {
 public:
+    // Over the daemon's loop: TCP links, the loop's clock and timers.
     static Result<std::unique_ptr<Replica>> create(uv::Loop& loop, store::Store& store, Locator& locator,
                                                    ReplicaConfig config);
-    ~Replica();
+    // Over injected I/O (all borrowed; they must outlive the Replica).
+    static Result<std::unique_ptr<Replica>> create(Clock& clock, Timers& timers, Connector& connector,
+                                                   store::Store& store, Locator& locator,
+                                                   ReplicaConfig config);
+    ~Replica() override;
     Replica(const Replica&) = delete;
     Replica& operator=(const Replica&) = delete;
 
@@ -84,12 +98,17 @@ public:
     ReplicaStatus status() const;
     Stats& stats() { return stats_; }
 
+    // LinkEvents: bytes from the master; the end of the link.
+    void onData(Bytes data) override;
+    void onClosed(Status status) override;
+
 private:
-    Replica(uv::Loop& loop, store::Store& store, Locator& locator, ReplicaConfig config);
+    struct OwnedIo;
+    Replica(Clock& clock, Timers& timers, Connector& connector, store::Store& store, Locator& locator,
+            ReplicaConfig config);
     void step(ReplicaEvent event);
     void locate();
-    void onConnected(uv::Owned<uv::TcpStream> stream);
-    void onData(Bytes data);
+    void onConnected(std::unique_ptr<Link> link);
     Status onFrame(Bytes payload);
     Status onWelcome(const wire::Welcome* w);
     Status onChangeModel(const wire::ChangeModel* cm);
@@ -102,20 +121,28 @@ private:
     void onTick();
     bool send(const std::vector<uint8_t>& payload);
     void dropLink();
+    void reap();
 
-    uv::Loop& loop_;
+    std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
+    Clock& clock_;
+    Timers& timers_;
+    Connector& connector_;
     store::Store& store_;
     Locator& locator_;
     ReplicaConfig config_;
     Stats stats_;
     Backoff backoff_;
     ReplicaState state_ = ReplicaState::Backoff;
-    uv::Owned<uv::Timer> retry_;
-    uv::Owned<uv::Timer> tick_;
-    std::unique_ptr<uv::PendingConnect> connecting_;
-    uv::Owned<uv::TcpStream> stream_;
+    std::unique_ptr<Timer> retry_;
+    std::unique_ptr<Timer> tick_;
+    std::unique_ptr<Timer> reaper_;
+    std::unique_ptr<PendingLink> connecting_;
+    std::unique_ptr<Link> link_;
     std::unique_ptr<wire::FrameDecoder> decoder_;
     wire::Reassembler reassembler_;  // Fragments of a message over our frame limit
+    // Dropped inside a callback of theirs: freed by reap() on a later loop turn.
+    std::vector<std::unique_ptr<Link>> retiredLinks_;
+    std::vector<std::unique_ptr<wire::FrameDecoder>> retiredDecoders_;
     bool everConnected_ = false;
 
     // What we hold (possync.meta), kept in step with every commit.

@@ -28,17 +28,17 @@ namespace {
 constexpr size_t kKeepWords = (size_t(1) << 20) / 8;
 }  // namespace
 
-void Reassembler::reset() {
-    have_ = total_ = 0;
-    if (buffer_.size() > kKeepWords) std::vector<uint64_t>().swap(buffer_);
+void Reassembler::release() {
+    if (have_ == 0 && buffer_.size() > kKeepWords) std::vector<uint64_t>().swap(buffer_);
 }
 
 Result<Bytes> Reassembler::feed(const Fragment* f) {
-    if (have_ == 0 && buffer_.size() > kKeepWords) std::vector<uint64_t>().swap(buffer_);
+    release();
     uint64_t total = f->message_bytes(), offset = f->offset();
     uint64_t n = f->data() ? f->data()->size() : 0;
     if (total > maxMessageBytes_) {
         reset();
+        release();
         return makeError(Errc::TooLarge, "fragmented message of " + std::to_string(total) +
                                              " bytes is over this board's limit of " +
                                              std::to_string(maxMessageBytes_));

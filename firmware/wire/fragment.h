@@ -57,8 +57,12 @@ public:
     uint64_t maxMessageBytes() const { return maxMessageBytes_; }
     // Bytes the buffer holds now (for tests of the memory bound).
     size_t bufferBytes() const { return buffer_.size() * sizeof(uint64_t); }
-    // Forgets a partial message (the link was lost) and gives back a big buffer.
-    void reset();
+    // Forgets a partial message (the link was lost). The buffer, and so a message handed out
+    // by feed(), stays valid.
+    void reset() { have_ = total_ = 0; }
+    // Gives back a buffer grown for a big message when no message is partly received (the
+    // bytes of the last message handed out are then invalid).
+    void release();
 
 private:
     uint64_t maxMessageBytes_;

@@ -112,16 +112,10 @@ void FrameDecoder::reserve(size_t bytes) {
 
 Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
     if (failed_) return makeError(Errc::Protocol, "frame decoder stopped after an earlier error");
-    // onFrame may destroy this decoder: the token's weak reference expires with it.
-    std::weak_ptr<const int> alive = alive_;
-    // Calls onFrame; false when decoding must stop (error or the decoder is gone).
+    // Calls onFrame; false when decoding must stop (an error).
     Status result;
     auto deliver = [&](Bytes payload) {
         Status st = onFrame(payload);
-        if (alive.expired()) {
-            result = st.ok() ? Status(makeError(Errc::Closed, "frame decoder destroyed")) : std::move(st);
-            return false;
-        }
         ++frames_;
         if (!st.ok()) {
             result = fail(st.takeError());
@@ -191,7 +185,6 @@ Status FrameDecoder::feed(Bytes data, const FrameCallback& onFrame) {
         }
         if (!deliver(Bytes(storage(), payloadLen_))) break;
     }
-    if (alive.expired()) return result;
     if (!failed_ && headerHave_ == 0 && capacityWords_ * sizeof(uint64_t) > kKeepBytes) {
         storage_.reset();
         capacityWords_ = 0;

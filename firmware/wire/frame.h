@@ -80,8 +80,8 @@ public:
     //   Errc::TooLarge  a length over maxFrameBytes (found before buffering the payload),
     //   Errc::Protocol  a zero length, flags other than 0, or feed() after an earlier error,
     //   whatever onFrame returned.
-    // onFrame may destroy the decoder (its link closed): feed() then returns at once,
-    // touching nothing, with onFrame's error or Errc::Closed.
+    // onFrame must not destroy the decoder: an owner that drops the link inside onFrame
+    // retires the decoder and frees it on a later loop turn (deferred deletion).
     Status feed(Bytes data, const FrameCallback& onFrame);
 
     // The limit for frames whose header is not yet complete. A link starts with
@@ -116,8 +116,6 @@ private:
     size_t capacityWords_ = 0;
     uint64_t frames_ = 0;
     bool failed_ = false;
-    // Expires when the decoder is destroyed; feed() notices destruction inside onFrame.
-    std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 };
 
 // The limit a new link's decoder starts with: the handshake limit, or --max-frame if smaller.

@@ -295,26 +295,6 @@ TEST_CASE("decoder: an error from onFrame stops decoding and is returned") {
     CHECK(frames == 2);
 }
 
-TEST_CASE("decoder: onFrame may destroy the decoder") {
-    std::vector<std::vector<uint8_t>> payloads{payloadOf(4, 1), payloadOf(4, 2)};
-    auto stream = streamOf(payloads);
-    // Split so that the first frame completes from the decoder's own buffer.
-    auto d = std::make_unique<FrameDecoder>(64);
-    int frames = 0;
-    auto kill = [&](Bytes) {
-        ++frames;
-        d.reset();
-        return Status();
-    };
-    REQUIRE(d->feed(Bytes(stream.data(), 3), kill).ok());
-    FrameDecoder* raw = d.get();
-    auto st = raw->feed(Bytes(stream.data() + 3, stream.size() - 3), kill);
-    REQUIRE_FALSE(st.ok());
-    CHECK(st.error().code == Errc::Closed);
-    CHECK(frames == 1);
-    CHECK(d == nullptr);
-}
-
 TEST_CASE("decoder: memory stays within one frame, and a large buffer is given back after use") {
     constexpr uint32_t kMax = 6u << 20;
     FrameDecoder d(kMax);

@@ -1,0 +1,42 @@
+// SessionHost: what a MasterSession needs from its Master. The Master implements it over the
+// real listener; unit tests implement it over a scratch store to drive sessions without a
+// socket (tests/unit/sync/fixture.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "base/result.h"
+
+#include "store/store.h"
+#include "sync/clock.h"
+#include "sync/policy.h"
+#include "sync/snapshot.h"
+#include "sync/stats.h"
+
+namespace possync::sync {
+
+struct MasterConfig;
+class MasterSession;
+
+class SessionHost {
+public:
+    virtual ~SessionHost() = default;
+    virtual const MasterConfig& config() const = 0;
+    virtual store::Store& store() = 0;
+    virtual Stats& stats() = 0;
+    virtual Clock& clock() = 0;
+    virtual Timers& timers() = 0;
+    // The newest head known (no store read).
+    virtual uint64_t head() const = 0;
+    // The master's position and log bounds, read now.
+    virtual Result<MasterView> view() = 0;
+    // The snapshot a new FULL session should use (shared while it can be joined).
+    virtual std::shared_ptr<Snapshot> snapshotForFull() = 0;
+    // A chunk of `snap`, counting whether it was shared.
+    virtual Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared) = 0;
+    // The session closed; the host deletes it on a later loop turn, never inside this call.
+    virtual void sessionClosed(MasterSession* session) = 0;
+};
+
+}  // namespace possync::sync

@@ -17,8 +17,10 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -170,6 +172,40 @@ def decode(payload):
     return out.strip() if rc == 0 else f"undecodable ({err.strip()})"
 
 
+def console(path, line, timeout=10.0):
+    """One command on a daemon's --console socket (script mode); returns (ok, lines).
+    Fails if the answer's end marker (.ok/.error) does not come within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(line.encode() + b"\n")
+        buf, lines = b"", []
+        while True:
+            nl = buf.find(b"\n")
+            if nl >= 0:
+                raw, buf = buf[:nl], buf[nl + 1:]
+                text = raw.decode(errors="replace")
+                if text in (".ok", ".error"):
+                    return text == ".ok", lines
+                lines.append(text[1:] if text.startswith(".") else text)
+                continue
+            left = deadline - time.monotonic()
+            check(left > 0, f"console {path}: no answer to {line!r} within {timeout:.0f} s (got {lines!r})")
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                fail(f"console {path}: no answer to {line!r} within {timeout:.0f} s (got {lines!r})")
+            check(data, f"console {path}: closed before answering {line!r}")
+            buf += data
+
+
+def readable(pipe):
+    """Whether a line (or EOF) from a spawned helper's stdout can be read without waiting."""
+    return bool(select.select([pipe], [], [], 0)[0])
+
+
 def dump_records(body):
     """Number of records in an mdb_dump body (two lines each)."""
     return 0 if body is None else body.count(b"\n") // 2
@@ -315,9 +351,9 @@ class Scenario:
         self.servers.append(p)
         return p
 
-    def spawn(self, args):
+    def spawn(self, args, stdin=subprocess.DEVNULL):
         """A background helper process (killed at the end like the daemons)."""
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        p = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              preexec_fn=_die_with_parent)
         self.processes.append(p)
         return p

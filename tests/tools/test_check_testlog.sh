@@ -1,9 +1,12 @@
 #!/bin/bash
 # tools/check-testlog on fake meson testlog.json files: a suite asked for that was skipped as a
 # whole, or that ran nothing, fails the run (meson itself counts SKIP as a pass); the totals
-# line counts passed, failed and skipped tests. Usage: test_check_testlog.sh PATH/TO/check-testlog
+# line counts passed, failed and skipped tests; then tools/test-all's meson_suites step, run
+# against a stand-in meson, fails on such a log and adds its counts to the closing totals.
+# Usage: test_check_testlog.sh PATH/TO/check-testlog PATH/TO/test-all
 set -u
-checker=${1:?usage: test_check_testlog.sh CHECK_TESTLOG}
+checker=${1:?usage: test_check_testlog.sh CHECK_TESTLOG TEST_ALL}
+test_all=${2:?usage: test_check_testlog.sh CHECK_TESTLOG TEST_ALL}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -60,6 +63,24 @@ expect "an empty log fails every suite" 1 "suite unit ran no test" "$dir/empty.j
 expect "a missing log is a usage error" 2 "cannot read" "$dir/missing.json" unit
 echo 'not json' >"$dir/bad.json"
 expect "a broken log is a usage error" 2 "not JSON" "$dir/bad.json" unit
+
+# tools/test-all's meson_suites, as it is in the script, with a meson that passes everything
+# (as meson does when every test of a suite skipped) and the all-SKIP lan log from above.
+mkdir -p "$dir/bin" "$dir/build/meson-logs"
+printf '#!/bin/sh\nexit 0\n' >"$dir/bin/meson"
+chmod +x "$dir/bin/meson"
+cp "$dir/lan-skipped.json" "$dir/build/meson-logs/testlog.json"
+out=$(cd "$(dirname "$checker")/.." && PATH="$dir/bin:$PATH" bash -c '
+    tests_ok=0 tests_fail=0 tests_skip=0
+    eval "$(sed -n "/^meson_suites() {/,/^}/p" "$1")"
+    meson_suites "$2" unit lan; echo "step=$? $tests_ok/$tests_fail/$tests_skip"
+    meson_suites "$2" unit; echo "step=$? $tests_ok/$tests_fail/$tests_skip"' _ "$test_all" "$dir/build" 2>&1)
+if grep -qx "step=1 2/0/2" <<<"$out" && grep -qx "step=0 4/0/2" <<<"$out"; then
+    echo "ok   test-all: a step whose lan suite all skipped fails; totals add up"
+else
+    echo "FAIL test-all's meson_suites:"; sed 's/^/    /' <<<"$out"
+    fails=$((fails + 1))
+fi
 
 if [ $fails != 0 ]; then
     echo "$fails case(s) failed"

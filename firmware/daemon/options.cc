@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "base/bytes.h"
+#include "base/host_port.h"
 #include "log/log.h"
 
 #include "possync_config.h"
@@ -69,7 +70,7 @@ const std::vector<Spec>& specs() {
          "this board's device id (default: kept in the data directory, random at creation)", TEXT(device)},
         {"listen", Kind::Text, "ADDR:PORT",
          "master: address and TCP port to accept slaves on (port 0: any free port)", TEXT(listen)},
-        {"master", Kind::Text, "HOST:PORT", "slave: the master's numeric address (static discovery)",
+        {"master", Kind::Text, "HOST:PORT", "slave: the master's address or host name (static discovery)",
          TEXT(master)},
         {"discovery", Kind::Text, "avahi|static",
          "slave: how to find the master (default: static with --master, else avahi); master: avahi "
@@ -185,29 +186,6 @@ std::string configKey(const char* name) {
 
 }  // namespace
 
-Result<std::pair<std::string, uint16_t>> parseHostPort(const std::string& text, bool allowZero) {
-    std::string host;
-    std::string port;
-    if (!text.empty() && text[0] == '[') {
-        size_t close = text.find(']');
-        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            return makeError(Errc::InvalidArgument, "address '" + text + "' is not [IPV6]:PORT");
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-    } else {
-        size_t colon = text.rfind(':');
-        if (colon == std::string::npos || colon == 0)
-            return makeError(Errc::InvalidArgument, "address '" + text + "' is not HOST:PORT");
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-    }
-    auto p = parseU64(port);
-    if (!p || *p > 65535 || (!allowZero && *p == 0))
-        return makeError(Errc::InvalidArgument,
-                         "port '" + port + "' in '" + text + "' is not a valid TCP port");
-    return std::make_pair(host, static_cast<uint16_t>(*p));
-}
-
 Status loadConfigFile(const std::string& path, Options& out) {
     toml::parse_result parsed = toml::parse_file(path);
     if (!parsed) {
@@ -302,11 +280,15 @@ Status validate(const Options& o) {
         return makeError(Errc::InvalidArgument,
                          "--store must be 1 to 64 characters without spaces, '=' or ','");
     if (o.role == "master") {
-        POSSYNC_TRY(parseHostPort(o.listen, true));
+        auto listen = parseHostPort(o.listen, PortUse::Listen);
+        if (!listen) return makeError(listen.error().code, "--listen: " + listen.error().message);
         if (!o.master.empty())
             return makeError(Errc::InvalidArgument, "--master is for slaves; a master uses --listen");
     } else {
-        if (!o.master.empty()) POSSYNC_TRY(parseHostPort(o.master, false));
+        if (!o.master.empty()) {
+            auto master = parseHostPort(o.master, PortUse::Connect);
+            if (!master) return makeError(master.error().code, "--master: " + master.error().message);
+        }
         if (o.discovery == "static" && o.master.empty())
             return makeError(Errc::InvalidArgument, "--discovery static needs --master HOST:PORT");
         if (!o.tables.empty())

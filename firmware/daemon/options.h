@@ -61,7 +61,4 @@ std::string helpText();
 // A commented TOML file with every option at its default.
 std::string defaultConfigText();
 
-// "HOST:PORT" / "[v6]:PORT" into parts; port 0 allowed when allowZero.
-Result<std::pair<std::string, uint16_t>> parseHostPort(const std::string& text, bool allowZero);
-
 }  // namespace possync::daemon

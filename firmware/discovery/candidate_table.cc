@@ -9,8 +9,7 @@ namespace possync::discovery {
 
 namespace {
 std::string endpointOf(const std::string& address, uint16_t port) {
-    if (address.find(':') != std::string::npos) return "[" + address + "]:" + std::to_string(port);
-    return address + ":" + std::to_string(port);
+    return formatHostPort(address, port);
 }
 }  // namespace
 

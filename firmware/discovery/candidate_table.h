@@ -14,9 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "base/host_port.h"
 #include "base/result.h"
-
-#include "discovery/host_port.h"
 
 namespace possync::discovery {
 

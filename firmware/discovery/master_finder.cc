@@ -67,8 +67,8 @@ MasterFinder::~MasterFinder() = default;
 Result<std::unique_ptr<MasterFinder>> MasterFinder::createStatic(std::string storeId,
                                                                  std::string_view hostPort) {
     POSSYNC_TRY(validateId("store id", storeId));
-    auto hp = parseHostPort(hostPort);
-    if (!hp.ok()) return hp.takeError();
+    auto hp = parseHostPort(hostPort, PortUse::Connect);
+    if (!hp.ok()) return makeError(hp.error().code, "--master: " + hp.error().message);
     std::unique_ptr<MasterFinder> f(new MasterFinder(DiscoveryMode::Static, std::move(storeId)));
     Change c = f->table_.addStatic(*hp, f->clock_());
     f->lastState_ = f->table_.state();

@@ -299,6 +299,32 @@ std::optional<uint64_t> Store::minPin() const {
 }
 
 Result<uint64_t> Store::trimLog(const TrimLimits& limits) {
+    auto removed = trimLogAt(limits, minPin());
+    if (removed && *removed) LOG(Store, Debug) << "trimmed " << *removed << " log entries";
+    return removed;
+}
+
+Result<bool> Store::trimNeeded(const TrimLimits& limits, std::optional<uint64_t> pinned) {
+    auto txn = lmdb::Txn::begin(*env_, false);
+    if (!txn) return txn.takeError();
+    auto m = readMeta(*txn, metaDbi_);
+    if (!m) return m.takeError();
+    auto count = txn->entries(logDbi_);
+    if (!count) return count.takeError();
+    const uint64_t n = *count, bytes = m->logBytes;
+    if (n <= limits.maxEntries && bytes <= limits.maxBytes) return false;
+    // The first step of trimLogAt's loop: the oldest entry goes unless a pin keeps it.
+    auto cur = lmdb::Cursor::open(*txn, logDbi_);
+    if (!cur) return cur.takeError();
+    Bytes k, v;
+    auto r = cur->first(k, v);
+    if (!r) return r.takeError();
+    if (!*r || k.size != 8) return false;
+    const bool withinHard = n <= limits.hardMaxEntries && bytes <= limits.hardMaxBytes;
+    return !(pinned && getBe64(k.data) > *pinned && withinHard);
+}
+
+Result<uint64_t> Store::trimLogAt(const TrimLimits& limits, std::optional<uint64_t> pinned) {
     auto txn = lmdb::Txn::begin(*env_, true);
     if (!txn) return txn.takeError();
     auto m = readMeta(*txn, metaDbi_);
@@ -307,7 +333,6 @@ Result<uint64_t> Store::trimLog(const TrimLimits& limits) {
     if (!count) return count.takeError();
     uint64_t n = *count, bytes = m->logBytes, removed = 0;
     if (n <= limits.maxEntries && bytes <= limits.maxBytes) return uint64_t(0);
-    auto pinned = minPin();
     {
         auto cur = lmdb::Cursor::open(*txn, logDbi_);
         if (!cur) return cur.takeError();
@@ -330,7 +355,6 @@ Result<uint64_t> Store::trimLog(const TrimLimits& limits) {
     }
     POSSYNC_TRY(writeMetaU64(*txn, metaDbi_, "log_bytes", bytes));
     POSSYNC_TRY(txn->commit());
-    if (removed) LOG(Store, Debug) << "trimmed " << removed << " log entries";
     return removed;
 }
 

@@ -117,6 +117,13 @@ public:
     std::optional<uint64_t> minPin() const;
     // Trims the oldest entries per `limits`; returns how many were removed.
     Result<uint64_t> trimLog(const TrimLimits& limits);
+    // Whether trimLogAt(limits, pinned) would remove anything, decided in a read transaction
+    // (never waits for the writer lock, which another process may hold for seconds).
+    Result<bool> trimNeeded(const TrimLimits& limits, std::optional<uint64_t> pinned);
+    // trimLog with the pin given (minPin() read by the caller) instead of the pins: it reads
+    // no member but the environment and logs nothing, so a worker thread may run it while the
+    // loop thread uses the Store (the daemon takes the writer lock off its loop this way).
+    Result<uint64_t> trimLogAt(const TrimLimits& limits, std::optional<uint64_t> pinned);
 
     // Business tables: names, entry counts, digests.
     Result<std::vector<TableInfo>> tables();

@@ -14,6 +14,7 @@ Result<std::unique_ptr<Master>> Master::create(uv::Loop& loop, store::Store& sto
 
 Master::~Master() {
     if (commitListener_) store_.removeCommitListener(commitListener_);
+    trimWork_.reset();
 }
 
 Status Master::start() {
@@ -118,10 +119,40 @@ void Master::reap() {
 }
 
 void Master::trim() {
-    auto removed = store_.trimLog(config_.trim);
-    if (!removed) LOG(Sync, Warning) << "log trim failed: " << removed.error().message;
+    if (stopping_ || (trimWork_ && trimWork_->pending())) return;  // one trim in flight at most
+    const std::optional<uint64_t> pinned = store_.minPin();
+    auto needed = store_.trimNeeded(config_.trim, pinned);
+    if (!needed) {
+        LOG(Sync, Warning) << "log trim check failed: " << needed.error().message;
+        return;
+    }
+    if (!*needed) return;
+    // The worker gets the pin as it is now. A pin set lower before the trim commits (a slave
+    // connecting meanwhile) may lose entries, exactly as if the trim had run just before it
+    // connected: its session finds the gap at its next pump and takes a FULL sync.
+    auto result = std::make_shared<Result<uint64_t>>(uint64_t(0));
+    store::Store* store = &store_;
+    const store::TrimLimits limits = config_.trim;
+    auto work = uv::Work::queue(
+        loop_, [store, limits, pinned, result] { *result = store->trimLogAt(limits, pinned); },
+        [this, result] { onTrimmed(*result); });
+    if (!work) {
+        LOG(Sync, Warning) << "log trim not started: " << work.error().message;
+        return;
+    }
+    trimWork_ = std::move(*work);
+}
+
+void Master::onTrimmed(const Result<uint64_t>& removed) {
+    if (!removed) {
+        LOG(Sync, Warning) << "log trim failed: " << removed.error().message;
+        stats_.error("trim");
+        return;
+    }
+    stats_.logTrims++;
+    LOG(Sync, Debug) << "trimmed " << *removed << " log entries";
     // Sessions whose entries went past the hard limit notice at their next pump.
-    if (removed && *removed) pumpAll();
+    if (*removed) pumpAll();
 }
 
 std::vector<SessionInfo> Master::sessions() const {
@@ -140,6 +171,9 @@ void Master::stop() {
     notify_.reset();
     trimTimer_.reset();
     reaper_.reset();
+    // A trim not started yet never runs; a running one ends on its thread (Loop::close()
+    // waits for it) and its completion is dropped.
+    trimWork_.reset();
 }
 
 }  // namespace possync::sync

@@ -5,6 +5,12 @@
 // DIR/possync.notify; in-process commits call a store listener), shares FULL snapshots between
 // sessions that start at the same time, and trims the log above what connected slaves still
 // need (up to the hard limits of TrimLimits).
+//
+// Nothing here waits on another process: LMDB's writer lock is shared with the POS
+// applications, which may hold it for seconds, so the loop only reads (read transactions never
+// wait). A trim is decided from a read transaction and, when needed, committed by a worker on
+// libuv's thread pool (uv::Work), at most one at a time; its completion wakes the sessions on
+// the loop. Shutdown cancels a trim not yet started and Loop::close() waits for a running one.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,7 @@
 #include "uv/loop.h"
 #include "uv/tcp.h"
 #include "uv/timer.h"
+#include "uv/work.h"
 
 #include "store/store.h"
 #include "sync/master_session.h"
@@ -81,6 +88,7 @@ private:
     void onCommitted();
     void reap();
     void trim();
+    void onTrimmed(const Result<uint64_t>& removed);
 
     uv::Loop& loop_;
     UvTime time_;
@@ -91,6 +99,7 @@ private:
     uv::Owned<uv::FsEvent> notify_;
     uv::Owned<uv::Timer> trimTimer_;
     uv::Owned<uv::Timer> reaper_;
+    std::unique_ptr<uv::Work> trimWork_;  // the trim in flight, if any
     int commitListener_ = 0;
     std::vector<std::unique_ptr<MasterSession>> sessions_;
     std::shared_ptr<Snapshot> snapshot_;

@@ -38,8 +38,8 @@ Result<Chunk> Snapshot::build(uint32_t number) {
     wire::ChangeModelWriter writer(std::min<size_t>(chunkBytes_ + 4096, 4u << 20));
     size_t bytes = 0, records = 0;
     Start next = start;
-    bool cut = false;
-    while (next.table < tables_.size() && !cut) {
+    bool cut = false, overflow = false;
+    while (next.table < tables_.size() && !cut && !overflow) {
         if (stop && next.table == stop->table && stop->afterKey.empty()) break;
         const std::string& table = tables_[next.table];
         const bool stopInThisTable = stop && next.table == stop->table;
@@ -51,7 +51,11 @@ Result<Chunk> Snapshot::build(uint32_t number) {
                 cut = true;
                 return false;
             }
-            if (!rebuilding && bytes > 0 && bytes + k.size + v.size + 32 > chunkBytes_) {
+            if (bytes > 0 && bytes + k.size + v.size + 32 > chunkBytes_) {
+                if (rebuilding) {
+                    overflow = true;  // its end is fixed: it cannot be cut here
+                    return false;
+                }
                 cut = true;
                 return false;
             }
@@ -62,6 +66,16 @@ Result<Chunk> Snapshot::build(uint32_t number) {
             return true;
         });
         if (!r && r.error().code != Errc::NotFound) return r.takeError();  // NotFound: not created yet
+        if (overflow) {
+            // Writes since the first build grew this key range past the chunk size. A frame
+            // that large may not fit the slave's --max-frame, and chunk numbers are shared by
+            // every session of this snapshot, so the range cannot be split: this snapshot ends
+            // here. New FULL syncs get a fresh one, whose chunks are cut when built.
+            stale_ = true;
+            return makeError(Errc::TooLarge, "snapshot chunk " + std::to_string(number) +
+                                                 " grew past --chunk-bytes (" + std::to_string(chunkBytes_) +
+                                                 ") since it was first read; a new FULL sync starts over");
+        }
         if (cut) {
             if (!lastKey.empty()) next.afterKey = lastKey;
         } else {

@@ -38,14 +38,18 @@ public:
     Snapshot(store::Store& store, uint64_t generation, std::vector<std::string> tables, size_t chunkBytes);
 
     // Chunk `number` (0-based), built now or shared. Chunks must be asked for in order the
-    // first time (number <= chunks built so far).
+    // first time (number <= chunks built so far). Every chunk, first built or rebuilt, holds
+    // at most chunkBytes of records (or one record when that alone is larger): a rebuild that
+    // would exceed it (writes grew its fixed key range) is Errc::TooLarge and makes the
+    // snapshot stale (no longer joinable; the session asking must start a new FULL sync).
     Result<Chunk> chunk(uint32_t number);
 
     uint64_t generation() const { return generation_; }
     // The seq chunk 0 was read at: the log from firstSeq()+1 must be replayed after the chunks.
     uint64_t firstSeq() const { return firstSeq_; }
-    // Whether a new FULL request may join: chunk 0 is still held by some session.
-    bool joinable() const { return !cache_.empty() && !cache_[0].expired(); }
+    // Whether a new FULL request may join: chunk 0 is still held by some session, and no
+    // rebuilt chunk outgrew the chunk size.
+    bool joinable() const { return !stale_ && !cache_.empty() && !cache_[0].expired(); }
     const std::vector<std::string>& tables() const { return tables_; }
     uint64_t chunksBuilt() const { return built_; }
 
@@ -69,6 +73,7 @@ private:
     std::vector<bool> lastFlags_;
     std::vector<size_t> records_;
     uint64_t built_ = 0;
+    bool stale_ = false;
 };
 
 }  // namespace possync::sync

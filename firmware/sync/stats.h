@@ -19,24 +19,25 @@ struct Stats {
     uint64_t reconnects = 0;        // slave: links made after the first
     uint64_t snapshotChunksBuilt = 0;
     uint64_t snapshotChunksShared = 0;
+    uint64_t logTrims = 0;                   // master: log trims committed (each off the loop, on a worker)
     std::map<std::string, uint64_t> errors;  // by kind: "protocol", "timeout", "verify", ...
 
     void error(const std::string& kind) { ++errors[kind]; }
     // name/value pairs in a stable order, for the console.
     std::vector<std::pair<std::string, uint64_t>> list() const {
-        std::vector<std::pair<std::string, uint64_t>> out = {
-            {"frames_in", framesIn},
-            {"frames_out", framesOut},
-            {"bytes_in", bytesIn},
-            {"bytes_out", bytesOut},
-            {"changes_in", changesIn},
-            {"changes_out", changesOut},
-            {"full_syncs", fullSyncs},
-            {"incremental_syncs", incrementalSyncs},
-            {"connects", connects},
-            {"reconnects", reconnects},
-            {"snapshot_chunks_built", snapshotChunksBuilt},
-            {"snapshot_chunks_shared", snapshotChunksShared}};
+        std::vector<std::pair<std::string, uint64_t>> out = {{"frames_in", framesIn},
+                                                             {"frames_out", framesOut},
+                                                             {"bytes_in", bytesIn},
+                                                             {"bytes_out", bytesOut},
+                                                             {"changes_in", changesIn},
+                                                             {"changes_out", changesOut},
+                                                             {"full_syncs", fullSyncs},
+                                                             {"incremental_syncs", incrementalSyncs},
+                                                             {"connects", connects},
+                                                             {"reconnects", reconnects},
+                                                             {"snapshot_chunks_built", snapshotChunksBuilt},
+                                                             {"snapshot_chunks_shared", snapshotChunksShared},
+                                                             {"log_trims", logTrims}};
         for (const auto& [kind, n] : errors) out.emplace_back("errors_" + kind, n);
         return out;
     }

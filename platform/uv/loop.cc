@@ -80,6 +80,7 @@ struct Walk {
 
 Status Loop::close() {
     if (closed_) return {};
+    closing_ = true;
     uv_loop_t* raw = loop_.get();
     Walk walk{this};
     // Close callbacks of foreign handles may close more handles; a few rounds settle it.

@@ -35,6 +35,9 @@ public:
     // handles or requests afterwards.
     Status close();
     bool closed() const { return closed_; }
+    // True from the start of close(): requests still completing (Work, a name being
+    // resolved) then free themselves without calling their owners back.
+    bool closing() const { return closing_ || closed_; }
 
     // The raw loop for platform code that drives libuv itself (platform/avahi, serial).
     uv_loop_s* raw() const { return loop_.get(); }
@@ -62,6 +65,7 @@ private:
     // Every wrapper alive on this loop (to tell them from handles made by raw libuv users).
     std::unordered_set<Handle*> handles_;
     bool closed_ = false;
+    bool closing_ = false;
 };
 
 }  // namespace possync::uv

@@ -171,6 +171,7 @@ PendingConnect::~PendingConnect() {
     // Closing the stream completes the request with UV_ECANCELED; the request then frees
     // itself and, having no owner, calls nobody.
     if (request_) request_->owner = nullptr;
+    if (resolve_) cancel(resolve_);
 }
 
 uv_connect_t* PendingConnect::request() {

@@ -24,6 +24,8 @@
 
 struct uv_stream_s;
 struct uv_connect_s;
+struct uv_getaddrinfo_s;
+struct addrinfo;
 
 namespace possync::uv {
 
@@ -92,9 +94,10 @@ private:
     bool ended_ = false;
 };
 
-// A connection attempt in progress (TcpStream::connect, PipeStream::connect). Destroying
-// it cancels the attempt: the callback is then never called. It may be destroyed from
-// inside its own callback.
+// A connection attempt in progress (TcpStream::connect, PipeStream::connect), including the
+// resolution of a host name before it. Destroying it cancels the attempt (and a resolve
+// still running): the callback is then never called. It may be destroyed from inside its
+// own callback.
 class PendingConnect final {
 public:
     ~PendingConnect();
@@ -114,10 +117,21 @@ private:
     void abandon();
     static void onConnect(uv_connect_s* request, int status);
 
+    // Resolving a name (tcp.cc): the getaddrinfo request frees itself when libuv reports it;
+    // `resolved_` then gets the numeric addresses and starts `attempt_`, one connect per
+    // address until one answers. Such a PendingConnect has no stream_ of its own.
+    struct Resolve;
+    using ResolvedCallback = std::function<void(int status, std::vector<std::string> addresses)>;
+    static void onResolved(uv_getaddrinfo_s* request, int status, addrinfo* result);
+    static void cancel(Resolve* resolve);
+
     Owned<Stream> stream_;
     std::string target_;
     Callback callback_;
     Request* request_ = nullptr;
+    Resolve* resolve_ = nullptr;
+    ResolvedCallback resolved_;
+    std::unique_ptr<PendingConnect> attempt_;
 };
 
 }  // namespace possync::uv

@@ -1,5 +1,6 @@
 #include "uv/tcp.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/bytes.h"
@@ -24,8 +25,7 @@ Result<sockaddr_storage> numericAddress(std::string_view hostText, uint16_t port
     if (host.find(':') != std::string::npos &&
         uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0)
         return addr;
-    return makeError(Errc::InvalidArgument,
-                     "not a numeric IP address: '" + host + "' (host names are resolved by discovery)");
+    return makeError(Errc::InvalidArgument, "not a numeric IP address: '" + host + "'");
 }
 
 std::string nameOf(const sockaddr_storage& addr) {
@@ -45,40 +45,6 @@ std::string nameOf(const sockaddr_storage& addr) {
 
 }  // namespace
 
-Result<HostPort> parseHostPort(std::string_view text) {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-        return makeError(Errc::InvalidArgument, "expected HOST:PORT, got '" + std::string(text) + "'");
-    std::string_view host = text.substr(0, colon);
-    std::string_view portText = text.substr(colon + 1);
-    if (!host.empty() && host.front() == '[') {
-        if (host.back() != ']')
-            return makeError(Errc::InvalidArgument, "unbalanced '[' in '" + std::string(text) + "'");
-        host = stripBrackets(host);
-    } else if (host.find(':') != std::string_view::npos) {
-        return makeError(Errc::InvalidArgument,
-                         "IPv6 address needs brackets: '[ADDR]:PORT', got '" + std::string(text) + "'");
-    }
-    auto port = parseU64(portText);
-    if (!port || *port > 65535)
-        return makeError(Errc::InvalidArgument, "bad port '" + std::string(portText) + "' in '" +
-                                                    std::string(text) + "' (0..65535)");
-    return HostPort{std::string(host), static_cast<uint16_t>(*port)};
-}
-
-std::string formatHostPort(std::string_view host, uint16_t port) {
-    // Built with append: GCC 12 at -O3 reports a false -Wrestrict on "[" + std::string(...).
-    const bool v6 = host.find(':') != std::string_view::npos;
-    std::string out;
-    out.reserve(host.size() + 8);
-    if (v6) out.push_back('[');
-    out.append(host);
-    if (v6) out.push_back(']');
-    out.push_back(':');
-    out.append(std::to_string(port));
-    return out;
-}
-
 // ---- TcpStream ----------------------------------------------------------------------
 
 TcpStream::TcpStream(Loop& loop) : Stream(loop, UV_TCP) {}
@@ -97,14 +63,21 @@ Result<Owned<TcpStream>> TcpStream::make(Loop& loop) {
     return self;
 }
 
-Result<std::unique_ptr<PendingConnect>> TcpStream::connect(Loop& loop, std::string_view host, uint16_t port,
-                                                           ConnectCallback callback) {
+Result<std::unique_ptr<PendingConnect>> TcpStream::connect(Loop& loop, std::string_view hostText,
+                                                           uint16_t port, ConnectCallback callback) {
+    std::string host(stripBrackets(hostText));
+    if (host.empty()) return makeError(Errc::InvalidArgument, "connect: no host given");
     auto addr = numericAddress(host, port);
-    if (!addr.ok()) return addr.takeError();
+    if (addr.ok()) return connectTo(loop, addr.value(), std::move(callback));
+    return resolveThenConnect(loop, host, port, std::move(callback));
+}
+
+Result<std::unique_ptr<PendingConnect>> TcpStream::connectTo(Loop& loop, const sockaddr_storage& addr,
+                                                             ConnectCallback callback) {
     auto made = make(loop);
     if (!made.ok()) return made.takeError();
     uv_tcp_t* tcp = made.value()->raw();
-    std::string target = nameOf(addr.value());
+    std::string target = nameOf(addr);
     std::unique_ptr<PendingConnect> pending(new PendingConnect(
         std::move(made).value(), target, [cb = std::move(callback)](Result<Owned<Stream>> r) {
             if (!r.ok()) {
@@ -114,13 +87,140 @@ Result<std::unique_ptr<PendingConnect>> TcpStream::connect(Loop& loop, std::stri
             Owned<Stream> s = std::move(r).value();
             cb(Owned<TcpStream>(static_cast<TcpStream*>(s.release())));
         }));
-    int rc = uv_tcp_connect(pending->request(), tcp, reinterpret_cast<const sockaddr*>(&addr.value()),
+    int rc = uv_tcp_connect(pending->request(), tcp, reinterpret_cast<const sockaddr*>(&addr),
                             [](uv_connect_t* req, int status) { PendingConnect::onConnect(req, status); });
     if (rc < 0) {
         pending->abandon();
         return uvError(rc, "connect " + target);
     }
     return pending;
+}
+
+// ---- Resolving a name ---------------------------------------------------------------
+
+// Owned by libuv from uv_getaddrinfo until onResolved, which deletes it.
+struct PendingConnect::Resolve {
+    uv_getaddrinfo_t req;
+    Loop* loop;
+    PendingConnect* owner;  // nullptr once the PendingConnect was destroyed
+};
+
+void PendingConnect::cancel(Resolve* resolve) {
+    resolve->owner = nullptr;
+    // Fails once the lookup is running on the thread pool: onResolved then frees it.
+    (void)uv_cancel(reinterpret_cast<uv_req_t*>(&resolve->req));
+}
+
+void PendingConnect::onResolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {
+    std::unique_ptr<Resolve> r(static_cast<Resolve*>(req->data));
+    std::vector<std::string> addresses;
+    for (addrinfo* ai = result; ai; ai = ai->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        if (ai->ai_family == AF_INET)
+            uv_ip4_name(reinterpret_cast<const sockaddr_in*>(ai->ai_addr), text, sizeof text);
+        else if (ai->ai_family == AF_INET6)
+            uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(ai->ai_addr), text, sizeof text);
+        else
+            continue;
+        std::string a(text);
+        if (std::find(addresses.begin(), addresses.end(), a) == addresses.end()) addresses.push_back(a);
+    }
+    uv_freeaddrinfo(result);
+    PendingConnect* self = r->owner;
+    if (!self) return;
+    self->resolve_ = nullptr;
+    if (r->loop->closing()) return;  // no callbacks once the loop closes (handle.h)
+    // The callback may destroy `self`: it runs from the stack.
+    ResolvedCallback resolved = std::move(self->resolved_);
+    resolved(status, std::move(addresses));
+}
+
+namespace {
+
+// The connects after a resolve: one address after the other until one answers.
+struct Attempts {
+    Loop* loop;
+    PendingConnect* outer;
+    std::string name;  // "master.lan:7700", for errors
+    uint16_t port;
+    std::vector<std::string> addresses;
+    size_t next = 0;
+    std::string lastError;
+    TcpStream::ConnectCallback callback;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PendingConnect>> TcpStream::resolveThenConnect(Loop& loop, const std::string& host,
+                                                                      uint16_t port,
+                                                                      ConnectCallback callback) {
+    std::string name = formatHostPort(host, port);
+    std::unique_ptr<PendingConnect> pending(new PendingConnect(Owned<Stream>(), name, nullptr));
+    auto attempts = std::make_shared<Attempts>();
+    attempts->loop = &loop;
+    attempts->outer = pending.get();
+    attempts->name = name;
+    attempts->port = port;
+    attempts->callback = std::move(callback);
+    pending->resolved_ = [attempts](int status, std::vector<std::string> addresses) {
+        if (status < 0 || addresses.empty()) {
+            ConnectCallback cb = std::move(attempts->callback);
+            cb(status < 0
+                   ? uvError(status, "resolve " + attempts->name)
+                   : makeError(Errc::NotFound, "resolve " + attempts->name + ": no IPv4/IPv6 address"));
+            return;
+        }
+        attempts->addresses = std::move(addresses);
+        tryNextAddress(attempts);
+    };
+    auto* r = new PendingConnect::Resolve{};
+    r->req.data = r;
+    r->loop = &loop;
+    r->owner = pending.get();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(
+        loop.raw(), &r->req,
+        [](uv_getaddrinfo_t* req, int status, addrinfo* result) {
+            PendingConnect::onResolved(req, status, result);
+        },
+        host.c_str(), nullptr, &hints);
+    if (rc < 0) {
+        delete r;
+        return uvError(rc, "resolve " + name);
+    }
+    pending->resolve_ = r;
+    return pending;
+}
+
+void TcpStream::tryNextAddress(const std::shared_ptr<void>& state) {
+    auto attempts = std::static_pointer_cast<Attempts>(state);
+    while (attempts->next < attempts->addresses.size()) {
+        const std::string& address = attempts->addresses[attempts->next++];
+        auto addr = numericAddress(address, attempts->port);
+        if (!addr.ok()) {
+            attempts->lastError = addr.error().message;
+            continue;
+        }
+        auto p = connectTo(*attempts->loop, addr.value(), [attempts](Result<Owned<TcpStream>> r) {
+            if (r.ok()) {
+                ConnectCallback cb = std::move(attempts->callback);
+                cb(std::move(r));
+                return;
+            }
+            attempts->lastError = r.error().message;
+            tryNextAddress(attempts);  // replaces the attempt whose callback this is
+        });
+        if (p.ok()) {
+            attempts->outer->attempt_ = std::move(p).value();
+            return;
+        }
+        attempts->lastError = p.error().message;
+    }
+    attempts->outer->attempt_.reset();
+    ConnectCallback cb = std::move(attempts->callback);
+    cb(makeError(Errc::Io, attempts->name + ": " + attempts->lastError));
 }
 
 Status TcpStream::setNoDelay(bool enable) {
@@ -143,7 +243,7 @@ uv_tcp_t* TcpListener::raw() const {
 
 Result<Owned<TcpListener>> TcpListener::create(Loop& loop, std::string_view hostPort,
                                                ConnectionCallback callback, int backlog) {
-    auto where = parseHostPort(hostPort);
+    auto where = parseHostPort(hostPort, PortUse::Listen);
     if (!where.ok()) return where.takeError();
     return create(loop, where.value(), std::move(callback), backlog);
 }

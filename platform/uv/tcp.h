@@ -1,5 +1,6 @@
-// TCP streams and listeners on numeric IPv4/IPv6 addresses (uv_tcp_t), and "HOST:PORT"
-// parsing. Names are resolved elsewhere (discovery); here a host is a numeric literal.
+// TCP streams and listeners (uv_tcp_t): connect to a numeric address or a name (resolved with
+// uv_getaddrinfo on libuv's thread pool, the answer on the loop), listen on a numeric address.
+// HOST:PORT text is read with base/host_port.h, the one parser of the tree.
 #pragma once
 
 #include <cstdint>
@@ -8,33 +9,27 @@
 #include <string>
 #include <string_view>
 
+#include "base/host_port.h"
 #include "base/result.h"
 #include "uv/handle.h"
 #include "uv/stream.h"
 
 struct uv_tcp_s;
+struct sockaddr_storage;
 
 namespace possync::uv {
-
-struct HostPort {
-    std::string host;  // as written, without IPv6 brackets
-    uint16_t port = 0;
-};
-
-// Splits "1.2.3.4:7000", "[::1]:7000" or "name:7000" (the host is not checked here).
-// Errc::InvalidArgument with a one-line reason for a missing/bad port or bracket.
-Result<HostPort> parseHostPort(std::string_view text);
-// "1.2.3.4:7000" or "[::1]:7000".
-std::string formatHostPort(std::string_view host, uint16_t port);
 
 class TcpStream final : public Stream {
 public:
     using ConnectCallback = std::function<void(Result<Owned<TcpStream>>)>;
 
-    // Connects to a numeric IPv4/IPv6 host (brackets allowed). A non-numeric host is
-    // Errc::InvalidArgument at once (callback never called). Otherwise `callback` runs
-    // once with the connected stream or Errc::Io ("connect 127.0.0.1:9: connection
-    // refused"), unless the returned PendingConnect is destroyed first (= cancel).
+    // Connects to `host`: a numeric IPv4/IPv6 address (brackets allowed), or a name that is
+    // first resolved asynchronously (uv_getaddrinfo; the first address that answers wins,
+    // in the resolver's order). `callback` runs once with the connected stream or an error
+    // ("resolve nosuch.lan: unknown node or service", "connect 127.0.0.1:9: connection
+    // refused"), unless the returned PendingConnect is destroyed first (= cancel, also of a
+    // resolve still running). An empty host is Errc::InvalidArgument at once (callback never
+    // called).
     static Result<std::unique_ptr<PendingConnect>> connect(Loop& loop, std::string_view host, uint16_t port,
                                                            ConnectCallback callback);
 
@@ -46,6 +41,13 @@ private:
     friend class TcpListener;
     explicit TcpStream(Loop& loop);
     static Result<Owned<TcpStream>> make(Loop& loop);
+    static Result<std::unique_ptr<PendingConnect>> connectTo(Loop& loop, const sockaddr_storage& addr,
+                                                             ConnectCallback callback);
+    static Result<std::unique_ptr<PendingConnect>> resolveThenConnect(Loop& loop, const std::string& host,
+                                                                      uint16_t port,
+                                                                      ConnectCallback callback);
+    // The next connect of a resolveThenConnect (state: its Attempts, tcp.cc).
+    static void tryNextAddress(const std::shared_ptr<void>& state);
     uv_tcp_s* raw() const;
 };
 
@@ -55,8 +57,8 @@ public:
     using ConnectionCallback = std::function<void(Owned<TcpStream>)>;
 
     // Listens on "ADDR:PORT" ("0.0.0.0:7000", "[::]:7000", "127.0.0.1:0"; port 0 lets the
-    // OS pick; an empty or "*" host means 0.0.0.0). Errc::InvalidArgument for bad text or
-    // a non-numeric host, Errc::Io for bind/listen failures ("address already in use").
+    // OS pick; a "*" host means 0.0.0.0). Errc::InvalidArgument for bad text or a
+    // non-numeric host, Errc::Io for bind/listen failures ("address already in use").
     static Result<Owned<TcpListener>> create(Loop& loop, std::string_view hostPort,
                                              ConnectionCallback callback, int backlog = 128);
     static Result<Owned<TcpListener>> create(Loop& loop, const HostPort& where, ConnectionCallback callback,

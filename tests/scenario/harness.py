@@ -17,8 +17,10 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,10 +44,11 @@ WRITER = _binary("SCENARIO_WRITER", "tests/scenario/scenario_writer")
 WIRE_TOOL = _binary("WIRE_TOOL", "tests/scenario/wire_tool")
 MDB_DUMP = shutil.which("mdb_dump") or "mdb_dump"
 
-# Options every daemon gets: no fsync (tests are not about power loss), short heartbeats so a
-# dead peer is noticed quickly, short reconnect backoff so restarts are quick.
-MASTER_DEFAULTS = ["--discovery", "static", "--sync", "no", "--heartbeat-ms", "300", "--timeout-ms", "3000"]
-SLAVE_DEFAULTS = ["--discovery", "static", "--sync", "no", "--heartbeat-ms", "300", "--timeout-ms", "3000",
+# Options every daemon gets: short heartbeats so a dead peer is noticed quickly, short reconnect
+# backoff so restarts are quick. The daemons run as shipped otherwise: --sync yes (every commit
+# fsynced), the default. A test that needs --sync no passes it itself and says why.
+MASTER_DEFAULTS = ["--discovery", "static", "--heartbeat-ms", "300", "--timeout-ms", "3000"]
+SLAVE_DEFAULTS = ["--discovery", "static", "--heartbeat-ms", "300", "--timeout-ms", "3000",
                   "--backoff-min-ms", "100", "--backoff-max-ms", "500"]
 
 _PR_SET_PDEATHSIG = 1
@@ -168,6 +171,40 @@ def decode(payload):
     """wire_tool's one-line description of a payload (e.g. "Error code=VERIFY text=...")."""
     rc, out, err = run_tool([WIRE_TOOL, "decode", payload.hex()], check_rc=False)
     return out.strip() if rc == 0 else f"undecodable ({err.strip()})"
+
+
+def console(path, line, timeout=10.0):
+    """One command on a daemon's --console socket (script mode); returns (ok, lines).
+    Fails if the answer's end marker (.ok/.error) does not come within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(line.encode() + b"\n")
+        buf, lines = b"", []
+        while True:
+            nl = buf.find(b"\n")
+            if nl >= 0:
+                raw, buf = buf[:nl], buf[nl + 1:]
+                text = raw.decode(errors="replace")
+                if text in (".ok", ".error"):
+                    return text == ".ok", lines
+                lines.append(text[1:] if text.startswith(".") else text)
+                continue
+            left = deadline - time.monotonic()
+            check(left > 0, f"console {path}: no answer to {line!r} within {timeout:.0f} s (got {lines!r})")
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                fail(f"console {path}: no answer to {line!r} within {timeout:.0f} s (got {lines!r})")
+            check(data, f"console {path}: closed before answering {line!r}")
+            buf += data
+
+
+def readable(pipe):
+    """Whether a line (or EOF) from a spawned helper's stdout can be read without waiting."""
+    return bool(select.select([pipe], [], [], 0)[0])
 
 
 def dump_records(body):
@@ -315,9 +352,9 @@ class Scenario:
         self.servers.append(p)
         return p
 
-    def spawn(self, args):
+    def spawn(self, args, stdin=subprocess.DEVNULL):
         """A background helper process (killed at the end like the daemons)."""
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        p = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              preexec_fn=_die_with_parent)
         self.processes.append(p)
         return p

@@ -19,6 +19,14 @@
 //       Read only, in ONE read transaction: the position and, per table, its entry count and a
 //       hash of every key and value ("T=absent" for a missing table), on one line. A reader
 //       polling this sees exactly what a POS application reading the board would see.
+//   scenario_writer hold --data DIR --table T --hold-ms H [--before N]
+//       A POS application that keeps LMDB's writer lock: commits N (default 20) one-put
+//       transactions to T (keys before/0..), then opens a write transaction, puts held=1, prints
+//       "holding" and keeps the writer lock until its stdin gives a line or ends, or H ms passed,
+//       prints "committing", commits and prints "released seq=S". Every line is flushed at once
+//       (a test reads them as they come).
+#include <poll.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -307,13 +315,47 @@ int runObserve(store::Store& s, const Args& a) {
     return 0;
 }
 
+int runHold(store::Store& s, const Args& a) {
+    auto holdMs = number(a, "hold-ms", std::nullopt);
+    auto before = number(a, "before", 20);
+    if (!a.options.count("table")) return fail("--table T is required");
+    if (!holdMs || *holdMs == 0 || *holdMs > 600000) return fail("--hold-ms H is required (1..600000)");
+    if (!before || *before > 100000) return fail("--before takes a number up to 100000");
+    const std::string& table = a.options.at("table");
+    for (uint64_t i = 0; i < *before; ++i) {
+        auto w = s.beginWrite();
+        if (!w) return fail(w.error().message);
+        std::string k = "before/" + std::to_string(i);
+        auto p = w->put(table, Bytes(k), Bytes("b"));
+        if (!p) return fail(p.error().message);
+        auto c = w->commit();
+        if (!c) return fail(c.error().message);
+    }
+    auto w = s.beginWrite();
+    if (!w) return fail(w.error().message);
+    auto p = w->put(table, Bytes("held"), Bytes("1"));
+    if (!p) return fail(p.error().message);
+    printf("holding\n");
+    fflush(stdout);
+    pollfd in{0, POLLIN, 0};
+    (void)::poll(&in, 1, static_cast<int>(*holdMs));
+    printf("committing\n");
+    fflush(stdout);
+    auto c = w->commit();
+    if (!c) return fail(c.error().message);
+    printf("released seq=%llu\n", static_cast<unsigned long long>(*c));
+    fflush(stdout);
+    return 0;
+}
+
 int usage() {
     fprintf(stderr,
             "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P "
             "--every K]\n"
             "       scenario_writer counter --data DIR --count N [--pause-ms P --every K]\n"
             "       scenario_writer check-counter --data DIR\n"
-            "       scenario_writer observe --data DIR --tables T1,T2,...\n");
+            "       scenario_writer observe --data DIR --tables T1,T2,...\n"
+            "       scenario_writer hold --data DIR --table T --hold-ms H [--before N]\n");
     return 2;
 }
 
@@ -322,7 +364,7 @@ int run(int argc, char** argv) {
     if (!args || !args->options.count("data")) return usage();
     const Args& a = *args;
     bool check = a.command == "check-counter" || a.command == "observe";
-    if (!check && a.command != "mixed" && a.command != "counter") return usage();
+    if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold") return usage();
     store::StoreOptions options;
     options.create = false;
     options.readOnly = check;
@@ -332,6 +374,7 @@ int run(int argc, char** argv) {
     if (a.command == "observe") return runObserve(**s, a);
     if (a.command == "check-counter") return runCheckCounter(**s);
     if (a.command == "mixed") return runMixed(**s, a);
+    if (a.command == "hold") return runHold(**s, a);
     return runCounter(**s, a);
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/host_port.h"
 
 #include "child.h"
 #include "limit.h"
@@ -238,13 +239,15 @@ private:
         auto listening = m.waitForLine("Daemon: listening on ", deadline());
         if (!listening) return listening.takeError();
         const std::string& ll = m.lines()[*listening].text;
-        std::string port = ll.substr(ll.rfind(':') + 1);
-        if (!parseU64(port)) return makeError(Errc::Protocol, "cannot read the master's port from: " + ll);
+        const std::string marker = "listening on ";
+        auto bound = parseHostPort(ll.substr(ll.find(marker) + marker.size()), PortUse::Connect);
+        if (!bound) return makeError(Errc::Protocol, "cannot read the master's address from: " + ll);
+        const std::string masterAddress = formatHostPort(bound->host, bound->port);
 
-        std::vector<std::string> sargs = {
-            bin_.possyncd,       "--role",      "slave",    "--data",      dir + "/slave",
-            "--store",           "bench",       "--device", "bench-slave", "--master",
-            "127.0.0.1:" + port, "--discovery", "static",   "--log-level", "info"};
+        std::vector<std::string> sargs = {bin_.possyncd,  "--role",      "slave",       "--data",
+                                          dir + "/slave", "--store",     "bench",       "--device",
+                                          "bench-slave",  "--master",    masterAddress, "--discovery",
+                                          "static",       "--log-level", "info"};
         sargs.insert(sargs.end(), ma.begin(), ma.end());
         size_t masterFrom = m.lines().size();
         auto t0 = Clock::now();

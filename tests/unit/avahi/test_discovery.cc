@@ -9,7 +9,6 @@
 
 #include "discovery/advertiser.h"
 #include "discovery/announcement.h"
-#include "discovery/host_port.h"
 #include "discovery/master_finder.h"
 #include "possync_config.h"
 
@@ -89,27 +88,6 @@ TEST_CASE("announcement: ids and default service names") {
     CHECK(validateId("device id", "x y").error().message.find("device id") == 0);
     CHECK(defaultServiceName("42", "devA") == "possync-42-devA");
     CHECK(defaultServiceName(std::string(64, 's'), "d").size() == 63);
-}
-
-TEST_CASE("host:port parsing for --master") {
-    auto a = parseHostPort("10.0.0.5:7700");
-    REQUIRE(a.ok());
-    CHECK(a->host == "10.0.0.5");
-    CHECK(a->port == 7700);
-    auto b = parseHostPort("m.local:1");
-    REQUIRE(b.ok());
-    CHECK(b->host == "m.local");
-    auto c = parseHostPort("[fe80::1]:65535");
-    REQUIRE(c.ok());
-    CHECK(c->host == "fe80::1");
-    CHECK(c->port == 65535);
-    for (const char* bad : {"", "host", ":7700", "h:", "h:0", "h:65536", "h:77x", "fe80::1:7700",
-                            "[fe80::1]7700", "[fe80::1", "a b:1"}) {
-        INFO(bad);
-        auto r = parseHostPort(bad);
-        REQUIRE_FALSE(r.ok());
-        CHECK(r.error().message.find("bad master address") == 0);
-    }
 }
 
 TEST_CASE("candidate table: only our store and protocol become candidates") {

@@ -72,3 +72,39 @@ TEST_CASE("trimming never goes below a pin, until the hard limit") {
     REQUIRE_OK(s->trimLog(l));
     CHECK(s->logInfo()->entries == 10);
 }
+
+// Issue 9 item 2: the daemon decides from a read transaction whether to take the writer lock.
+// trimNeeded must say yes exactly when trimLogAt would remove something.
+TEST_CASE("trimNeeded answers from a read transaction what trimLogAt would do") {
+    TempDir d;
+    auto s = openStore(d.path());
+    REQUIRE_OK(s->setWatchedTables({"t"}));
+    writeN(*s, 29);  // seqs 2..30, 30 entries with the watch marker
+    store::TrimLimits l;
+    l.maxEntries = 30;
+    CHECK_FALSE(*s->trimNeeded(l, std::nullopt));  // within the limits
+    l.maxEntries = 10;
+    CHECK(*s->trimNeeded(l, std::nullopt));
+    CHECK(*s->trimNeeded(l, 5));        // the oldest entries are below the pin
+    CHECK_FALSE(*s->trimNeeded(l, 0));  // a slave at 0 needs everything
+    l.hardMaxEntries = 20;
+    CHECK(*s->trimNeeded(l, 0));  // ... until the hard limit
+    l.hardMaxEntries = 1000000;
+    // A read transaction stays open meanwhile: trimNeeded does not need the writer lock.
+    auto reader = s->beginRead();
+    REQUIRE_OK(reader);
+    CHECK(*s->trimNeeded(l, 5));
+    reader->end();
+    auto removed = s->trimLogAt(l, 5);
+    REQUIRE_OK(removed);
+    CHECK(*removed == 5);  // seqs 1..5
+    CHECK_FALSE(*s->trimNeeded(l, 5));
+    removed = s->trimLogAt(l, 5);
+    REQUIRE_OK(removed);
+    CHECK(*removed == 0);
+    removed = s->trimLogAt(l, std::nullopt);
+    REQUIRE_OK(removed);
+    CHECK(*removed == 15);
+    CHECK(s->logInfo()->entries == 10);
+    CHECK_FALSE(*s->trimNeeded(l, std::nullopt));
+}

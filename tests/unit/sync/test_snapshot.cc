@@ -126,3 +126,71 @@ TEST_CASE("a dropped chunk is read again with its boundaries and newer data") {
     collect(*c2, third);
     for (auto& [k, v] : third) CHECK(after.count(k) == 0);
 }
+
+// Issue 9 item 8: a rebuilt chunk keeps its key range, so writes into that range since the
+// first build used to make it as large as they liked (the whole growth of the table for the
+// last chunk): a frame past the slave's --max-frame. Every chunk obeys the size now.
+TEST_CASE("a rebuilt chunk never exceeds the chunk size: the snapshot is retired instead") {
+    TempDir d;
+    auto s = openStore(d.path());
+    REQUIRE_OK(s->setWatchedTables({"t"}));
+    auto put = [&](int from, int to, int step) {
+        auto w = s->beginWrite();
+        for (int i = from; i < to; i += step) {
+            char k[16];
+            snprintf(k, sizeof k, "k%05d", i);
+            REQUIRE_OK(w->put("t", Bytes(k), Bytes(std::string(100, 'o'))));
+        }
+        REQUIRE_OK(w->commit());
+    };
+    put(0, 3000, 10);  // 300 records of ~140 bytes: about 11 chunks of 4 KiB
+    const size_t cap = 4096;
+    sync::Snapshot snap(*s, s->meta()->generation, {"t"}, cap);
+    std::vector<sync::Chunk> held;
+    for (uint32_t n = 0;; ++n) {
+        auto c = snap.chunk(n);
+        REQUIRE_OK(c);
+        held.push_back(*c);
+        if (c->last) break;
+        REQUIRE(n < 100);
+    }
+    REQUIRE(held.size() > 3);
+    const uint32_t last = uint32_t(held.size() - 1);
+    std::map<std::pair<std::string, std::string>, std::string> one;
+    collect(held[1], one);
+    const std::string firstKey = one.begin()->first.second;  // chunk 1's range starts here
+    // Chunks 1 and the last are dropped by every session; chunk 0 stays held (joinable).
+    held[1] = sync::Chunk{};
+    held[last] = sync::Chunk{};
+    REQUIRE(snap.joinable());
+    // Many keys land inside chunk 1's range (between its keys) and after the last key.
+    {
+        auto w = s->beginWrite();
+        for (int i = 0; i < 200; ++i) {
+            std::string k = firstKey + "-" + std::to_string(1000 + i);
+            REQUIRE_OK(w->put("t", Bytes(k), Bytes(std::string(100, 'n'))));
+        }
+        REQUIRE_OK(w->commit());
+    }
+    put(5000, 9000, 10);
+
+    for (uint32_t n : {uint32_t(1), last}) {
+        INFO("chunk " << n);
+        auto again = snap.chunk(n);
+        if (again.ok()) {
+            // (The old code sent it, whatever its size.)
+            CHECK(again->frame->size() <= cap + 2048);
+        } else {
+            CHECK(again.error().code == Errc::TooLarge);
+        }
+        CHECK_FALSE(again.ok());
+    }
+    // A retired snapshot takes no new session, even with chunk 0 still held.
+    CHECK(held[0].frame != nullptr);
+    CHECK_FALSE(snap.joinable());
+    // A chunk that still fits is rebuilt as before.
+    held[2] = sync::Chunk{};
+    auto c2 = snap.chunk(2);
+    REQUIRE_OK(c2);
+    CHECK(c2->frame->size() <= cap + 2048);
+}

@@ -1,5 +1,6 @@
 #include "console/socket_console.h"
 
+#include <cstdio>
 #include <vector>
 
 #include "log/log.h"
@@ -8,12 +9,29 @@ namespace possync::console {
 
 POSSYNC_LOG_DECLARE(Console);
 
+namespace {
+// "300 s", "1.5 s", "300 ms": for people reading a refusal or the log.
+std::string durationText(uint64_t ms) {
+    if (ms < 1000) return std::to_string(ms) + " ms";
+    std::string s = std::to_string(ms / 1000);
+    if (ms % 1000) {
+        char frac[8];
+        snprintf(frac, sizeof frac, ".%03u", static_cast<unsigned>(ms % 1000));
+        std::string f(frac);
+        while (f.back() == '0') f.pop_back();
+        s += f;
+    }
+    return s + " s";
+}
+}  // namespace
+
 struct SocketConsole::Client {
     uint64_t id = 0;
     uv::Owned<uv::PipeStream> stream;
     std::unique_ptr<Session> session;
-    bool ending = false;  // finish() called: no more input, closing after the answers
-    bool dead = false;    // to be destroyed by reap()
+    uv::Owned<uv::Timer> idle;  // restarted by every byte received (Options::idleMs)
+    bool ending = false;        // finish() called: no more input, closing after the answers
+    bool dead = false;          // to be destroyed by reap()
 };
 
 SocketConsole::SocketConsole(uv::Loop& loop, Interpreter& interpreter, Options options)
@@ -52,8 +70,9 @@ void SocketConsole::onConnection(uv::Owned<uv::PipeStream> stream) {
 
     if (sessions() >= options_.maxSessions) {
         ++counters_.refused;
-        LOG(Console, Warning) << "console socket: refused a session (" << options_.maxSessions << " open)";
-        send(c, "error: too many console sessions\n");
+        std::string why = busyReason();
+        LOG(Console, Warning) << "console socket: refused a session: " << why;
+        send(c, "error: " + why + "\n");
         send(c, kErrorMarker);
         send(c, "\n");
         finish(c);
@@ -62,6 +81,17 @@ void SocketConsole::onConnection(uv::Owned<uv::PipeStream> stream) {
     }
     ++counters_.accepted;
     uint64_t id = c.id;
+    if (options_.idleMs > 0) {
+        auto timer = uv::Timer::create(loop_);
+        if (!timer) {
+            LOG(Console, Warning) << "console socket: " << timer.error().message;
+            kill(c);
+            reap();
+            return;
+        }
+        c.idle = std::move(*timer);
+        c.idle->start(options_.idleMs, options_.idleMs, [this, id] { onIdle(id); });
+    }
     c.session = std::make_unique<Session>(
         interpreter_, SessionMode::Script, [this, &c](std::string_view b) { send(c, b); },
         [this, &c] { finish(c); }, options_.maxLine);
@@ -88,10 +118,39 @@ void SocketConsole::onData(uint64_t id, std::string_view bytes) {
     if (it == clients_.end()) return;
     Client& c = *it->second;
     if (c.ending || c.dead) return;
+    if (c.idle) c.idle->again();
     uint64_t before = c.session->commands();
     c.session->feed(bytes);
     counters_.commands += c.session->commands() - before;
     reap();
+}
+
+void SocketConsole::onIdle(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return;
+    Client& c = *it->second;
+    if (c.dead) return;
+    if (c.ending) {
+        // Its input ended an idle period ago and its last answers are still not read.
+        kill(c);
+        reap();
+        return;
+    }
+    ++counters_.idleClosed;
+    LOG(Console, Info) << "console socket: closing a session idle for " << durationText(options_.idleMs);
+    // Answers still queued go out if the client reads them before the next deadline;
+    // a client that reads nothing is then cut off by the branch above.
+    finish(c);
+    reap();
+}
+
+std::string SocketConsole::busyReason() const {
+    std::string why = "console busy: " + std::to_string(options_.maxSessions) + " socket sessions open";
+    if (options_.idleMs > 0)
+        why += " (idle ones close after " + durationText(options_.idleMs) + ")";
+    else
+        why += " (no idle timeout)";
+    return why;
 }
 
 void SocketConsole::send(Client& c, std::string_view bytes) {

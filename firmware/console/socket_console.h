@@ -6,8 +6,15 @@
 // `possync console --socket PATH.sock` talks to.
 //
 // Limits that keep the daemon safe from its clients:
-// - at most Options::maxSessions at once; one more gets "error: too many console sessions"
-//   and ".error", then is closed;
+// - at most Options::maxSessions at once; one more gets one line saying why, e.g.
+//   "error: console busy: 8 socket sessions open (idle ones close after 300 s)" and ".error",
+//   then is closed. The limit counts socket sessions only: the serial console
+//   (serial_console.h) is a separate transport with its own session and is never refused
+//   because of these;
+// - a session that sent nothing for Options::idleMs is closed (answers already queued go
+//   out first when the client reads them, else they are dropped), so idle sessions cannot
+//   hold the limit and lock a technician out for ever. A session that is ending (its input
+//   ended) but whose client does not read its last answers is closed at the same deadline;
 // - a client that does not read its answers is disconnected when an answer would take the
 //   bytes waiting for it past Options::maxQueuedOutput (dropping bytes would corrupt the
 //   answer framing, so the connection goes instead). One answer is always accepted when
@@ -25,6 +32,7 @@
 #include "base/result.h"
 #include "uv/loop.h"
 #include "uv/pipe.h"
+#include "uv/timer.h"
 
 #include "console/session.h"
 
@@ -37,11 +45,13 @@ public:
         size_t maxSessions = 8;
         size_t maxQueuedOutput = 1024 * 1024;  // per client
         size_t maxLine = 512;
+        uint64_t idleMs = 300000;  // close a session that sent nothing this long (0: never)
     };
     struct Counters {
         uint64_t accepted = 0;    // sessions opened
         uint64_t refused = 0;     // connections over maxSessions
         uint64_t slowClosed = 0;  // clients closed for not reading their answers
+        uint64_t idleClosed = 0;  // sessions closed after Options::idleMs without input
         uint64_t commands = 0;    // lines run, all sessions
     };
 
@@ -65,6 +75,9 @@ private:
 
     void onConnection(uv::Owned<uv::PipeStream> stream);
     void onData(uint64_t id, std::string_view bytes);
+    void onIdle(uint64_t id);
+    // "console busy: 8 socket sessions open (idle ones close after 300 s)"
+    std::string busyReason() const;
     void send(Client& client, std::string_view bytes);
     // Stops reading and closes after the queued answers went out.
     void finish(Client& client);

@@ -79,6 +79,8 @@ Status Daemon::initConsole() {
     if (!options_.console.empty()) {
         console::SocketConsole::Options so;
         so.path = options_.console;
+        so.maxSessions = options_.consoleSessions;
+        so.idleMs = options_.consoleIdleMs;
         auto sc = console::SocketConsole::create(*loop_, *interpreter_, so);
         if (!sc)
             return makeError(sc.error().code, "console on " + options_.console + ": " + sc.error().message);

@@ -1,5 +1,8 @@
 // possyncd: the possync daemon of one POS board (DESIGN.md §5).
+#include <sys/resource.h>
+
 #include <cstdio>
+#include <string>
 
 #include "log/log.h"
 
@@ -9,6 +12,45 @@
 #include "store/dir_lock.h"
 
 using namespace possync;
+
+namespace possync::daemon {
+POSSYNC_LOG_DECLARE(Daemon);
+}  // namespace possync::daemon
+
+namespace {
+
+std::string limitText(rlim_t n) {
+    return n == RLIM_INFINITY ? std::string("unlimited") : std::to_string(n);
+}
+
+// Every slave link, console session, LMDB file and the Avahi client is a descriptor, and the
+// soft RLIMIT_NOFILE a service starts with (often 1024) is far below the hard limit: a master
+// near its soft limit could not accept a genuine slave (issue 10). Raised once, at start, to
+// the hard limit, and logged so an operator sees the number the daemon runs with.
+void raiseFileLimit() {
+    using possync::daemon::logCategoryDaemon;
+    struct rlimit lim {};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        LOG(Daemon, Warning) << "cannot read the open file limit";
+        return;
+    }
+    if (lim.rlim_cur == lim.rlim_max) {
+        LOG(Daemon, Info) << "open file limit: " << limitText(lim.rlim_cur);
+        return;
+    }
+    const rlim_t before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        // Linux refuses an unlimited soft limit for descriptors: keep the old one.
+        LOG(Daemon, Warning) << "cannot raise the open file limit from " << limitText(before) << " to "
+                             << limitText(lim.rlim_max) << "; it stays " << limitText(before);
+        return;
+    }
+    LOG(Daemon, Info) << "open file limit raised from " << limitText(before) << " to "
+                      << limitText(lim.rlim_max);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     daemon::Options options;
@@ -37,6 +79,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::setAllLevels(*log::parseLevel(options.logLevel));
+    raiseFileLimit();
     // The data directory is this daemon's until it exits: taken before the store opens, so a
     // second daemon changes nothing (role, store, generation), and released last (declared
     // before the daemon, so destroyed after it).

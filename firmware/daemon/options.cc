@@ -14,6 +14,7 @@
 #include "log/log.h"
 
 #include "possync_config.h"
+#include "wire/bounds.h"
 
 namespace possync::daemon {
 
@@ -96,6 +97,13 @@ const std::vector<Spec>& specs() {
          [](const Options& o) { return std::to_string(o.baud); }},
         {"console", Kind::Text, "PATH.sock", "serve the diagnostic console on this Unix socket",
          TEXT(console)},
+        {"console-sessions", Kind::Number, "N",
+         "socket console sessions open at once; one more is refused with the reason (the serial console "
+         "is never refused because of them)",
+         NUMBER(consoleSessions, 1, 256, "console-sessions")},
+        {"console-idle-ms", Kind::Number, "MS",
+         "close a socket console session that sent nothing this long (0: never)",
+         NUMBER(consoleIdleMs, 0, 86400000, "console-idle-ms")},
         {"config", Kind::Text, "FILE", "read options from this TOML file (command line wins)", TEXT(config),
          false},
         {"log-level", Kind::Text, "LEVEL", "debug, info, warning or error",
@@ -276,9 +284,13 @@ Status validate(const Options& o) {
     if (o.role.empty()) return makeError(Errc::InvalidArgument, "--role master|slave is required");
     if (o.data.empty()) return makeError(Errc::InvalidArgument, "--data DIR is required");
     if (o.store.empty()) return makeError(Errc::InvalidArgument, "--store ID is required");
-    if (o.store.size() > 64 || o.store.find_first_of(" =,\t\n") != std::string::npos)
+    // The wire's bounds (wire/bounds.h): a master refuses a Hello whose ids break them.
+    if (!wire::isIdText(o.store) || o.store.find_first_of(" =,") != std::string::npos)
         return makeError(Errc::InvalidArgument,
-                         "--store must be 1 to 64 characters without spaces, '=' or ','");
+                         "--store must be 1 to 64 characters without spaces, '=', ',' or control characters");
+    if (!wire::isIdText(o.device))
+        return makeError(Errc::InvalidArgument,
+                         "--device must be at most 64 bytes without control characters");
     if (o.role == "master") {
         auto listen = parseHostPort(o.listen, PortUse::Listen);
         if (!listen) return makeError(listen.error().code, "--listen: " + listen.error().message);

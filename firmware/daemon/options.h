@@ -29,6 +29,8 @@ struct Options {
     std::string serial;
     uint32_t baud = 115200;
     std::string console;
+    uint64_t consoleSessions = 8;     // socket console sessions at once (the serial one is apart)
+    uint64_t consoleIdleMs = 300000;  // close a socket console session idle this long (0: never)
     std::string config;
     std::string logLevel = "info";
     uint64_t mapSizeMiB = 0;

@@ -7,6 +7,8 @@
 
 #include "base/bytes.h"
 
+#include "wire/bounds.h"
+
 namespace possync::store {
 
 const char* roleName(Role role) {
@@ -83,7 +85,10 @@ Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
 
 Status validateTableName(std::string_view name) {
     if (name.empty()) return makeError(Errc::InvalidArgument, "table name is empty");
-    if (name.size() > 255) return makeError(Errc::InvalidArgument, "table name is longer than 255 bytes");
+    // The same bound the wire checks on every table name a peer sends (wire/bounds.h).
+    if (name.size() > wire::kMaxTableNameBytes)
+        return makeError(Errc::InvalidArgument,
+                         "table name is longer than " + std::to_string(wire::kMaxTableNameBytes) + " bytes");
     if (name.find('\0') != std::string_view::npos)
         return makeError(Errc::InvalidArgument, "table name contains a NUL byte");
     if (name.substr(0, kReservedPrefix.size()) == kReservedPrefix)

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "wire/bounds.h"
+
 namespace possync::wire {
 
 namespace {
@@ -17,6 +19,23 @@ constexpr flatbuffers::uoffset_t kMinTables = 64;
 
 possync::Error corrupt(std::string reason) {
     return makeError(Errc::Corrupt, std::move(reason));
+}
+
+// The reason a string breaks its bound, or "" when it keeps it. Never quotes the string:
+// the message is logged, and the string is what must not be.
+std::string idProblem(const char* field, const flatbuffers::String* s) {
+    std::string_view text = textOf(s);
+    if (text.size() > kMaxIdBytes)
+        return std::string(field) + " of " + std::to_string(text.size()) + " bytes (at most " +
+               std::to_string(kMaxIdBytes) + ")";
+    if (!isIdText(text)) return std::string(field) + " holds control characters";
+    return {};
+}
+
+std::string lengthProblem(const char* field, const flatbuffers::String* s, size_t max) {
+    size_t n = s ? s->size() : 0;
+    if (n <= max) return {};
+    return std::string(field) + " of " + std::to_string(n) + " bytes (at most " + std::to_string(max) + ")";
 }
 
 std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& fbb, Message type,
@@ -50,7 +69,44 @@ Result<const Frame*> verifyFrame(Bytes payload) {
         return corrupt("unknown message type " + std::to_string(static_cast<unsigned>(type)));
     if (frame->message() == nullptr)
         return corrupt(std::string("frame of type ") + messageTypeName(type) + " has no message table");
+    POSSYNC_TRY(checkStrings(frame));
     return frame;
+}
+
+Status checkStrings(const Frame* frame) {
+    std::string problem;
+    switch (frame->message_type()) {
+        case Message::Hello: {
+            const Hello* h = frame->message_as_Hello();
+            problem = idProblem("store id", h->store_id());
+            if (problem.empty()) problem = idProblem("device id", h->device_id());
+            break;
+        }
+        case Message::Welcome: {
+            const Welcome* w = frame->message_as_Welcome();
+            problem = idProblem("device id", w->device_id());
+            if (problem.empty()) problem = lengthProblem("refusal reason", w->reason(), kMaxReasonBytes);
+            break;
+        }
+        case Message::Error:
+            problem = lengthProblem("error text", frame->message_as_Error()->text(), kMaxReasonBytes);
+            break;
+        case Message::ChangeModel: {
+            // One pass over strings the verifier has just walked: cheap next to verification.
+            const ChangeModel* cm = frame->message_as_ChangeModel();
+            if (const auto* changes = cm->changes())
+                for (const Change* c : *changes)
+                    if (problem.empty())
+                        problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
+            if (const auto* tables = cm->tables())
+                for (const flatbuffers::String* t : *tables)
+                    if (problem.empty()) problem = lengthProblem("table name", t, kMaxTableNameBytes);
+            break;
+        }
+        default: break;
+    }
+    if (problem.empty()) return {};
+    return corrupt(std::string(messageTypeName(frame)) + " with a " + problem);
 }
 
 const char* messageTypeName(Message type) {
@@ -100,6 +156,7 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
 std::vector<uint8_t> buildRefusal(std::string_view deviceId, ErrorCode code, std::string_view reason) {
     flatbuffers::FlatBufferBuilder fbb(256);
     auto device = fbb.CreateString(deviceId.data(), deviceId.size());
+    reason = clipUtf8(reason, kMaxReasonBytes);  // the peer refuses a longer one
     auto text = fbb.CreateString(reason.data(), reason.size());
     WelcomeBuilder b(fbb);
     b.add_device_id(device);
@@ -130,6 +187,7 @@ std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSe
 
 std::vector<uint8_t> buildError(ErrorCode code, std::string_view text) {
     flatbuffers::FlatBufferBuilder fbb(128);
+    text = clipUtf8(text, kMaxReasonBytes);  // the peer refuses a longer one
     auto t = fbb.CreateString(text.data(), text.size());
     return finish(fbb, Message::Error, CreateError(fbb, code, t).Union());
 }

@@ -27,7 +27,12 @@ namespace possync::wire {
 // (bounds, offsets, nesting, table count), and a known, present union message.
 // Errc::Corrupt with the reason ("wrong file identifier ...", "frame holds no message",
 // "unknown message type 12", "buffer failed verification") otherwise.
+// Then checkStrings(): a string over its bound (bounds.h) is Errc::Corrupt too.
 Result<const Frame*> verifyFrame(Bytes payload);
+// The strings of a verified frame against bounds.h, per message type: Hello's store and
+// device ids, Welcome's device id and reason, Error's text, ChangeModel's table names.
+// Errc::Corrupt naming the field and its length (never its text) when one is over.
+Status checkStrings(const Frame* frame);
 
 // "Hello", "Welcome", ..., "NONE" for a frame without message; "?" for a null frame.
 const char* messageTypeName(const Frame* frame);
@@ -64,7 +69,8 @@ struct WelcomeFields {
     uint64_t maxMessage = 0;
 };
 
-// Builders: each returns one complete payload (see the convention above).
+// Builders: each returns one complete payload (see the convention above). Reasons and
+// error texts longer than kMaxReasonBytes (bounds.h) are clipped; ids must keep their bound.
 std::vector<uint8_t> buildHello(const HelloFields& hello);
 std::vector<uint8_t> buildWelcome(const WelcomeFields& welcome);
 // A Welcome that refuses the slave (refused = true) with a code and a reason for people.

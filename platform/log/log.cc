@@ -1,10 +1,12 @@
 #include "log/log.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <string>
 
 namespace possync::log {
 
@@ -101,6 +103,31 @@ void removeSink(int id) {
     state().sinks.erase(id);
 }
 
+LineBuffer::int_type LineBuffer::overflow(int_type c) {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    char ch = traits_type::to_char_type(c);
+    xsputn(&ch, 1);
+    return c;
+}
+
+std::streamsize LineBuffer::xsputn(const char* s, std::streamsize n) {
+    auto bytes = static_cast<size_t>(n);
+    total_ += bytes;
+    size_t room = kMaxLineBytes + 1 - std::min(kept_.size(), kMaxLineBytes + 1);
+    kept_.append(s, std::min(room, bytes));
+    return n;
+}
+
+std::string LineBuffer::take() {
+    if (total_ <= kMaxLineBytes) return std::move(kept_);
+    size_t end = kMaxLineBytes;
+    // Back off UTF-8 continuation bytes (10xxxxxx) so no character is split.
+    while (end > 0 && (static_cast<unsigned char>(kept_[end]) & 0xc0) == 0x80) --end;
+    kept_.resize(end);
+    kept_ += "...(" + std::to_string(total_ - end) + " bytes cut)";
+    return std::move(kept_);
+}
+
 Message::~Message() {
     State& s = state();
     Line line;
@@ -109,7 +136,7 @@ Message::~Message() {
                                             .count());
     line.level = level_;
     line.category = category_.name();
-    line.text = out_.str();
+    line.text = buffer_.take();
     if (s.toStderr) {
         std::string text = format(line) + "\n";
         fwrite(text.data(), 1, text.size(), stderr);

@@ -12,7 +12,9 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,11 @@ Category* findCategory(std::string_view name);
 // Sets the level of every category (and the default for ones registered later).
 void setAllLevels(Level level);
 
+// The longest text a line keeps (bytes, before the "...(N bytes cut)" marker). A line is
+// cut here in the ring, the sinks and on stderr, so a peer's megabyte string that reaches
+// a log line costs at most this much, whatever code logged it.
+inline constexpr size_t kMaxLineBytes = 1024;
+
 struct Line {
     uint64_t wallMs;  // milliseconds since the epoch
     Level level;
@@ -65,6 +72,23 @@ std::string format(const Line& line);
 int addSink(std::function<void(const Line&)> sink);
 void removeSink(int id);
 
+// The text of one line as it is streamed: keeps the first kMaxLineBytes bytes and only
+// counts the rest, so even formatting an 8 MiB string allocates about 1 KiB.
+class LineBuffer final : public std::streambuf {
+public:
+    // The text; over kMaxLineBytes it is cut on a UTF-8 character boundary and ends with
+    // "...(N bytes cut)".
+    std::string take();
+
+protected:
+    int_type overflow(int_type c) override;
+    std::streamsize xsputn(const char* s, std::streamsize n) override;
+
+private:
+    std::string kept_;  // up to kMaxLineBytes + 1 bytes (one more to see a split character)
+    size_t total_ = 0;  // bytes streamed
+};
+
 class Message final {
 public:
     Message(Category& category, Level level) : category_(category), level_(level) {}
@@ -76,7 +100,8 @@ public:
 private:
     Category& category_;
     Level level_;
-    std::ostringstream out_;
+    LineBuffer buffer_;
+    std::ostream out_{&buffer_};
 };
 
 // Turns `stream << ...` into void so LOG can be the right operand of ?:.

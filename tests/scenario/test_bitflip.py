@@ -41,7 +41,14 @@ def seq_of(data):
 
 def check_not_ahead(master, slave):
     """The slave's position never passes the master's head (both read from their directories)."""
-    mine, head = seq_of(slave.data), seq_of(master.data)
+    try:
+        mine = seq_of(slave.data)
+    except harness.ScenarioFailure as e:
+        # Just after start the slave may not have created its store yet: nothing is applied.
+        if "no data.mdb" in str(e) or "not initialised" in str(e):
+            return
+        raise
+    head = seq_of(master.data)
     check(mine <= head, f"{slave.name} is at seq {mine}, beyond the master's head {head}: a corrupted "
                         f"change model was applied")
 

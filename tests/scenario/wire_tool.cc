@@ -6,6 +6,7 @@
 // (wire/messages.h, wire/change_model.h).
 //   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits;
 //                                          N: this build's protocol version unless given
+//                   [--store-bytes N]     a hostile peer's store id: S repeated to N bytes
 //   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
 //                                          an INCREMENTAL ChangeModel with one PUT
@@ -44,6 +45,7 @@ int usage() {
     fprintf(
         stderr,
         "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
+        "                       [--store-bytes N]\n"
         "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
         "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
         "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
@@ -77,6 +79,14 @@ std::string option(const Options& o, const std::string& name, const std::string&
 int runHello(const Options& o) {
     std::string store = option(o, "store"), device = option(o, "device", "wire-tool");
     if (store.empty()) return fail("hello needs --store");
+    if (std::string bytes = option(o, "store-bytes"); !bytes.empty()) {
+        auto n = parseU64(bytes);
+        if (!n || *n > (64u << 20)) return fail("--store-bytes takes a number up to 64 MiB");
+        std::string seed = store;
+        store.clear();
+        while (store.size() < *n) store += seed;
+        store.resize(*n);
+    }
     auto version = parseU64(option(o, "version", std::to_string(POSSYNC_PROTOCOL_VERSION)));
     if (!version || *version > UINT32_MAX) return fail("--version takes a number");
     wire::HelloFields h;

@@ -1,4 +1,10 @@
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "log/log.h"
 
@@ -31,4 +37,60 @@ TEST_CASE("log levels filter per category and the ring keeps recent lines") {
     log::removeSink(id);
     LOG(Test, Error) << "y";
     CHECK(seen == 1);
+}
+
+TEST_CASE("a log line is bounded in the ring, the sinks and on stderr") {
+    // A refused Hello with an 8 MiB store id used to keep all 8 MiB in the ring (and print
+    // it): every line now stops at log::kMaxLineBytes with a marker saying how much went.
+    log::setStderr(false);
+    log::setRingCapacity(4);
+    logCategoryTest().setLevel(log::Level::Info);
+    std::string seen;
+    int id = log::addSink([&](const log::Line& l) { seen = l.text; });
+    const std::string huge(8u << 20, 'x');
+    LOG(Test, Warning) << "refused store '" << huge << "'";
+    log::removeSink(id);
+    auto lines = log::recent(1);
+    REQUIRE(lines.size() == 1);
+    const std::string& text = lines[0].text;
+    const size_t total = huge.size() + std::string("refused store ''").size();
+    CHECK(text.size() <= log::kMaxLineBytes + 32);
+    CHECK(text.rfind("refused store 'xxx", 0) == 0);
+    // Booleans, not the strings: a failure must not print megabytes.
+    const std::string marker = "...(" + std::to_string(total - log::kMaxLineBytes) + " bytes cut)";
+    CHECK(text.size() == log::kMaxLineBytes + marker.size());
+    CHECK((text.size() > log::kMaxLineBytes && text.substr(log::kMaxLineBytes) == marker));
+    CHECK(seen.size() == text.size());
+    CHECK((seen == text));
+    CHECK(log::format(lines[0]).size() < log::kMaxLineBytes + 128);
+
+    // A cut never splits a UTF-8 character; short lines are untouched.
+    std::string utf8(log::kMaxLineBytes - 1, 'a');
+    utf8 += "\xc3\xa9\xc3\xa9";  // the first e-acute straddles the limit
+    LOG(Test, Warning) << utf8;
+    lines = log::recent(1);
+    CHECK((lines[0].text == std::string(log::kMaxLineBytes - 1, 'a') + "...(4 bytes cut)"));
+    LOG(Test, Warning) << "short";
+    CHECK(log::recent(1)[0].text == "short");
+
+    // stderr gets the same bounded line.
+    char path[] = "/tmp/possync-log-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    REQUIRE(saved >= 0);
+    REQUIRE(dup2(fd, 2) == 2);
+    log::setStderr(true);
+    LOG(Test, Warning) << huge;
+    log::setStderr(false);
+    fflush(stderr);
+    REQUIRE(dup2(saved, 2) == 2);
+    close(saved);
+    struct stat st;
+    REQUIRE(fstat(fd, &st) == 0);
+    close(fd);
+    unlink(path);
+    CHECK(st.st_size > 0);
+    CHECK(st.st_size < static_cast<off_t>(log::kMaxLineBytes) + 128);
 }

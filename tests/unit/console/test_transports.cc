@@ -429,7 +429,8 @@ TEST_CASE("socket console: session limit and clients that do not read") {
     Client a(options.path), b(options.path);
     CHECK(pumpUntil(*loop, [&] { return (*console)->sessions() == 2; }));
     Client c(options.path);
-    CHECK(c.answer(*loop) == "error: too many console sessions\n.error\n");
+    CHECK(c.answer(*loop) ==
+          "error: console busy: 2 socket sessions open (idle ones close after 300 s)\n.error\n");
     CHECK(pumpUntil(*loop, [&] {
         c.poll();
         return c.eof;
@@ -452,6 +453,52 @@ TEST_CASE("socket console: session limit and clients that do not read") {
     CHECK(pumpUntil(*loop, [&] { return (*console)->sessions() == 1; }));
     b.send("version\n");
     CHECK(b.answer(*loop).find("version: ") == 0);
+
+    console->reset();
+    CHECK(loop->close().ok());
+}
+
+TEST_CASE("socket console: idle sessions time out and a refusal says why") {
+    // Eight idle socket sessions used to hold the console for ever: a ninth (the technician)
+    // got "too many console sessions" until someone restarted the daemon.
+    log::setStderr(false);
+    TempDir dir;
+    auto loop = makeLoop();
+    FakeBackend backend;
+    Interpreter interpreter(backend);
+    SocketConsole::Options options;
+    options.path = dir.path + "/console.sock";
+    options.idleMs = 300;
+    auto console = SocketConsole::create(*loop, interpreter, options);
+    REQUIRE(console.ok());
+    REQUIRE(options.maxSessions == 8);
+
+    std::vector<std::unique_ptr<Client>> idle;
+    for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<Client>(options.path));
+    CHECK(pumpUntil(*loop, [&] { return (*console)->sessions() == 8; }));
+    idle[0]->send("version\n");  // input before the deadline is fine
+    CHECK(idle[0]->answer(*loop).find("version: ") == 0);
+
+    Client refused(options.path);
+    CHECK(refused.answer(*loop) ==
+          "error: console busy: 8 socket sessions open (idle ones close after 300 ms)\n.error\n");
+    CHECK((*console)->counters().refused == 1);
+
+    // Nobody types: every idle session is closed (the client sees the end of the stream)...
+    CHECK(pumpUntil(*loop, [&] {
+        bool all = true;
+        for (auto& c : idle) {
+            c->poll();
+            all = all && c->eof;
+        }
+        return all;
+    }));
+    CHECK((*console)->counters().idleClosed == 8);
+    CHECK((*console)->sessions() == 0);
+    // ...and the technician gets in.
+    Client technician(options.path);
+    technician.send("status\n");
+    CHECK(technician.answer(*loop).find("role: slave\n") == 0);
 
     console->reset();
     CHECK(loop->close().ok());

@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv);
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "fuzz_target.h"
 
 int main(int argc, char** argv) {
     LLVMFuzzerInitialize(&argc, &argv);

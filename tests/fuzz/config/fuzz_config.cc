@@ -12,6 +12,7 @@
 #include "log/log.h"
 
 #include "daemon/options.h"
+#include "fuzz_target.h"
 
 using namespace possync;
 

@@ -19,6 +19,7 @@
 #include "console/line_editor.h"
 #include "console/session.h"
 #include "fake_backend.h"
+#include "fuzz_target.h"
 
 using namespace possync;
 using namespace possync::console;

@@ -29,6 +29,7 @@
 
 #include "log/log.h"
 
+#include "fuzz_target.h"
 #include "store/digest.h"
 #include "store/store.h"
 #include "wire/change_model.h"

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -56,6 +57,8 @@ enum class ParseOutcome { Run, Help, Version, PrintConfig, CheckConfig };
 Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);
 // Loads a TOML config file into `out` (keys are option names with '_' for '-').
 Status loadConfigFile(const std::string& path, Options& out);
+// The same for config text already in memory (`path` only names it in messages).
+Status loadConfigText(std::string_view text, const std::string& path, Options& out);
 // Checks required options and combinations (role, data, store, addresses).
 Status validate(const Options& o);
 

@@ -231,13 +231,15 @@ Status applyConfig(const toml::parse_result& parsed, const std::string& path, Op
         std::string text;
         if (auto s = node.value<std::string>())
             text = *s;
-        else if (auto i = node.value<int64_t>()) {
-            if (*i < 0)
+        else if (auto i = node.as_integer()) {
+            // as_integer, not value<int64_t>(): the latter converts a float such as 99e197 to an
+            // integer, which is undefined behaviour out of range (found by tests/fuzz/config).
+            if (i->get() < 0)
                 return makeError(Errc::InvalidArgument,
                                  "config file " + path + ": " + k + " must not be negative");
-            text = std::to_string(*i);
-        } else if (auto b = node.value<bool>())
-            text = *b ? "yes" : "no";
+            text = std::to_string(i->get());
+        } else if (auto b = node.as_boolean())
+            text = b->get() ? "yes" : "no";
         else if (auto arr = node.as_array()) {
             // tables = ["menu", "orders"] is accepted as well as "menu,orders".
             for (auto&& el : *arr) {

@@ -72,10 +72,10 @@ Status WriteTxn::checkKey(Bytes key) const {
 
 Status WriteTxn::checkCapture() {
     if (changes_->sizeSoFar() > store_->maxChangeModelBytes())
-        return fail(
-            makeError(Errc::TooLarge, "transaction too large to replicate: its change model exceeds " +
-                                          std::to_string(store_->maxChangeModelBytes()) +
-                                          " bytes, the most every board can take; commit in smaller transactions"));
+        return fail(makeError(Errc::TooLarge,
+                              "transaction too large to replicate: its change model exceeds " +
+                                  std::to_string(store_->maxChangeModelBytes()) +
+                                  " bytes, the most every board can take; commit in smaller transactions"));
     return {};
 }
 

@@ -82,8 +82,8 @@ class Monitor:
         self.master, self.slaves, self.offset = master, slaves, offset
         self.errors, self.reads = [], 0
         self.last = [None] * len(slaves)  # (generation, seq) last read
-        self.pending = {}  # slave index -> (t0, target seq): a catch-up being timed
-        self.catchups = []  # seconds
+        self.pending = {}  # slave index -> (t0, target seq, what ended): a catch-up being timed
+        self.catchups = []  # (seconds, slave, what ended, target seq)
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -96,11 +96,11 @@ class Monitor:
         self._stop.set()
         self._thread.join(60)
 
-    def recovering(self, i):
-        """Slave i's disruption ended now: time until it reaches the master's head of now."""
+    def recovering(self, i, what):
+        """Slave i's disruption (`what`) ended now: time until it reaches the master's head of now."""
         head = int(harness.info(self.master.data)["seq"])
         with self.lock:
-            self.pending[i] = (time.monotonic(), head)
+            self.pending[i] = (time.monotonic(), head, what)
 
     def disrupted(self, i):
         with self.lock:
@@ -125,7 +125,7 @@ class Monitor:
                 with self.lock:
                     p = self.pending.get(i)
                     if p and seq >= p[1]:
-                        self.catchups.append(time.monotonic() - p[0])
+                        self.catchups.append((time.monotonic() - p[0], self.slaves[i].name, p[2], p[1]))
                         del self.pending[i]
             self._stop.wait(0.3)
 
@@ -153,6 +153,7 @@ def main(scn):
     kills = {"master": 0, "slave": 0}
     faults_switched = 0
     fault_until = [None] * NSLAVES  # when relay i's fault is cleared
+    fault_name = [None] * NSLAVES
     choices = fault_choices()
     t_end = time.monotonic() + SECONDS
     while writer.poll() is None and time.monotonic() < t_end + 60:
@@ -162,7 +163,7 @@ def main(scn):
             if until and now >= until:
                 relays[i].set_both(PassThrough())
                 fault_until[i] = None
-                monitor.recovering(i)
+                monitor.recovering(i, f"end of fault '{fault_name[i]}'")
         if now >= t_end:
             continue  # the writer's last transactions: let it finish in peace
         action = rng.random()
@@ -175,7 +176,7 @@ def main(scn):
             master.restart_on_same_port()
             for i in range(NSLAVES):
                 if fault_until[i] is None and slaves[i].alive():
-                    monitor.recovering(i)
+                    monitor.recovering(i, "master restart")
         elif action < 0.5:
             i = rng.randrange(NSLAVES)
             monitor.disrupted(i)
@@ -184,7 +185,7 @@ def main(scn):
             time.sleep(rng.uniform(0.1, 1.5))
             slaves[i].start()
             if fault_until[i] is None:
-                monitor.recovering(i)
+                monitor.recovering(i, "slave restart")
         else:
             i = rng.randrange(NSLAVES)
             name, apply = rng.choice(choices)
@@ -192,6 +193,7 @@ def main(scn):
             relays[i].set_both(PassThrough())
             apply(relays[i])
             fault_until[i] = now + rng.uniform(1, 5)
+            fault_name[i] = name
             faults_switched += 1
         harness.check(master.alive(), "the master died by itself")
         for s in slaves:
@@ -236,7 +238,7 @@ def main(scn):
         check(not other, f"the master sent {s.name} a FULL sync because: {other[0]}" if other else "")
         check(fulls <= 1 + trims, f"{s.name} completed {fulls} FULL syncs; only {trims} forced by a log trim")
         fulls_total += fulls
-    longest = max(monitor.catchups) if monitor.catchups else 0.0
+    longest = max(monitor.catchups) if monitor.catchups else (0.0, "-", "-", 0)
     for s in slaves:
         s.stop()
     master.stop()
@@ -248,8 +250,11 @@ def main(scn):
           f"master and {NSLAVES} slaves")
     print(f"  invariant reads (check-counter + position) during the soak: {monitor.reads}, violations: 0")
     print(f"  FULL syncs: {fulls_total} ({NSLAVES} initial; {fulls_total - NSLAVES} later, each forced by a log trim)")
-    print(f"  catch-ups timed: {len(monitor.catchups)}; longest {longest:.2f} s; final convergence "
-          f"{final_converge:.2f} s")
+    print(f"  catch-ups timed (a slave reaching the master's head of the moment its disruption ended): "
+          f"{len(monitor.catchups)}; longest {longest[0]:.2f} s ({longest[1]} after {longest[2]}, to seq "
+          f"{longest[3]}); final convergence {final_converge:.2f} s")
+    for secs, name, what, target in sorted(monitor.catchups, reverse=True)[:5]:
+        say(f"catch-up {secs:.2f} s: {name} after {what} (to seq {target})")
     print(flush=True)
 
 

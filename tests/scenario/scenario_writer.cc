@@ -10,11 +10,19 @@
 //   scenario_writer counter --data DIR --count N [--pause-ms P --every K]
 //       N transactions continuing table `ctr` from its current counter c: transaction i = c+1...
 //       puts counter = i, rec/i = i, tail/i and deletes tail/(i-1).
+//   scenario_writer soak --data DIR --seconds S --seed X --tables T1,T2,... [--pause-ms P]
+//       The crash soak's writer (test_soak.py): for S seconds, transactions of one kind each: a
+//       single put, a single delete, a clear of one table, or 1 to 10,000 mixed puts and deletes
+//       (mostly small, a few large), every one also doing the `counter` step on `ctr` (so the
+//       counter counts transactions and check-counter finds a lost or repeated one). Sleeps P ms
+//       (default 0) between transactions. Ends with one line: "soak: txns=N counter=C ..."; C is
+//       the last counter value it saw committed.
 //   scenario_writer check-counter --data DIR
 //       Read only: checks `ctr` is a state some prefix of those transactions left: rec/1..rec/c
 //       exactly, with their values, and tail/c alone. A lost transaction leaves a gap; a replayed
 //       old one leaves a stale tail key or a counter that disagrees with the records.
-//       Prints "counter=C records=R" and exits 0, or one line naming the problem and exits 1.
+//       Prints "counter=C records=R position=GEN:SEQ" and exits 0, or one line naming the problem and
+//       exits 1.
 //   scenario_writer observe --data DIR --tables T1,T2,...
 //       Read only, in ONE read transaction: the position and, per table, its entry count and a
 //       hash of every key and value ("T=absent" for a missing table), on one line. A reader
@@ -191,6 +199,95 @@ std::string tailKey(uint64_t i) {
     return b;
 }
 
+// The `counter` step inside an open write transaction: counter = c+1, rec/(c+1), tail/(c+1),
+// tail/c deleted. Returns c+1.
+template <typename Txn>
+Result<uint64_t> counterStep(Txn& txn) {
+    auto cur = txn.get(kCounterTable, Bytes(std::string_view("counter")));
+    uint64_t c = 0;
+    if (cur.ok() && *cur) {
+        auto v = parseU64((**cur).view());
+        if (!v) return makeError(Errc::Corrupt, "ctr/counter holds '" + (**cur).str() + "', not a number");
+        c = *v;
+    }
+    uint64_t i = c + 1;
+    std::string text = std::to_string(i);
+    if (auto r = txn.put(kCounterTable, Bytes(std::string_view("counter")), Bytes(text)); !r)
+        return r.error();
+    if (auto r = txn.put(kCounterTable, Bytes(recKey(i)), Bytes(text)); !r) return r.error();
+    if (auto r = txn.put(kCounterTable, Bytes(tailKey(i)), Bytes(text)); !r) return r.error();
+    if (c > 0) {
+        if (auto r = txn.del(kCounterTable, Bytes(tailKey(c))); !r) return r.error();
+    }
+    return i;
+}
+
+int runSoak(store::Store& s, const Args& a) {
+    auto seconds = number(a, "seconds", std::nullopt);
+    auto seed = number(a, "seed", 1);
+    auto pauseMs = number(a, "pause-ms", 0);
+    auto list =
+        a.options.count("tables")
+            ? store::parseTableList(a.options.at("tables"))
+            : Result<std::vector<std::string>>(makeError(Errc::InvalidArgument, "--tables is required"));
+    if (!seconds || *seconds == 0) return fail("--seconds S is required (S >= 1)");
+    if (!seed || !pauseMs) return fail("--seed and --pause-ms take numbers");
+    if (!list) return fail(list.error().message);
+    const std::vector<std::string>& tables = *list;
+    constexpr uint64_t kSoakKeys = 20000;
+    Rng rng(*seed);
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(*seconds);
+    uint64_t txns = 0, puts = 0, dels = 0, clears = 0, biggest = 0, counter = 0, seq = 0;
+    std::string value;
+    while (std::chrono::steady_clock::now() < end) {
+        auto txn = s.beginWrite();
+        if (!txn) return fail(txn.error().message);
+        const std::string& table = tables[rng.below(tables.size())];
+        uint64_t kind = rng.below(1000), size = 0;
+        if (kind < 400) {
+            size = 1;  // a single put (below)
+        } else if (kind < 600) {
+            if (auto r = txn->del(table, Bytes(mixedKey(rng.below(kSoakKeys)))); !r)
+                return fail(r.error().message);
+            ++dels;
+        } else if (kind < 605) {
+            if (auto r = txn->clear(table); !r) return fail(r.error().message);
+            ++clears;
+        } else {
+            uint64_t pick = rng.below(100);
+            uint64_t most = pick < 60 ? 20 : pick < 90 ? 500 : pick < 99 ? 3000 : 10000;
+            size = 1 + rng.below(most);
+        }
+        for (uint64_t j = 0; j < size; ++j) {
+            const std::string& t = size == 1 ? table : tables[rng.below(tables.size())];
+            std::string key = mixedKey(rng.below(kSoakKeys));
+            if (size > 1 && rng.below(4) == 0) {
+                if (auto r = txn->del(t, Bytes(key)); !r) return fail(r.error().message);
+                ++dels;
+                continue;
+            }
+            value.resize(rng.below(size > 100 ? 64 : 300));
+            for (auto& c : value) c = static_cast<char>(rng.next());
+            if (auto r = txn->put(t, Bytes(key), Bytes(value)); !r) return fail(r.error().message);
+            ++puts;
+        }
+        auto step = counterStep(*txn);
+        if (!step) return fail(step.error().message);
+        auto committed = txn->commit();
+        if (!committed) return fail(committed.error().message);
+        counter = *step;
+        seq = *committed;
+        biggest = std::max(biggest, size);
+        ++txns;
+        if (*pauseMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(*pauseMs));
+    }
+    printf("soak: txns=%llu counter=%llu puts=%llu dels=%llu clears=%llu biggest=%llu seq=%llu\n",
+           (unsigned long long)txns, (unsigned long long)counter, (unsigned long long)puts,
+           (unsigned long long)dels, (unsigned long long)clears, (unsigned long long)biggest,
+           (unsigned long long)seq);
+    return 0;
+}
+
 int runCounter(store::Store& s, const Args& a) {
     auto count = number(a, "count", std::nullopt);
     auto pacer = Pacer::fromArgs(a);
@@ -274,7 +371,11 @@ int runCheckCounter(store::Store& s) {
     if (problem.empty() && tails != (counter > 0 ? 1u : 0u))
         problem = std::to_string(tails) + " tail keys with counter " + std::to_string(counter);
     if (!problem.empty()) return fail("ctr: " + problem);
-    printf("counter=%llu records=%llu\n", (unsigned long long)counter, (unsigned long long)records);
+    // The position of the same read transaction: a test can check seq - counter stays constant
+    // (one seq per counter step: no seq skipped or applied twice).
+    printf("counter=%llu records=%llu position=%s:%llu\n", (unsigned long long)counter,
+           (unsigned long long)records, hex64(txn->meta().generation).c_str(),
+           (unsigned long long)txn->meta().seq);
     return 0;
 }
 
@@ -353,6 +454,7 @@ int usage() {
             "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P "
             "--every K]\n"
             "       scenario_writer counter --data DIR --count N [--pause-ms P --every K]\n"
+            "       scenario_writer soak --data DIR --seconds S --seed X --tables T1,T2,... [--pause-ms P]\n"
             "       scenario_writer check-counter --data DIR\n"
             "       scenario_writer observe --data DIR --tables T1,T2,...\n"
             "       scenario_writer hold --data DIR --table T --hold-ms H [--before N]\n");
@@ -364,7 +466,9 @@ int run(int argc, char** argv) {
     if (!args || !args->options.count("data")) return usage();
     const Args& a = *args;
     bool check = a.command == "check-counter" || a.command == "observe";
-    if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold") return usage();
+    if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold" &&
+        a.command != "soak")
+        return usage();
     store::StoreOptions options;
     options.create = false;
     options.readOnly = check;
@@ -375,6 +479,7 @@ int run(int argc, char** argv) {
     if (a.command == "check-counter") return runCheckCounter(**s);
     if (a.command == "mixed") return runMixed(**s, a);
     if (a.command == "hold") return runHold(**s, a);
+    if (a.command == "soak") return runSoak(**s, a);
     return runCounter(**s, a);
 }
 

@@ -123,6 +123,10 @@ void Master::makeRoomForPending(const std::string& host) {
     LOG(Sync, Warning) << "too many links: " << why << " (limit " << pendingBudget() << ", "
                        << config_.maxLinksPerAddress << " per address): dropping the oldest";
     victim->close(wire::ErrorCode::BUSY, "too many links without a Hello: the oldest is dropped", nullptr);
+    // Freed now, not by the reaper: a burst of connections accepted in one callback would
+    // otherwise hold one descriptor per eviction until the next loop turn. Safe here: we are in
+    // the listener's callback, none of the victim's own callbacks is on the stack.
+    std::erase_if(sessions_, [victim](const std::unique_ptr<MasterSession>& s) { return s.get() == victim; });
 }
 
 Status Master::admitHello(const MasterSession& session) {

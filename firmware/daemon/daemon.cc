@@ -109,6 +109,10 @@ Status Daemon::initMaster() {
     mc.timeoutMs = options_.timeoutMs;
     mc.window = options_.window;
     mc.sendBufferBytes = options_.sendBufferBytes;
+    mc.helloTimeoutMs = options_.helloTimeoutMs;
+    mc.minFrameRate = options_.minFrameRate;
+    mc.maxLinks = options_.maxLinks;
+    mc.maxLinksPerAddress = options_.maxLinksPerAddress;
     mc.chunkBytes = options_.chunkBytes;
     mc.trim.maxEntries = options_.logMaxEntries;
     mc.trim.maxBytes = options_.logMaxBytes;
@@ -155,6 +159,9 @@ Status Daemon::initSlave() {
     rc.timeoutMs = options_.timeoutMs;
     rc.backoffMinMs = options_.backoffMinMs;
     rc.backoffMaxMs = options_.backoffMaxMs;
+    rc.sendBufferBytes = options_.sendBufferBytes;
+    rc.helloTimeoutMs = options_.helloTimeoutMs;
+    rc.minFrameRate = options_.minFrameRate;
     rc.acceptNewGeneration = options_.newGeneration == NewGenerationPolicy::Accept;
     auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
     if (!r) return r.takeError();

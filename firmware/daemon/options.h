@@ -42,6 +42,10 @@ struct Options {
     uint64_t backoffMaxMs = 60000;
     uint64_t window = 64;
     uint64_t sendBufferBytes = 8u << 20;
+    uint64_t helloTimeoutMs = 3000;
+    uint64_t minFrameRate = 32u << 10;
+    uint64_t maxLinks = 64;
+    uint64_t maxLinksPerAddress = 16;
     uint64_t chunkBytes = 1u << 20;
     uint64_t logMaxEntries = 100000;
     uint64_t logMaxBytes = 256u << 20;

@@ -27,6 +27,12 @@
 
 namespace possync::sync {
 
+// Frames a peer may send before the handshake is done (master: before its Hello; slave: before
+// the master's Welcome). A genuine peer sends its handshake message first; a Ping or two from a
+// slow starter are tolerated. Bounds the verification CPU an unauthenticated peer can spend:
+// kPreHelloFrames frames of at most kHandshakeMaxFrameBytes (64 KiB) each.
+inline constexpr uint32_t kPreHelloFrames = 4;
+
 // A length-prefixed wire frame, shared between sessions (the same FULL chunk to many slaves).
 using SharedFrame = std::shared_ptr<const std::vector<uint8_t>>;
 
@@ -54,7 +60,8 @@ public:
     virtual Status sendShared(SharedFrame frame) = 0;
     // Queue several frames as one write.
     virtual Status sendv(std::vector<std::vector<uint8_t>> frames) = 0;
-    // Bytes queued that the peer has not taken yet (flow control compares this to a limit).
+    // Bytes queued that the peer has not taken yet, with what each queued write costs besides
+    // (flow control compares this to a limit; a peer whose queue passes its bound is dropped).
     virtual size_t queuedBytes() const = 0;
     // Half-close the sending side once queued frames are out.
     virtual void shutdown() = 0;

@@ -1,5 +1,7 @@
 #include "sync/master.h"
 
+#include <algorithm>
+
 #include "log/log.h"
 
 namespace possync::sync {
@@ -86,9 +88,69 @@ Result<Chunk> Master::chunk(Snapshot& snap, uint32_t number, bool& shared) {
     return c;
 }
 
+uint64_t Master::pendingBudget() const {
+    return std::max<uint64_t>(config_.maxLinks / 4, 2);
+}
+
+void Master::makeRoomForPending(const std::string& host) {
+    // Why evict instead of refusing: links without a Hello cost a descriptor and a timer each and
+    // prove nothing. Refusing new ones when the budget is full would let a few idle or trickling
+    // connections lock every genuine slave out (a genuine slave sends its Hello at once, so it
+    // is never the oldest for long); dropping the oldest keeps the door open.
+    uint64_t pending = 0, pendingHere = 0;
+    MasterSession* oldest = nullptr;
+    MasterSession* oldestHere = nullptr;
+    for (auto& s : sessions_) {
+        if (s->closed() || s->state() != SessionState::AwaitHello) continue;
+        ++pending;
+        if (!oldest) oldest = s.get();
+        if (s->host() == host) {
+            ++pendingHere;
+            if (!oldestHere) oldestHere = s.get();
+        }
+    }
+    MasterSession* victim = nullptr;
+    std::string why;
+    if (pendingHere >= config_.maxLinksPerAddress) {
+        victim = oldestHere;
+        why = std::to_string(pendingHere) + " links without a Hello from " + host;
+    } else if (pending >= pendingBudget()) {
+        victim = oldest;
+        why = std::to_string(pending) + " links without a Hello";
+    }
+    if (!victim) return;
+    stats_.error("link_evicted");
+    LOG(Sync, Warning) << "too many links: " << why << " (limit " << pendingBudget() << ", "
+                       << config_.maxLinksPerAddress << " per address): dropping the oldest";
+    victim->close(wire::ErrorCode::BUSY, "too many links without a Hello: the oldest is dropped", nullptr);
+    // Freed now, not by the reaper: a burst of connections accepted in one callback would
+    // otherwise hold one descriptor per eviction until the next loop turn. Safe here: we are in
+    // the listener's callback, none of the victim's own callbacks is on the stack.
+    std::erase_if(sessions_, [victim](const std::unique_ptr<MasterSession>& s) { return s.get() == victim; });
+}
+
+Status Master::admitHello(const MasterSession& session) {
+    uint64_t linked = 0, linkedHere = 0;
+    for (auto& s : sessions_) {
+        if (s.get() == &session || s->closed() || s->state() == SessionState::AwaitHello) continue;
+        ++linked;
+        if (s->host() == session.host()) ++linkedHere;
+    }
+    std::string why;
+    if (linked >= config_.maxLinks)
+        why = "too many slaves: " + std::to_string(linked) + " linked (--max-links " +
+              std::to_string(config_.maxLinks) + ")";
+    else if (linkedHere >= config_.maxLinksPerAddress)
+        why = "too many slaves from " + session.host() + ": " + std::to_string(linkedHere) +
+              " linked (--max-links-per-address " + std::to_string(config_.maxLinksPerAddress) + ")";
+    if (why.empty()) return {};
+    return makeError(Errc::Busy, why);
+}
+
 void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
     if (stopping_) return;
     stats_.connects++;
+    makeRoomForPending(stream->peerName().substr(0, stream->peerName().rfind(':')));
     auto session =
         std::make_unique<MasterSession>(*this, std::make_unique<UvLink>(std::move(stream)), nextSessionId_++);
     auto r = session->start();

@@ -43,8 +43,20 @@ struct MasterConfig {
     uint64_t heartbeatMs = 1000;
     uint64_t timeoutMs = 5000;
     uint64_t window = 64;  // change models in flight per slave
+    // Outbound bytes queued per link: the pump stops at it; a link whose queue passes it by
+    // more than one frame (peerMaxFrame + 64 KiB: control frames included) is dropped, and a
+    // link without a Hello is dropped past 64 KiB (master_session.h, "Bounds").
     uint64_t sendBufferBytes = 8u << 20;
     uint64_t chunkBytes = 1u << 20;
+    // A Hello must arrive this long after the accept (Pings do not count).
+    uint64_t helloTimeoutMs = 3000;
+    // A frame once started must complete within timeoutMs + its size / this rate (bytes/s).
+    uint64_t minFrameRate = 32u << 10;
+    // Links that completed a Hello, at most; links without a Hello get maxLinks / 4 more
+    // (at least 2), and the oldest of them is dropped to make room for a new connection.
+    uint64_t maxLinks = 64;
+    // Per source address: links with a Hello, and links without one (each at most this many).
+    uint64_t maxLinksPerAddress = 16;
     store::TrimLimits trim;
     uint64_t trimIntervalMs = 1000;
 };
@@ -73,6 +85,8 @@ public:
     Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared) override;
     // Called by a session that closed; it is deleted on a later loop turn.
     void sessionClosed(MasterSession* session) override;
+    // The connection limits for a link whose Hello is accepted (maxLinks, maxLinksPerAddress).
+    Status admitHello(const MasterSession& session) override;
 
     std::vector<SessionInfo> sessions() const;
     // Wakes every session (new commits).
@@ -85,6 +99,10 @@ private:
         : loop_(loop), time_(loop), store_(store), config_(std::move(config)) {}
     Status start();
     void onConnection(uv::Owned<uv::TcpStream> stream);
+    // Makes room for one more link without a Hello from `host`: drops the oldest such link
+    // (of that host when it has its share, else of any host) when the budget is full.
+    void makeRoomForPending(const std::string& host);
+    uint64_t pendingBudget() const;
     void onCommitted();
     void reap();
     void trim();

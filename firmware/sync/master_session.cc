@@ -14,6 +14,12 @@ namespace {
 // Unacknowledged FULL chunks per session: two keep the link busy while the slave applies one.
 constexpr uint32_t kChunkWindow = 2;
 
+// "127.0.0.1:4242" -> "127.0.0.1", "[::1]:4242" -> "[::1]".
+std::string hostOf(const std::string& peer) {
+    auto colon = peer.rfind(':');
+    return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 size_t bytesOf(const std::vector<std::vector<uint8_t>>& frames) {
     size_t n = 0;
     for (const auto& f : frames) n += f.size();
@@ -28,6 +34,7 @@ MasterSession::MasterSession(SessionHost& host, std::unique_ptr<Link> link, uint
       decoder_(wire::handshakeFrameLimit(host.config().maxFrameBytes)),
       id_(id) {
     peer_ = link_->peerName();
+    host_ = hostOf(peer_);
 }
 
 MasterSession::~MasterSession() {
@@ -38,7 +45,7 @@ Status MasterSession::start() {
     auto tick = master_.timers().makeTimer();
     if (!tick) return tick.takeError();
     tick_ = std::move(*tick);
-    lastHeardMs_ = lastSentMs_ = master_.clock().nowMs();
+    lastHeardMs_ = lastSentMs_ = acceptedMs_ = master_.clock().nowMs();
     uint64_t hb = master_.config().heartbeatMs;
     tick_->start(hb, hb, [this] { onTick(); });
     return link_->start(*this);
@@ -115,14 +122,26 @@ bool MasterSession::send(std::vector<uint8_t> frame) {
         close(wire::ErrorCode::NONE, "write failed: " + r.error().message, "link");
         return false;
     }
-    sent(1, n);
-    return true;
+    return sent(1, n);
 }
 
-void MasterSession::sent(size_t frames, size_t bytes) {
+size_t MasterSession::outboundLimit() const {
+    if (!helloAccepted_) return wire::kHandshakeMaxFrameBytes;
+    return master_.config().sendBufferBytes + peerMaxFrame_ + wire::kFrameHeaderBytes + kControlQueueBytes;
+}
+
+bool MasterSession::sent(size_t frames, size_t bytes) {
     master_.stats().framesOut += frames;
     master_.stats().bytesOut += bytes;
     lastSentMs_ = master_.clock().nowMs();
+    size_t queued = link_->queuedBytes();
+    if (queued > outboundLimit() && !closed()) {
+        close(wire::ErrorCode::NONE,
+              "the slave does not read: " + std::to_string(queued) + " bytes queued, over the limit of " +
+                  std::to_string(outboundLimit()),
+              "slow_reader");
+    }
+    return !closed();
 }
 
 bool MasterSession::sendPayload(const std::vector<uint8_t>& payload) {
@@ -146,7 +165,22 @@ void MasterSession::onData(Bytes data) {
     if (closed()) return;
     lastHeardMs_ = master_.clock().nowMs();
     master_.stats().bytesIn += data.size;
-    auto r = decoder_.feed(data, [this](Bytes payload) { return onFrame(payload); });
+    uint64_t now = master_.clock().nowMs();
+    // A frame under way when this read began keeps its start time; one begun in it starts now.
+    auto r = decoder_.feed(data, [this](Bytes payload) {
+        framePartial_ = false;
+        return onFrame(payload);
+    });
+    if (r.ok() && !closed()) {
+        if (decoder_.buffered() == 0) {
+            framePartial_ = false;
+        } else if (!framePartial_) {
+            framePartial_ = true;
+            frameStartMs_ = now;
+        }
+        checkDeadlines(now);
+        return;
+    }
     if (!r.ok() && !closed()) {
         wire::ErrorCode code = r.error().code == Errc::TooLarge  ? wire::ErrorCode::TOO_LARGE
                                : r.error().code == Errc::Corrupt ? wire::ErrorCode::VERIFY
@@ -158,6 +192,9 @@ void MasterSession::onData(Bytes data) {
 Status MasterSession::onFrame(Bytes payload) {
     if (closed()) return makeError(Errc::Closed, "session closed");
     master_.stats().framesIn++;
+    if (state_ == SessionState::AwaitHello && ++preHelloFrames_ > kPreHelloFrames)
+        return makeError(Errc::Protocol,
+                         "more than " + std::to_string(kPreHelloFrames) + " frames before a Hello");
     auto frame = wire::verifyFrame(payload);
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
@@ -223,7 +260,14 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         refuse(why, "wrong_store");
         return makeError(Errc::Closed, "refused");
     }
+    if (auto admit = master_.admitHello(*this); !admit.ok()) {
+        (void)sendPayload(
+            wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::BUSY, admit.error().message));
+        refuse(admit.error().message, "link_limit");
+        return makeError(Errc::Closed, "refused");
+    }
     decoder_.setMaxFrameBytes(static_cast<uint32_t>(master_.config().maxFrameBytes));
+    helloAccepted_ = true;  // the Welcome and what follows count against the full bound
     auto view = master_.view();
     if (!view) {
         close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");
@@ -381,7 +425,7 @@ void MasterSession::pumpFull() {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        sent(1, chunk->frame->size());
+        if (!sent(1, chunk->frame->size())) return;
         if (!chunkSent()) return;
     }
 }
@@ -485,7 +529,7 @@ void MasterSession::pumpLog() {
             close(wire::ErrorCode::NONE, "write failed: " + w.error().message, "link");
             return;
         }
-        sent(frames, bytes);
+        if (!sent(frames, bytes)) return;
         sentTimes_.emplace_back(expect - 1, lastSentMs_);  // at most `window` entries
         nextSeq_ = expect;
     }
@@ -500,10 +544,31 @@ void MasterSession::onTick() {
               "no frame from the slave for " + std::to_string(now - lastHeardMs_) + " ms", "timeout");
         return;
     }
+    checkDeadlines(now);
+    if (closed()) return;
     if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)
         if (!sendPayload(wire::buildPing(master_.clock().wallMs(), master_.head()))) return;
     // A safety net for a missed wake-up: the log is always read from our own position.
     pump();
+}
+
+void MasterSession::checkDeadlines(uint64_t now) {
+    const auto& cfg = master_.config();
+    if (state_ == SessionState::AwaitHello && now - acceptedMs_ >= cfg.helloTimeoutMs) {
+        close(wire::ErrorCode::TIMEOUT, "no Hello in " + std::to_string(now - acceptedMs_) + " ms",
+              "hello_timeout");
+        return;
+    }
+    if (!framePartial_) return;
+    uint64_t bytes = decoder_.partialFrameBytes();
+    uint64_t deadline = cfg.timeoutMs + bytes * 1000 / std::max<uint64_t>(cfg.minFrameRate, 1);
+    if (now - frameStartMs_ >= deadline) {
+        close(wire::ErrorCode::TIMEOUT,
+              "a frame of " + std::to_string(bytes) + " bytes not complete after " +
+                  std::to_string(now - frameStartMs_) + " ms (" + std::to_string(decoder_.buffered()) +
+                  " received)",
+              "frame_timeout");
+    }
 }
 
 SessionInfo MasterSession::info() const {

@@ -10,8 +10,20 @@
 //               `window` change models unacknowledged and `sendBuffer` bytes queued; a slave
 //               that stops reading stops the pump, it never grows the master's memory.
 // Any bad frame, an Error from the slave, a write failure or silence past the timeout closes
-// the link (after an Error frame when the link still works). The Master deletes closed
-// sessions on a later loop turn (never inside their own callbacks).
+// the link (after an Error frame when the link still works).
+//
+// Bounds (RELIABILITY.md, what an unauthenticated peer can cost):
+// - Outbound queue: every queued byte counts, control frames (Pong, Ping, Error, refusals)
+//   included. Before a Hello the bound is kHandshakeMaxFrameBytes; after it, sendBufferBytes
+//   plus one frame of the slave's size plus the same 64 KiB for control frames (the pump stops
+//   at sendBufferBytes and may overshoot it by one frame). Past the bound the slave does not
+//   read: the link is dropped ("slow_reader"), since queuing more would only grow the master.
+// - Deadlines per state: a Hello within helloTimeoutMs of the accept (Pings do not count); a
+//   frame once started within timeoutMs + size / minFrameRate (a trickled frame is not life).
+// - Verification before a Hello: at most kPreHelloFrames frames (each at most 64 KiB) are
+//   verified before the Hello; one more closes the link.
+// The connection limits (how many links, with and without a Hello) are the Master's. The Master deletes
+// closed sessions on a later loop turn (never inside their own callbacks).
 //
 // I/O: the session has no socket. It sends through a Link, hears from it through LinkEvents
 // (onData/onClosed), and takes its time and timers from the SessionHost, so unit tests drive it
@@ -35,6 +47,9 @@
 #include "wire/frame.h"
 
 namespace possync::sync {
+
+// Room for control frames (Pong, Ping, Ack answers, Error) in a link's outbound bound.
+inline constexpr size_t kControlQueueBytes = 64u << 10;
 
 struct SessionInfo {
     uint64_t id = 0;
@@ -66,6 +81,10 @@ public:
     SessionState state() const { return state_; }
     bool closed() const { return state_ == SessionState::Closed; }
     uint64_t id() const { return id_; }
+    // The slave's address without the port (per-address connection limits).
+    const std::string& host() const { return host_; }
+    // The most bytes this link may have queued before it is dropped (see "Bounds").
+    size_t outboundLimit() const;
     SessionInfo info() const;
 
     // LinkEvents: bytes from the slave; the end of the link.
@@ -97,8 +116,12 @@ private:
     bool sendFragments(Bytes payload, uint64_t& offset);
     // Whether a payload of `bytes` must travel as Fragments to this slave.
     bool needsFragments(size_t bytes) const { return bytes > peerMaxFrame_; }
-    void sent(size_t frames, size_t bytes);
+    // Counts a queued write; drops the link when its queue passed outboundLimit() (then
+    // returns false, the session is closed).
+    bool sent(size_t frames, size_t bytes);
     void onTick();
+    // Closes the link when a deadline of its state passed: the Hello's, the frame under way's.
+    void checkDeadlines(uint64_t now);
 
     SessionHost& master_;
     std::unique_ptr<Link> link_;
@@ -109,6 +132,14 @@ private:
     bool closing_ = false;  // inside closeWith(): no second close from a nested step()
     std::string device_;
     std::string peer_;
+    std::string host_;
+    uint64_t acceptedMs_ = 0;
+    uint32_t preHelloFrames_ = 0;
+    bool helloAccepted_ = false;  // outboundLimit() leaves the handshake's bound
+    // When the first byte of the frame under way arrived (meaningful while the decoder holds a
+    // partial frame).
+    uint64_t frameStartMs_ = 0;
+    bool framePartial_ = false;
 
     // FULL
     std::shared_ptr<Snapshot> snapshot_;

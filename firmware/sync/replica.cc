@@ -14,6 +14,8 @@ POSSYNC_LOG_DECLARE(Sync);
 namespace {
 // After a discovery change, how long to let related announcements arrive before choosing.
 constexpr uint64_t kDiscoverySettleMs = 150;
+// Records a FULL may carry beyond twice what chunk 0 announced (writes during the FULL).
+constexpr uint64_t kFullRecordSlack = 1024;
 }  // namespace
 
 struct Replica::OwnedIo {
@@ -199,7 +201,9 @@ void Replica::onConnected(std::unique_ptr<Link> link) {
     h.acceptNewGeneration = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
     h.maxFrame = static_cast<uint32_t>(config_.maxFrameBytes);
     h.maxMessage = reassembler_.maxMessageBytes();
-    lastHeardMs_ = clock_.nowMs();
+    lastHeardMs_ = helloSentMs_ = clock_.nowMs();
+    framePartial_ = false;
+    preWelcomeFrames_ = 0;
     if (!send(wire::buildHello(h))) return;
     tick_->start(config_.heartbeatMs, config_.heartbeatMs, [this] { onTick(); });
     LOG(Sync, Info) << "connected to master at " << link_->peerName() << " (" << target_.source << "), "
@@ -218,6 +222,14 @@ bool Replica::send(const std::vector<uint8_t>& payload) {
     stats_.framesOut++;
     stats_.bytesOut += n;
     lastSentMs_ = clock_.nowMs();
+    // Every queued byte counts, Pongs included: a master that sends Pings and never reads the
+    // Pongs would otherwise grow this slave without limit.
+    if (size_t queued = link_->queuedBytes(); queued > config_.sendBufferBytes) {
+        linkLost("the master does not read: " + std::to_string(queued) + " bytes queued, over the limit of " +
+                     std::to_string(config_.sendBufferBytes),
+                 wire::ErrorCode::NONE, "slow_reader");
+        return false;
+    }
     return true;
 }
 
@@ -277,8 +289,20 @@ void Replica::onData(Bytes data) {
     // A frame handler may drop the link: the decoder is then retired, not freed, so this call
     // returns normally (deferred deletion: no "alive" token in the decoder).
     wire::FrameDecoder* decoder = decoder_.get();
-    auto r = decoder->feed(data, [this](Bytes payload) { return onFrame(payload); });
+    uint64_t now = lastHeardMs_;
+    auto r = decoder->feed(data, [this](Bytes payload) {
+        framePartial_ = false;
+        return onFrame(payload);
+    });
     if (!link_) return;  // the link was dropped inside a frame handler
+    if (r) {
+        if (decoder->buffered() == 0) {
+            framePartial_ = false;
+        } else if (!framePartial_) {
+            framePartial_ = true;
+            frameStartMs_ = now;
+        }
+    }
     if (!r) {
         wire::ErrorCode code = r.error().code == Errc::TooLarge   ? wire::ErrorCode::TOO_LARGE
                                : r.error().code == Errc::Corrupt  ? wire::ErrorCode::VERIFY
@@ -291,13 +315,38 @@ void Replica::onData(Bytes data) {
         return;
     }
     auto c = commitBatch();
-    if (!c) linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
+    if (!c) {
+        linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
+        return;
+    }
+    if (link_) checkDeadlines(now);
+}
+
+void Replica::checkDeadlines(uint64_t now) {
+    if (state_ == ReplicaState::AwaitWelcome && now - helloSentMs_ >= config_.helloTimeoutMs) {
+        linkLost("no Welcome in " + std::to_string(now - helloSentMs_) + " ms", wire::ErrorCode::TIMEOUT,
+                 "hello_timeout");
+        return;
+    }
+    if (!framePartial_ || !decoder_) return;
+    uint64_t bytes = decoder_->partialFrameBytes();
+    uint64_t deadline = config_.timeoutMs + bytes * 1000 / std::max<uint64_t>(config_.minFrameRate, 1);
+    if (now - frameStartMs_ >= deadline)
+        linkLost("a frame of " + std::to_string(bytes) + " bytes not complete after " +
+                     std::to_string(now - frameStartMs_) + " ms (" + std::to_string(decoder_->buffered()) +
+                     " received)",
+                 wire::ErrorCode::TIMEOUT, "frame_timeout");
 }
 
 Status Replica::onFrame(Bytes payload) {
     // The rest of a read after the link was dropped inside a handler is not ours any more.
     if (!link_) return makeError(Errc::Closed, "link dropped");
     stats_.framesIn++;
+    // Before the Welcome the peer is unknown: only a few frames are verified (each at most
+    // 64 KiB); a genuine master sends its Welcome first.
+    if (state_ == ReplicaState::AwaitWelcome && ++preWelcomeFrames_ > kPreHelloFrames)
+        return makeError(Errc::Protocol,
+                         "more than " + std::to_string(kPreHelloFrames) + " frames before a Welcome");
     auto frame = wire::verifyFrame(payload);
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
@@ -451,7 +500,19 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
             for (auto* t : *cm->tables()) tables.emplace_back(wire::textOf(t));
         POSSYNC_TRY(full_->beginFull(tables));
         fullFirstSeq_ = fullTargetSeq_ = fullAppliedSeq_ = cm->snapshot_seq();
+        fullRecords_ = 0;
+        // Data may grow while the FULL runs: twice the announced size and 1024 records more.
+        // (An older master announces nothing: no limit.)
+        auto announced = cm->snapshot_records();
+        fullRecordLimit_ = announced ? *announced * 2 + kFullRecordSlack : 0;
     }
+    fullRecords_ += cm->changes() ? cm->changes()->size() : 0;
+    if (fullRecordLimit_ && fullRecords_ > fullRecordLimit_)
+        return makeError(Errc::TooLarge, "FULL sync larger than announced: " + std::to_string(fullRecords_) +
+                                             " records by chunk " + std::to_string(cm->chunk()) +
+                                             ", over the limit of " + std::to_string(fullRecordLimit_) +
+                                             " (2x the announced size + " + std::to_string(kFullRecordSlack) +
+                                             ")");
     // Chunks after the first are read at chunk 0's seq or later: the replay that follows the
     // snapshot starts after chunk 0's seq, so an older chunk would lose changes.
     if (cm->snapshot_seq() < fullFirstSeq_)
@@ -543,6 +604,8 @@ void Replica::onTick() {
                  wire::ErrorCode::TIMEOUT, "timeout");
         return;
     }
+    checkDeadlines(now);
+    if (!link_) return;
     if (now - lastSentMs_ >= config_.heartbeatMs / 2) (void)send(wire::buildPing(clock_.wallMs(), position_));
 }
 

@@ -55,6 +55,13 @@ struct ReplicaConfig {
     uint64_t backoffMinMs = 500;
     uint64_t backoffMaxMs = 60000;
     bool acceptNewGeneration = false;  // policy `accept`
+    // Bytes queued towards the master before the link is dropped: a slave sends only small
+    // frames (Hello, Acks, Pings, Pongs), so a queue this long means the master does not read.
+    uint64_t sendBufferBytes = 8u << 20;
+    // The master's Welcome must arrive this long after our Hello.
+    uint64_t helloTimeoutMs = 3000;
+    // A frame once started must complete within timeoutMs + its size / this rate (bytes/s).
+    uint64_t minFrameRate = 32u << 10;
 };
 
 struct ReplicaStatus {
@@ -119,6 +126,8 @@ private:
     void linkLost(const std::string& why, wire::ErrorCode code, const char* errorKind);
     void scheduleRetry();
     void onTick();
+    // Drops the link when a deadline of its state passed (the Welcome's, the frame under way's).
+    void checkDeadlines(uint64_t now);
     bool send(const std::vector<uint8_t>& payload);
     void dropLink();
     void reap();
@@ -160,6 +169,10 @@ private:
     uint64_t masterTimeMs_ = 0;  // master's wall clock at its last Ping
     uint64_t lastHeardMs_ = 0;
     uint64_t lastSentMs_ = 0;
+    uint64_t helloSentMs_ = 0;
+    uint32_t preWelcomeFrames_ = 0;  // frames verified before the Welcome (bounded like the master's)
+    uint64_t frameStartMs_ = 0;      // first byte of the frame under way (while framePartial_)
+    bool framePartial_ = false;
     uint64_t rttMs_ = 0;
     std::string waitingReason_;
 
@@ -170,6 +183,8 @@ private:
     uint64_t fullTargetSeq_ = 0;   // largest chunk seq: consistent once applied up to it
     uint64_t fullAppliedSeq_ = 0;  // replay progress
     bool lastChunkSeen_ = false;
+    uint64_t fullRecords_ = 0;      // records received in this FULL's chunks
+    uint64_t fullRecordLimit_ = 0;  // refused past it (from chunk 0's snapshot_records; 0: none)
 
     // Streaming: the models of one socket read, applied in one transaction.
     std::optional<store::ApplyTxn> batch_;

@@ -37,6 +37,12 @@ public:
     virtual Result<Chunk> chunk(Snapshot& snap, uint32_t number, bool& shared) = 0;
     // The session closed; the host deletes it on a later loop turn, never inside this call.
     virtual void sessionClosed(MasterSession* session) = 0;
+    // A Hello of `session` is about to be accepted: an error (Errc::Busy or Refused, with the
+    // reason) refuses it because of the connection limits. The default admits every link.
+    virtual Status admitHello(const MasterSession& session) {
+        (void)session;
+        return {};
+    }
 };
 
 }  // namespace possync::sync

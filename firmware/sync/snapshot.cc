@@ -1,5 +1,7 @@
 #include "sync/snapshot.h"
 
+#include <optional>
+
 #include "wire/change_model.h"
 #include "wire/frame.h"
 
@@ -85,8 +87,18 @@ Result<Chunk> Snapshot::build(uint32_t number) {
         }
     }
     bool last = rebuilding ? bool(lastFlags_[number]) : next.table >= tables_.size();
+    // Chunk 0 announces the snapshot's size (records at its read): a slave refuses a FULL that
+    // goes far past it instead of filling its map with a FULL that never ends.
+    std::optional<uint64_t> total;
+    if (number == 0) {
+        total = 0;
+        for (const auto& table : tables_) {
+            auto n = txn->entries(table);
+            if (n) *total += *n;  // NotFound: not created yet
+        }
+    }
     Bytes payload = writer.finishFull(generation_, readSeq, number, last,
-                                      number == 0 ? tables_ : std::vector<std::string>{});
+                                      number == 0 ? tables_ : std::vector<std::string>{}, total);
     auto frame = std::make_shared<std::vector<uint8_t>>();
     frame->reserve(wire::kFrameHeaderBytes + payload.size);
     wire::appendFrameHeader(*frame, payload);

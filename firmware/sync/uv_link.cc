@@ -51,7 +51,9 @@ Status UvLink::sendv(std::vector<std::vector<uint8_t>> frames) {
 }
 
 size_t UvLink::queuedBytes() const {
-    return stream_->writeQueueBytes();
+    // Each write holds a request and its buffer's allocation besides its bytes: a peer sent a
+    // thousand small Pongs costs more than their 70 bytes each, and the bound is on memory.
+    return stream_->writeQueueBytes() + stream_->writesInFlight() * kWriteOverheadBytes;
 }
 
 void UvLink::shutdown() {

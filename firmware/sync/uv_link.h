@@ -15,6 +15,10 @@
 
 namespace possync::sync {
 
+// What one queued write costs besides its bytes (libuv's request, our WriteRequest, the
+// allocations' headers), counted by UvLink::queuedBytes().
+inline constexpr size_t kWriteOverheadBytes = 384;
+
 class UvLink final : public Link {
 public:
     explicit UvLink(uv::Owned<uv::TcpStream> stream);

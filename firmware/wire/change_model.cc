@@ -53,7 +53,8 @@ Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSe
 }
 
 Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk, bool lastChunk,
-                                    const std::vector<std::string>& tables) {
+                                    const std::vector<std::string>& tables,
+                                    std::optional<uint64_t> snapshotRecords) {
     auto vec = fbb_.CreateVector(changes_);
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> names;
     if (!tables.empty()) names = fbb_.CreateVectorOfStrings(tables);
@@ -67,6 +68,7 @@ Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint3
     cm.add_last_chunk(lastChunk);
     cm.add_changes(vec);
     if (!tables.empty()) cm.add_tables(names);
+    if (snapshotRecords) cm.add_snapshot_records(*snapshotRecords);
     auto model = cm.Finish();
     fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
     finished_ = true;

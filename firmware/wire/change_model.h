@@ -8,6 +8,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,9 +38,11 @@ public:
     // Finishes the model. The returned bytes stay valid until the next add/reset.
     Bytes finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq);
     // A FULL chunk: readSeq is the seq this chunk was read at; `tables` (chunk 0 only) are the
-    // watched tables of the snapshot.
+    // watched tables of the snapshot, `snapshotRecords` (chunk 0 only) the records they held
+    // when it was read (the slave's bound on the FULL's size).
     Bytes finishFull(uint64_t generation, uint64_t readSeq, uint32_t chunk, bool lastChunk,
-                     const std::vector<std::string>& tables);
+                     const std::vector<std::string>& tables,
+                     std::optional<uint64_t> snapshotRecords = std::nullopt);
 
     // Forgets all changes; keeps the allocated memory.
     void reset();

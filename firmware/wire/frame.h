@@ -91,6 +91,13 @@ public:
 
     // Bytes held from an incomplete frame (header and/or payload).
     size_t buffered() const { return headerHave_ + payloadHave_; }
+    // The size (header + announced payload) of the frame under way, 0 when none is: the
+    // header's size while the header itself is incomplete. Sessions give a frame a deadline
+    // proportional to it (a peer that trickles a frame is not alive).
+    size_t partialFrameBytes() const {
+        if (buffered() == 0) return 0;
+        return headerHave_ < kFrameHeaderBytes ? kFrameHeaderBytes : kFrameHeaderBytes + payloadLen_;
+    }
     // Capacity of the decoder's own buffer (for tests of the memory bound).
     size_t bufferCapacity() const { return capacityWords_ * sizeof(uint64_t); }
     uint32_t maxFrameBytes() const { return maxFrameBytes_; }

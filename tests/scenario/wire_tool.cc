@@ -50,6 +50,7 @@ int usage() {
         "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
         "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
         "       wire_tool unverifiable\n"
+        "       wire_tool ping\n"
         "       wire_tool decode HEX\n");
     return 2;
 }
@@ -206,11 +207,18 @@ int runDecode(const std::string& hex) {
     }
 }
 
+// A Ping as a slave sends it (a hostile peer floods a board with these).
+int runPing() {
+    auto p = wire::buildPing(1'700'000'000'000, 0);
+    return printFrame(Bytes(p.data(), p.size()));
+}
+
 int run(int argc, char** argv) {
     if (argc < 2) return usage();
     std::string command = argv[1];
     if (command == "decode") return argc == 3 ? runDecode(argv[2]) : usage();
     if (command == "unverifiable") return argc == 2 ? runUnverifiable() : usage();
+    if (command == "ping") return argc == 2 ? runPing() : usage();
     auto o = parseOptions(argc, argv);
     if (!o) return usage();
     if (command == "hello") return runHello(*o);

@@ -72,10 +72,10 @@ Status WriteTxn::checkKey(Bytes key) const {
 
 Status WriteTxn::checkCapture() {
     if (changes_->sizeSoFar() > store_->maxChangeModelBytes())
-        return fail(
-            makeError(Errc::TooLarge, "transaction too large to replicate: its change model exceeds " +
-                                          std::to_string(store_->maxChangeModelBytes()) +
-                                          " bytes, the most every board can take; commit in smaller transactions"));
+        return fail(makeError(Errc::TooLarge,
+                              "transaction too large to replicate: its change model exceeds " +
+                                  std::to_string(store_->maxChangeModelBytes()) +
+                                  " bytes, the most every board can take; commit in smaller transactions"));
     return {};
 }
 
@@ -265,6 +265,16 @@ Result<uint64_t> ReadTxn::digest(std::string_view table) {
     auto d = txn_.get(store_->digestDbi(), Bytes(table));
     if (!d) return d.takeError();
     return (*d && (*d)->size == 8) ? getBe64((*d)->data) : uint64_t(0);
+}
+
+Result<uint64_t> ReadTxn::watchedDigest() {
+    uint64_t combined = 0;
+    for (const auto& t : meta_.watched) {
+        auto d = digest(t);
+        if (!d) return d.takeError();
+        combined ^= *d;
+    }
+    return combined;
 }
 
 // --- ApplyTxn ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -33,6 +34,7 @@
 #include "sync/snapshot.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
+#include "wire/messages.h"
 
 namespace possync::sync {
 
@@ -99,6 +101,9 @@ private:
     bool needsFragments(size_t bytes) const { return bytes > peerMaxFrame_; }
     void sent(size_t frames, size_t bytes);
     void onTick();
+    // The master's watched-table digest at its head, for a Welcome or Ping (none on a read
+    // failure, or when the generation changed under this link).
+    std::optional<wire::DigestAt> digestToAnnounce();
 
     SessionHost& master_;
     std::unique_ptr<Link> link_;

@@ -14,6 +14,8 @@ POSSYNC_LOG_DECLARE(Sync);
 namespace {
 // After a discovery change, how long to let related announcements arrive before choosing.
 constexpr uint64_t kDiscoverySettleMs = 150;
+// How long status() still shows a divergence after it healed.
+constexpr uint64_t kShowHealedMs = 10 * 60 * 1000;
 }  // namespace
 
 struct Replica::OwnedIo {
@@ -621,9 +623,14 @@ void Replica::checkDigest() {
     }
     if (ours->seq != master.seq || ours->generation != master.generation) return;  // raced a commit
     if (ours->digest == master.digest) {
-        if (!diverged_.empty())
+        if (!diverged_.empty()) {
             LOG(Sync, Info) << "digest equals the master's again at seq " << master.seq
                             << ": divergence resolved";
+            // Still shown for a while: an alarm that vanished within a second would go unseen.
+            healed_ = diverged_ + "; healed: digests equal again at " + hex64(master.generation) + ":" +
+                      std::to_string(master.seq);
+            healedAtMs_ = clock_.nowMs();
+        }
         diverged_.clear();
         divergenceHoldMs_ = 0;  // healthy again: a new divergence heals at once
         return;
@@ -683,6 +690,8 @@ ReplicaStatus Replica::status() const {
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
     s.waitingReason = waitingReason_;
     s.diverged = diverged_;
+    if (s.diverged.empty() && !healed_.empty() && clock_.nowMs() - healedAtMs_ < kShowHealedMs)
+        s.diverged = healed_;
     return s;
 }
 

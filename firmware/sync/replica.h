@@ -79,7 +79,8 @@ struct ReplicaStatus {
     uint64_t fullProgressChunks = 0;
     std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
     // "diverged: ..." while this slave's digest differed from the master's at the same position
-    // and no match has been seen since (empty: none known).
+    // and no match has been seen since; for 10 minutes after a match, the same text ending in
+    // "; healed: ..." (empty: none known).
     std::string diverged;
 };
 
@@ -192,7 +193,9 @@ private:
     // Divergence detection.
     std::optional<wire::DigestAt> masterDigest_;  // not yet compared
     std::string diverged_;                        // the alarm (ReplicaStatus::diverged)
-    uint64_t lastDivergenceFullMs_ = 0;           // when a divergence last started a FULL
+    std::string healed_;                          // the last alarm, once the digests were equal again
+    uint64_t healedAtMs_ = 0;
+    uint64_t lastDivergenceFullMs_ = 0;  // when a divergence last started a FULL
     bool divergenceFullEver_ = false;
     uint64_t divergenceHoldMs_ = 0;  // the next divergence FULL waits this long after the last
 };

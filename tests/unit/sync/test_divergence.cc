@@ -91,14 +91,23 @@ TEST_CASE("divergence: another digest at the slave's position: alarm, error coun
     // It asks for a FULL sync by itself: the next Hello says STARTING.
     std::vector<Sent> keep;
     CHECK(nextHello(s, probe, keep)->state() == wire::SlaveState::STARTING);
-    // The FULL brings the master's data; the next Ping's digest matches and the alarm clears.
+    // The FULL brings the master's data; the next Ping's digest matches: the alarm says healed.
     deliver(*s.replica, welcome(wire::SyncMode::FULL, kGen, 5));
     deliver(*s.replica, chunk(0, true, 5, {{"a", "master"}}));
     REQUIRE(s.replica->state() == ReplicaState::Streaming);
     CHECK_FALSE(s.replica->status().diverged.empty());  // not cleared before a comparison
     deliver(*s.replica, pingWithDigest(5, slaveDigest(s)));
-    CHECK(s.replica->status().diverged.empty());
+    auto healed = s.replica->status().diverged;
+    CHECK(healed.rfind("diverged: ", 0) == 0);
+    CHECK(healed.find("; healed: digests equal again at") != std::string::npos);
     CHECK(s.replica->state() == ReplicaState::Streaming);
+    // Shown for 10 minutes, then gone (pings keep the link alive meanwhile).
+    for (int i = 0; i < 601; ++i) {
+        s.time.advance(1000);
+        deliver(*s.replica, pingWithDigest(5, slaveDigest(s)));
+    }
+    CHECK(s.replica->status().diverged.empty());
+    CHECK(s.replica->stats().errors["diverged"] == 1);
 }
 
 TEST_CASE("divergence: a slave behind the digest's position compares once it reaches it") {

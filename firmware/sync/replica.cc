@@ -632,7 +632,6 @@ void Replica::checkDigest() {
             healedAtMs_ = clock_.nowMs();
         }
         diverged_.clear();
-        divergenceHoldMs_ = 0;  // healthy again: a new divergence heals at once
         return;
     }
     onDiverged(master, ours->digest);
@@ -641,6 +640,12 @@ void Replica::checkDigest() {
 void Replica::onDiverged(const wire::DigestAt& master, uint64_t ours) {
     stats_.error("diverged");
     uint64_t now = clock_.nowMs();
+    // The hold is not reset by an equal digest (a slave that diverges again after every FULL
+    // would loop), only by a quiet period as long as the longest hold.
+    if (divergenceFullEver_ && now - lastDivergenceFullMs_ >= config_.divergenceFullMaxMs) {
+        divergenceFullEver_ = false;
+        divergenceHoldMs_ = 0;
+    }
     std::string what = "diverged: at " + hex64(master.generation) + ":" + std::to_string(master.seq) +
                        " this slave's digest is " + hex64(ours) + ", the master's " + hex64(master.digest);
     bool held = divergenceFullEver_ && now - lastDivergenceFullMs_ < divergenceHoldMs_;

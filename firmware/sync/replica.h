@@ -57,7 +57,7 @@ struct ReplicaConfig {
     uint64_t backoffMaxMs = 60000;
     bool acceptNewGeneration = false;  // policy `accept`
     // Divergence (the master's digest at our position differs from ours): the first FULL sync
-    // starts at once; while the mismatch persists, the next one waits at least this long,
+    // starts at once; while divergences recur, the next one waits at least this long,
     // doubling up to the max (a digest that never matches must not loop FULL syncs).
     uint64_t divergenceFullMinMs = 5 * 60 * 1000;
     uint64_t divergenceFullMaxMs = 60 * 60 * 1000;

@@ -134,6 +134,9 @@ TEST_CASE("divergence: a persisting mismatch does not loop FULL syncs") {
     deliver(*s.replica, chunk(0, true, 5, {{"a", "1"}}));
     REQUIRE(s.replica->state() == ReplicaState::Streaming);
     (void)sentMessages(*probe);
+    // Equal once (the FULL's data), then different again: flapping must not loop FULLs either.
+    deliver(*s.replica, pingWithDigest(5, slaveDigest(s)));
+    CHECK(s.replica->status().diverged.find("healed") != std::string::npos);
     // Still different after the FULL (the master's digest is wrong, or it diverges again):
     // alarm and count, but no second FULL within the hold time.
     deliver(*s.replica, pingWithDigest(5, slaveDigest(s) ^ 1));

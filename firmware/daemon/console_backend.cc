@@ -42,7 +42,10 @@ console::StatusInfo DaemonBackend::status() {
         }
         s.link = st.state;
         s.discovery = st.foundVia;
-        s.waiting = st.waitingReason;
+        // A divergence alarm shows until the digests are seen equal again (after its FULL).
+        s.waiting = st.diverged.empty()        ? st.waitingReason
+                    : st.waitingReason.empty() ? st.diverged
+                                               : st.diverged + "; " + st.waitingReason;
     }
     return s;
 }

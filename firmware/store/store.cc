@@ -358,6 +358,19 @@ Result<uint64_t> Store::trimLogAt(const TrimLimits& limits, std::optional<uint64
     return removed;
 }
 
+Result<WatchedDigest> Store::watchedDigest() {
+    auto rt = beginRead();
+    if (!rt) return rt.takeError();
+    WatchedDigest d;
+    d.generation = rt->meta().generation;
+    d.seq = rt->meta().seq;
+    d.synced = rt->meta().synced;
+    auto x = rt->watchedDigest();
+    if (!x) return x.takeError();
+    d.digest = *x;
+    return d;
+}
+
 Result<std::vector<TableInfo>> Store::tables() {
     auto rt = beginRead();
     if (!rt) return rt.takeError();

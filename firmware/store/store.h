@@ -71,6 +71,15 @@ struct TableInfo {
     bool watched = false;
 };
 
+// The combined digest of the watched tables as of one committed position (one read
+// transaction): what a master announces and a slave compares to detect divergence.
+struct WatchedDigest {
+    uint64_t generation = 0;
+    uint64_t seq = 0;
+    uint64_t digest = 0;
+    bool synced = false;  // the data holds a position (a slave that never synced: false)
+};
+
 class Store final {
 public:
     static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& options);
@@ -127,6 +136,9 @@ public:
 
     // Business tables: names, entry counts, digests.
     Result<std::vector<TableInfo>> tables();
+    // The watched tables' combined digest and the position it belongs to, in one read
+    // transaction (never the writer lock).
+    Result<WatchedDigest> watchedDigest();
 
     // In-process listeners, called after each commit that appended a log entry (seq) or after
     // a slave apply (its new position seq). Returns an id for removeCommitListener.

@@ -267,6 +267,16 @@ Result<uint64_t> ReadTxn::digest(std::string_view table) {
     return (*d && (*d)->size == 8) ? getBe64((*d)->data) : uint64_t(0);
 }
 
+Result<uint64_t> ReadTxn::watchedDigest() {
+    uint64_t combined = 0;
+    for (const auto& t : meta_.watched) {
+        auto d = digest(t);
+        if (!d) return d.takeError();
+        combined ^= *d;
+    }
+    return combined;
+}
+
 // --- ApplyTxn ---------------------------------------------------------------------------
 
 Status ApplyTxn::fail(Error e) {

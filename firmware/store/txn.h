@@ -108,6 +108,8 @@ public:
     Result<std::vector<std::string>> tableNames();
     Result<uint64_t> entries(std::string_view table);
     Result<uint64_t> digest(std::string_view table);
+    // The combined digest of the watched tables (XOR of their digests; `possync digest`).
+    Result<uint64_t> watchedDigest();
     lmdb::Txn& raw() { return txn_; }
     void end();
 

@@ -304,6 +304,7 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     w.heartbeatMs = static_cast<uint32_t>(master_.config().heartbeatMs);
     w.maxFrame = static_cast<uint32_t>(master_.config().maxFrameBytes);
     w.maxMessage = wire::kMaxMessageBytes;
+    w.digest = digestToAnnounce();
     if (!sendPayload(wire::buildWelcome(w))) return makeError(Errc::Closed, "write failed");
     LOG(Sync, Info) << "slave " << device_ << " at " << peer_ << ": "
                     << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync (" << d.why
@@ -547,7 +548,8 @@ void MasterSession::onTick() {
     checkDeadlines(now);
     if (closed()) return;
     if (state_ != SessionState::AwaitHello && now - lastSentMs_ >= cfg.heartbeatMs / 2)
-        if (!sendPayload(wire::buildPing(master_.clock().wallMs(), master_.head()))) return;
+        if (!sendPayload(wire::buildPing(master_.clock().wallMs(), master_.head(), digestToAnnounce())))
+            return;
     // A safety net for a missed wake-up: the log is always read from our own position.
     pump();
 }
@@ -569,6 +571,19 @@ void MasterSession::checkDeadlines(uint64_t now) {
                   " received)",
               "frame_timeout");
     }
+}
+
+std::optional<wire::DigestAt> MasterSession::digestToAnnounce() {
+    // Divergence detection (issue 10): the slave compares this with its own digest once it is
+    // at the same position. One read transaction and a get per watched table, only when a
+    // Welcome or Ping goes out; never the writer lock.
+    auto d = master_.store().watchedDigest();
+    if (!d) {
+        LOG(Sync, Debug) << "session " << id_ << ": no digest to announce: " << d.error().message;
+        return std::nullopt;
+    }
+    if (generation_ && d->generation != generation_) return std::nullopt;  // the link ends soon
+    return wire::DigestAt{d->generation, d->seq, d->digest};
 }
 
 SessionInfo MasterSession::info() const {

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -45,6 +46,7 @@
 #include "sync/snapshot.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
+#include "wire/messages.h"
 
 namespace possync::sync {
 
@@ -122,6 +124,9 @@ private:
     void onTick();
     // Closes the link when a deadline of its state passed: the Hello's, the frame under way's.
     void checkDeadlines(uint64_t now);
+    // The master's watched-table digest at its head, for a Welcome or Ping (none on a read
+    // failure, or when the generation changed under this link).
+    std::optional<wire::DigestAt> digestToAnnounce();
 
     SessionHost& master_;
     std::unique_ptr<Link> link_;

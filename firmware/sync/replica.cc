@@ -16,6 +16,8 @@ namespace {
 constexpr uint64_t kDiscoverySettleMs = 150;
 // Records a FULL may carry beyond twice what chunk 0 announced (writes during the FULL).
 constexpr uint64_t kFullRecordSlack = 1024;
+// How long status() still shows a divergence after it healed.
+constexpr uint64_t kShowHealedMs = 10 * 60 * 1000;
 }  // namespace
 
 struct Replica::OwnedIo {
@@ -319,6 +321,7 @@ void Replica::onData(Bytes data) {
         linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
         return;
     }
+    checkDigest();
     if (link_) checkDeadlines(now);
 }
 
@@ -354,6 +357,7 @@ Status Replica::onFrame(Bytes payload) {
         case wire::Message::Welcome:
             if (state_ != ReplicaState::AwaitWelcome) return makeError(Errc::Protocol, "unexpected Welcome");
             POSSYNC_TRY(onWelcome(f->message_as_Welcome()));
+            noteMasterDigest(wire::digestOf(f->message_as_Welcome()));
             decoder_->setMaxFrameBytes(static_cast<uint32_t>(config_.maxFrameBytes));
             return {};
         case wire::Message::ChangeModel: return onChangeModel(f->message_as_ChangeModel());
@@ -361,6 +365,7 @@ Status Replica::onFrame(Bytes payload) {
             auto* p = f->message_as_Ping();
             masterHead_ = std::max(masterHead_, p->head_seq());
             masterTimeMs_ = p->time_ms();
+            noteMasterDigest(wire::digestOf(p));
             if (!send(wire::buildPong(p->time_ms(), clock_.wallMs(), position_)))
                 return makeError(Errc::Closed, "link lost");
             return {};
@@ -647,6 +652,91 @@ Status Replica::resync() {
     }
 }
 
+// ---- Divergence detection (issue 10) -----------------------------------------------------
+//
+// Equal positions must mean equal data. A change forged or corrupted on the link (or a slave's
+// file changed behind its back) breaks that silently: the slave streams on, at the master's
+// position, with other data. The master therefore announces its combined watched-table digest
+// at a position on Welcome and on its Pings; when this slave has committed exactly that
+// position it compares. A mismatch is an alarm (status, error log, stats `errors_diverged`) and
+// heals itself with a FULL sync, rate-limited so that a digest that never matches (a bug, a
+// master that keeps diverging) costs one FULL per hold time, not a loop.
+
+void Replica::noteMasterDigest(std::optional<wire::DigestAt> digest) {
+    if (!digest || digest->generation != linkGeneration_) return;
+    masterDigest_ = digest;
+}
+
+void Replica::checkDigest() {
+    if (!masterDigest_ || !link_ || state_ != ReplicaState::Streaming || batch_) return;
+    if (!synced_ || masterDigest_->generation != generation_ || position_ > masterDigest_->seq) {
+        masterDigest_.reset();  // passed, or another history: nothing to compare
+        return;
+    }
+    if (position_ < masterDigest_->seq) return;  // compared once we get there
+    wire::DigestAt master = *masterDigest_;
+    masterDigest_.reset();
+    auto ours = store_.watchedDigest();
+    if (!ours) {
+        LOG(Sync, Warning) << "cannot read this slave's digest: " << ours.error().message;
+        return;
+    }
+    if (ours->seq != master.seq || ours->generation != master.generation) return;  // raced a commit
+    if (ours->digest == master.digest) {
+        if (!diverged_.empty()) {
+            LOG(Sync, Info) << "digest equals the master's again at seq " << master.seq
+                            << ": divergence resolved";
+            // Still shown for a while: an alarm that vanished within a second would go unseen.
+            healed_ = diverged_ + "; healed: digests equal again at " + hex64(master.generation) + ":" +
+                      std::to_string(master.seq);
+            healedAtMs_ = clock_.nowMs();
+        }
+        diverged_.clear();
+        return;
+    }
+    onDiverged(master, ours->digest);
+}
+
+void Replica::onDiverged(const wire::DigestAt& master, uint64_t ours) {
+    stats_.error("diverged");
+    uint64_t now = clock_.nowMs();
+    // The hold is not reset by an equal digest (a slave that diverges again after every FULL
+    // would loop), only by a quiet period as long as the longest hold.
+    if (divergenceFullEver_ && now - lastDivergenceFullMs_ >= config_.divergenceFullMaxMs) {
+        divergenceFullEver_ = false;
+        divergenceHoldMs_ = 0;
+    }
+    std::string what = "diverged: at " + hex64(master.generation) + ":" + std::to_string(master.seq) +
+                       " this slave's digest is " + hex64(ours) + ", the master's " + hex64(master.digest);
+    bool held = divergenceFullEver_ && now - lastDivergenceFullMs_ < divergenceHoldMs_;
+    if (held) {
+        diverged_ = what + "; FULL sync held back for " +
+                    std::to_string((lastDivergenceFullMs_ + divergenceHoldMs_ - now) / 1000) +
+                    " s (the last one did not cure it)";
+        LOG(Sync, Error) << diverged_;
+        return;
+    }
+    diverged_ = what + "; FULL sync started";
+    LOG(Sync, Error) << diverged_;
+    divergenceHoldMs_ = divergenceFullEver_
+                            ? std::min(std::max(divergenceHoldMs_ * 2, config_.divergenceFullMinMs),
+                                       config_.divergenceFullMaxMs)
+                            : config_.divergenceFullMinMs;
+    divergenceFullEver_ = true;
+    lastDivergenceFullMs_ = now;
+    // As the operator's resync: the next Hello says STARTING; the data stays readable until
+    // the FULL commits atomically.
+    forceStarting_ = true;
+    dropLink();
+    step(ReplicaEvent::Resync);
+    retry_->stop();
+    retry_->start(0, 0, [this] {
+        if (state_ != ReplicaState::Backoff) return;
+        step(ReplicaEvent::RetryDue);
+        locate();
+    });
+}
+
 ReplicaStatus Replica::status() const {
     ReplicaStatus s;
     s.state = replicaStateName(state_);
@@ -664,6 +754,9 @@ ReplicaStatus Replica::status() const {
     s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
     s.waitingReason = waitingReason_;
+    s.diverged = diverged_;
+    if (s.diverged.empty() && !healed_.empty() && clock_.nowMs() - healedAtMs_ < kShowHealedMs)
+        s.diverged = healed_;
     return s;
 }
 

@@ -39,6 +39,7 @@
 #include "sync/stats.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
+#include "wire/messages.h"
 
 namespace possync::uv {
 class Loop;
@@ -62,6 +63,11 @@ struct ReplicaConfig {
     uint64_t helloTimeoutMs = 3000;
     // A frame once started must complete within timeoutMs + its size / this rate (bytes/s).
     uint64_t minFrameRate = 32u << 10;
+    // Divergence (the master's digest at our position differs from ours): the first FULL sync
+    // starts at once; while divergences recur, the next one waits at least this long,
+    // doubling up to the max (a digest that never matches must not loop FULL syncs).
+    uint64_t divergenceFullMinMs = 5 * 60 * 1000;
+    uint64_t divergenceFullMaxMs = 60 * 60 * 1000;
 };
 
 struct ReplicaStatus {
@@ -79,6 +85,10 @@ struct ReplicaStatus {
     uint64_t lastHeardMsAgo = 0;
     uint64_t fullProgressChunks = 0;
     std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
+    // "diverged: ..." while this slave's digest differed from the master's at the same position
+    // and no match has been seen since; for 10 minutes after a match, the same text ending in
+    // "; healed: ..." (empty: none known).
+    std::string diverged;
 };
 
 class Replica final : public LinkEvents {
@@ -131,6 +141,11 @@ private:
     bool send(const std::vector<uint8_t>& payload);
     void dropLink();
     void reap();
+    // Divergence detection: remembers the master's digest at a position (Welcome, Ping) and,
+    // once this slave is at that position with nothing uncommitted, compares it with its own.
+    void noteMasterDigest(std::optional<wire::DigestAt> digest);
+    void checkDigest();
+    void onDiverged(const wire::DigestAt& master, uint64_t ours);
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;
@@ -189,6 +204,15 @@ private:
     // Streaming: the models of one socket read, applied in one transaction.
     std::optional<store::ApplyTxn> batch_;
     uint64_t batchSeq_ = 0;
+
+    // Divergence detection.
+    std::optional<wire::DigestAt> masterDigest_;  // not yet compared
+    std::string diverged_;                        // the alarm (ReplicaStatus::diverged)
+    std::string healed_;                          // the last alarm, once the digests were equal again
+    uint64_t healedAtMs_ = 0;
+    uint64_t lastDivergenceFullMs_ = 0;  // when a divergence last started a FULL
+    bool divergenceFullEver_ = false;
+    uint64_t divergenceHoldMs_ = 0;  // the next divergence FULL waits this long after the last
 };
 
 }  // namespace possync::sync

@@ -150,6 +150,12 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
     b.add_heartbeat_ms(w.heartbeatMs);
     b.add_max_frame(w.maxFrame);
     b.add_max_message(w.maxMessage);
+    Position at;
+    if (w.digest) {
+        at = Position(w.digest->generation, w.digest->seq);
+        b.add_digest_at(&at);
+        b.add_digest(w.digest->digest);
+    }
     return finish(fbb, Message::Welcome, b.Finish().Union());
 }
 
@@ -175,9 +181,12 @@ std::vector<uint8_t> buildAck(Position position, bool full, uint32_t chunk) {
     return finish(fbb, Message::Ack, b.Finish().Union());
 }
 
-std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq) {
-    flatbuffers::FlatBufferBuilder fbb(64);
-    return finish(fbb, Message::Ping, CreatePing(fbb, timeMs, headSeq).Union());
+std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq, std::optional<DigestAt> digest) {
+    flatbuffers::FlatBufferBuilder fbb(96);
+    Position at;
+    if (digest) at = Position(digest->generation, digest->seq);
+    auto ping = CreatePing(fbb, timeMs, headSeq, digest ? &at : nullptr, digest ? digest->digest : 0);
+    return finish(fbb, Message::Ping, ping.Union());
 }
 
 std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSeq) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,20 @@ inline Position positionOf(const Position* p) {
     return p ? *p : Position(0, 0);
 }
 
+// A master's combined digest of its watched tables (XOR of the per-table rolling digests,
+// store/digest.h) as of one position: what Welcome and the master's Pings may carry.
+struct DigestAt {
+    uint64_t generation = 0;
+    uint64_t seq = 0;
+    uint64_t digest = 0;
+};
+// The digest a Welcome or Ping carries, if any.
+template <class T>
+std::optional<DigestAt> digestOf(const T* message) {
+    if (!message || !message->digest_at()) return std::nullopt;
+    return DigestAt{message->digest_at()->generation(), message->digest_at()->seq(), message->digest()};
+}
+
 struct HelloFields {
     uint32_t protocolVersion = 0;
     std::string_view storeId;
@@ -67,6 +82,7 @@ struct WelcomeFields {
     uint32_t heartbeatMs = 0;
     uint32_t maxFrame = 0;
     uint64_t maxMessage = 0;
+    std::optional<DigestAt> digest;  // the master's digest at a position (none: not sent)
 };
 
 // Builders: each returns one complete payload (see the convention above). Reasons and
@@ -76,7 +92,8 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& welcome);
 // A Welcome that refuses the slave (refused = true) with a code and a reason for people.
 std::vector<uint8_t> buildRefusal(std::string_view deviceId, ErrorCode code, std::string_view reason);
 std::vector<uint8_t> buildAck(Position position, bool full = false, uint32_t chunk = 0);
-std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq);
+// `digest`: the master's digest at a position (DigestAt), on a master's Pings.
+std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq, std::optional<DigestAt> digest = {});
 std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSeq);
 std::vector<uint8_t> buildError(ErrorCode code, std::string_view text);
 

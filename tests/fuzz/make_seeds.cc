@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/options.h"
+#include "possync_config.h"
 #include "wire/change_model.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
@@ -222,6 +224,150 @@ void frameSeeds() {
     writeSeed("frame", "truncated", Stream(kCommitWhole).raw(truncated).bytes());
 }
 
+// The master target's records (fuzz_master.cc): [tag][len lo][len hi][bytes].
+class Records {
+public:
+    // A payload the target frames (after putting the store's generation for kMasterGen).
+    Records& payload(const std::vector<uint8_t>& p, uint8_t readSize = 0) {
+        return put(uint8_t(readSize << 4), p);
+    }
+    Records& raw(const std::vector<uint8_t>& b, uint8_t readSize = 0) {
+        return put(uint8_t(1 | readSize << 4), b);
+    }
+    Records& wait(uint16_t tensOfMs) {
+        bytes_.insert(bytes_.end(), {2, uint8_t(tensOfMs), uint8_t(tensOfMs >> 8)});
+        return *this;
+    }
+    Records& event(uint8_t bits) {
+        bytes_.insert(bytes_.end(), {uint8_t(3 | bits), 0, 0});
+        return *this;
+    }
+    const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+private:
+    Records& put(uint8_t tag, const std::vector<uint8_t>& b) {
+        bytes_.insert(bytes_.end(), {tag, uint8_t(b.size()), uint8_t(b.size() >> 8)});
+        bytes_.insert(bytes_.end(), b.begin(), b.end());
+        return *this;
+    }
+    std::vector<uint8_t> bytes_;
+};
+
+// fuzz_master.cc's stand-in for its store's generation, and that store's head (40 commits
+// after the watched-set entry) and oldest log entry (30 kept).
+constexpr uint64_t kMasterGen = 0x47454e4d41474943ULL;
+constexpr uint64_t kMasterHead = 41;
+
+std::vector<uint8_t> masterHello(bool resuming, uint64_t seq, uint64_t gen = kMasterGen,
+                                 uint32_t maxFrame = 0, std::string_view store = "store1",
+                                 uint32_t version = 0) {
+    wire::HelloFields h;
+    h.protocolVersion = version ? version : POSSYNC_PROTOCOL_VERSION;
+    h.storeId = store;
+    h.deviceId = "slave-dev";
+    h.state = resuming ? wire::SlaveState::RESUMING : wire::SlaveState::STARTING;
+    h.position = wire::Position(gen, seq);
+    h.maxFrame = maxFrame;
+    h.maxMessage = maxFrame ? 1u << 20 : 0;
+    return wire::buildHello(h);
+}
+
+void masterSeeds() {
+    auto ack = [](uint64_t seq) { return wire::buildAck(wire::Position(kMasterGen, seq)); };
+    auto fullAck = [](uint32_t chunk) {
+        return wire::buildAck(wire::Position(kMasterGen, kMasterHead), true, chunk);
+    };
+    // FULL: Hello STARTING, the chunks acknowledged, then heartbeats.
+    Records full;
+    full.payload(masterHello(false, 0));
+    for (uint32_t c = 0; c < 3; ++c) full.payload(fullAck(c), uint8_t(c % 3));
+    full.wait(150)
+        .payload(wire::buildPing(1000, kMasterHead))
+        .payload(wire::buildPong(1000, 1001, kMasterHead));
+    full.payload(ack(kMasterHead)).wait(300);
+    writeSeed("master", "full", full.bytes());
+    // INCREMENTAL from seq 30: the log streamed in windows of 4, acknowledged.
+    Records inc;
+    inc.payload(masterHello(true, 30), 1);
+    for (uint64_t s = 34; s <= kMasterHead; s += 4) inc.payload(ack(std::min(s, kMasterHead))).wait(20);
+    inc.payload(wire::buildPing(5, 41)).wait(300).event(0x10);
+    writeSeed("master", "incremental", inc.bytes());
+    // A position older than the log (FULL), one ahead of the head, another generation with and
+    // without accept, another store, another protocol version.
+    writeSeed("master", "trimmed", Records().payload(masterHello(true, 2)).payload(fullAck(0)).bytes());
+    writeSeed("master", "ahead", Records().payload(masterHello(true, 99)).bytes());
+    writeSeed("master", "other-generation", Records().payload(masterHello(true, 20, 77)).bytes());
+    {
+        wire::HelloFields h;
+        h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
+        h.storeId = "store1";
+        h.deviceId = "slave-dev";
+        h.state = wire::SlaveState::RESUMING;
+        h.position = wire::Position(77, 20);
+        h.acceptNewGeneration = true;
+        writeSeed("master", "accept-generation",
+                  Records().payload(wire::buildHello(h)).payload(fullAck(0)).bytes());
+    }
+    writeSeed("master", "wrong-store",
+              Records().payload(masterHello(false, 0, kMasterGen, 0, "other")).bytes());
+    writeSeed("master", "wrong-version",
+              Records().payload(masterHello(false, 0, kMasterGen, 0, "store1", 99)).bytes());
+    // A small max_frame: chunks and big log entries go as Fragments while the queue drains.
+    Records frag;
+    frag.payload(masterHello(false, 0, kMasterGen, 600)).event(0x04).event(0x08 | 0x10).event(0x10);
+    for (uint32_t c = 0; c < 4; ++c) frag.payload(fullAck(c)).event(0x10);
+    writeSeed("master", "fragments", frag.bytes());
+    // Acks that were never sent, before the Hello, a second Hello, an Ack inside a Fragment.
+    writeSeed("master", "ack-before-hello", Records().payload(ack(3)).bytes());
+    writeSeed("master", "bad-acks",
+              Records().payload(masterHello(true, 35)).payload(ack(40)).payload(fullAck(5)).bytes());
+    writeSeed("master", "second-hello",
+              Records().payload(masterHello(true, 41)).payload(masterHello(true, 41)).bytes());
+    {
+        auto a = ack(36);
+        auto inner = wire::encodeFrame(Bytes(a.data(), a.size()));
+        writeSeed("master", "fragmented-ack",
+                  Records()
+                      .payload(masterHello(true, 35))
+                      .payload(wire::buildFragment(a.size(), 0, Bytes(a.data(), 8)))
+                      .payload(wire::buildFragment(a.size(), 8, Bytes(a.data() + 8, a.size() - 8)))
+                      .raw(inner, 2)
+                      .bytes());
+    }
+    // Frames a slave never sends, an Error, raw garbage, a silent peer (timeout), a peer that
+    // stops reading, a failing link, a reset.
+    writeSeed("master", "unexpected",
+              Records()
+                  .payload(masterHello(true, 41))
+                  .payload(welcome(wire::SyncMode::FULL))
+                  .payload(wire::buildRefusal("x", wire::ErrorCode::BUSY, "no"))
+                  .bytes());
+    writeSeed("master", "slave-error",
+              Records()
+                  .payload(masterHello(true, 41))
+                  .payload(wire::buildError(wire::ErrorCode::CONTINUITY, "gap"))
+                  .bytes());
+    std::vector<uint8_t> huge(wire::kFrameHeaderBytes);
+    wire::writeFrameHeader(huge.data(), 0xfffffff0u, 0);
+    writeSeed("master", "garbage",
+              Records().raw({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}).bytes());
+    writeSeed("master", "too-large", Records().raw(huge).bytes());
+    writeSeed(
+        "master", "pings-only",
+        Records().payload(wire::buildPing(1, 0)).wait(300).payload(wire::buildPing(2, 0)).wait(700).bytes());
+    writeSeed("master", "silent", Records().payload(masterHello(true, 30)).wait(700).bytes());
+    writeSeed("master", "stops-reading",
+              Records()
+                  .payload(masterHello(false, 0))
+                  .event(0x04)
+                  .wait(100)
+                  .payload(fullAck(0))
+                  .event(0x08 | 0x10)
+                  .bytes());
+    writeSeed("master", "send-fails", Records().payload(masterHello(true, 30)).event(0x20).wait(100).bytes());
+    writeSeed("master", "reset", Records().payload(masterHello(true, 30)).event(0x80).bytes());
+}
+
 void consoleSeeds() {
     // Control byte (fuzz_console.cc): bit 0 Script mode, bits 1-3 read size, bit 4 hang up.
     constexpr uint8_t kTerminal = 0x00, kScript = 0x01 | (7 << 1), kScriptBytes = 0x01;
@@ -266,6 +412,7 @@ int main(int argc, char** argv) {
     }
     gRoot = argv[1];
     frameSeeds();
+    masterSeeds();
     consoleSeeds();
     configSeeds();
     if (gFailures) std::fprintf(stderr, "fuzz_make_seeds: %d files could not be written\n", gFailures);

@@ -33,6 +33,10 @@
 //       "holding" and keeps the writer lock until its stdin gives a line or ends, or H ms passed,
 //       prints "committing", commits and prints "released seq=S". Every line is flushed at once
 //       (a test reads them as they come).
+//   scenario_writer corrupt --data DIR --table T --key K --value V
+//       Damage, not a write: on a (stopped) slave's directory, puts K=V into table T through the
+//       slave's apply path without a master and without moving the position: what a change
+//       forged or corrupted on the link leaves behind (the digest follows the damaged data).
 #include <poll.h>
 
 #include <chrono>
@@ -47,6 +51,8 @@
 #include "base/bytes.h"
 
 #include "store/store.h"
+#include "wire/change_model.h"
+#include "wire/messages.h"
 
 namespace possync::scenario {
 namespace {
@@ -449,6 +455,26 @@ int runHold(store::Store& s, const Args& a) {
     return 0;
 }
 
+int runCorrupt(store::Store& s, const Args& a) {
+    for (const char* o : {"table", "key", "value"})
+        if (!a.options.count(o)) return fail(std::string("--") + o + " is required");
+    // Through the slave's apply path, as a forged change model would be applied: the table's
+    // digest follows the damaged data, the position stays the master's.
+    wire::ChangeModelWriter w;
+    w.put(a.options.at("table"), Bytes(a.options.at("key")), Bytes(a.options.at("value")));
+    Bytes model = w.finishIncremental(0, 1, 1);
+    auto frame = wire::verifyFrame(model);
+    if (!frame) return fail(frame.error().message);
+    auto txn = s.beginApply();
+    if (!txn) return fail(txn.error().message);
+    auto p = txn->apply((*frame)->message_as_ChangeModel());
+    if (!p) return fail(p.error().message);
+    auto c = txn->commit();
+    if (!c) return fail(c.error().message);
+    printf("corrupted %s/%s\n", a.options.at("table").c_str(), a.options.at("key").c_str());
+    return 0;
+}
+
 int usage() {
     fprintf(stderr,
             "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P "
@@ -457,7 +483,8 @@ int usage() {
             "       scenario_writer soak --data DIR --seconds S --seed X --tables T1,T2,... [--pause-ms P]\n"
             "       scenario_writer check-counter --data DIR\n"
             "       scenario_writer observe --data DIR --tables T1,T2,...\n"
-            "       scenario_writer hold --data DIR --table T --hold-ms H [--before N]\n");
+            "       scenario_writer hold --data DIR --table T --hold-ms H [--before N]\n"
+            "       scenario_writer corrupt --data DIR --table T --key K --value V\n");
     return 2;
 }
 
@@ -467,7 +494,8 @@ int run(int argc, char** argv) {
     const Args& a = *args;
     bool check = a.command == "check-counter" || a.command == "observe";
     if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold" &&
-        a.command != "soak")
+        a.command != "soak" &&
+        a.command != "corrupt")
         return usage();
     store::StoreOptions options;
     options.create = false;
@@ -480,6 +508,7 @@ int run(int argc, char** argv) {
     if (a.command == "mixed") return runMixed(**s, a);
     if (a.command == "hold") return runHold(**s, a);
     if (a.command == "soak") return runSoak(**s, a);
+    if (a.command == "corrupt") return runCorrupt(**s, a);
     return runCounter(**s, a);
 }
 

@@ -122,6 +122,9 @@ private:
     bool send(const std::vector<uint8_t>& payload);
     void dropLink();
     void reap();
+    // Disk faults (issue 11): our own store failed to write (ENOSPC, EIO) or its map is full.
+    bool storeFailed(const Error& e);
+    void storeRecovered();
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;
@@ -162,6 +165,9 @@ private:
     uint64_t lastSentMs_ = 0;
     uint64_t rttMs_ = 0;
     std::string waitingReason_;
+    // Set from a failed apply/commit on our own disk until a commit succeeds again: the
+    // waiting reason stays on the console and the backoff grows instead of restarting.
+    enum class StoreFault { None, Disk, MapFull } storeFault_ = StoreFault::None;
 
     // FULL in progress: one open apply transaction.
     std::optional<store::ApplyTxn> full_;

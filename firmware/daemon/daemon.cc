@@ -156,6 +156,13 @@ Status Daemon::initSlave() {
     rc.backoffMinMs = options_.backoffMinMs;
     rc.backoffMaxMs = options_.backoffMaxMs;
     rc.acceptNewGeneration = options_.newGeneration == NewGenerationPolicy::Accept;
+    rc.onStoreUnusable = [this](const std::string& why) {
+        // Reopening the environment is what a restart does; the packaged unit restarts us
+        // (Restart=on-failure) and the replica resumes from its durable position.
+        LOG(Daemon, Error) << why << "; exiting (status 1) to be restarted";
+        exitCode_ = 1;
+        shutdown(0);
+    };
     auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
     if (!r) return r.takeError();
     replica_ = std::move(*r);
@@ -165,7 +172,7 @@ Status Daemon::initSlave() {
 void Daemon::shutdown(int signum) {
     if (stopping_) return;
     stopping_ = true;
-    LOG(Daemon, Info) << "signal " << signum << ": shutting down";
+    if (signum) LOG(Daemon, Info) << "signal " << signum << ": shutting down";
     serialConsole_.reset();
     socketConsole_.reset();
     if (master_) master_->stop();
@@ -193,7 +200,7 @@ int Daemon::run() {
         return 1;
     }
     LOG(Daemon, Info) << "stopped";
-    return 0;
+    return exitCode_;
 }
 
 }  // namespace possync::daemon

@@ -71,6 +71,7 @@ private:
     uv::Owned<uv::Signal> sigint_, sigterm_;
     uint64_t startedMs_ = 0;
     bool stopping_ = false;
+    int exitCode_ = 0;  // 1 after a fault only a restart clears (a store LMDB cannot write)
 };
 
 }  // namespace possync::daemon

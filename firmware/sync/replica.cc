@@ -313,6 +313,11 @@ bool Replica::storeFailed(const Error& e) {
                 : "disk error: " + e.message + "; position " + std::to_string(position_) + " kept, retrying";
     LOG(Sync, Error) << "cannot store the master's changes: " << waitingReason_;
     linkLost("cannot apply: " + e.message, wire::ErrorCode::INTERNAL, mapFull ? "map_full" : "disk");
+    // A failed meta-page write (fsync/msync of the meta page) leaves LMDB's environment
+    // marked fatal: every later transaction of this process fails with MDB_PANIC, whatever the
+    // disk does now. lmdb::fromMdb keeps mdb_strerror's text, which names it.
+    if (e.message.find("MDB_PANIC") != std::string::npos && config_.onStoreUnusable)
+        config_.onStoreUnusable("LMDB environment unusable after a failed write: " + e.message);
     return true;
 }
 

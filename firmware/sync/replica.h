@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,11 @@ struct ReplicaConfig {
     uint64_t backoffMinMs = 500;
     uint64_t backoffMaxMs = 60000;
     bool acceptNewGeneration = false;  // policy `accept`
+
+    // Disk faults (issue 11): LMDB cannot write with this environment any more (a meta-page
+    // write failed: MDB_PANIC on every later transaction) and only reopening it helps. The
+    // daemon exits non-zero so that its service manager restarts it. Unset: keep waiting.
+    std::function<void(const std::string& why)> onStoreUnusable;
 };
 
 struct ReplicaStatus {

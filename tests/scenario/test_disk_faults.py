@@ -127,8 +127,9 @@ def fault_on_slave(master, slave, fiu, sock, name, errno, errtext, probability=N
     else:
         fiu.enable_random(name, errno, probability)
     write(master, 30)
-    slave.wait_log(r"cannot store the master's changes: disk error: .*" + errtext, since=mark)
+    failed = r"cannot store the master's changes: disk error: .*" + errtext
     if probability is None:
+        slave.wait_log(failed, since=mark)
         reason = wait_waiting(sock, "disk error")
         check(errtext in reason, f"the waiting line does not name the error: {reason!r}")
         say(f"{slave.name} console: waiting: {reason}")
@@ -140,13 +141,30 @@ def fault_on_slave(master, slave, fiu, sock, name, errno, errtext, probability=N
             check(out, f"possync get on {slave.name} printed nothing")
         check(stats(sock).get("errors_disk", 0) > 0, f"{slave.name}'s console counts no errors_disk")
     else:
-        # At random some commits pass: the position may move, but only with its data.
-        for _ in range(5):
-            s, c = seq(slave.data), counter_of(slave.data)
+        # At random some commits pass: the position may move, but only with its data. A third
+        # of the failures hit the meta page's msync (see below): wait for one, or for 8 failures.
+        def enough():
+            c = counter_of(slave.data)
             check(c >= before_counter, f"{slave.name}'s counter went back from {before_counter} to {c}")
+            if not slave.alive() or slave.count(failed, since=mark) >= 8:
+                return True
+            write(master, 5)  # more commits to fail
+            return False
+        harness.wait_until(f"{slave.name} to fail 8 commits or exit", enough, timeout=30)
     fiu.disable(name)
     say(f"{slave.name}: {name} errno {errno} cleared after {slave.count(errtext, since=mark)} logged failures")
-    slave.wait_log(r"disk writes work again", since=mark)
+    if not slave.alive():
+        # The meta page's msync failed: LMDB refuses every later transaction (MDB_PANIC) until
+        # the environment is reopened, so the daemon exits 1 for its service manager to restart.
+        rc = slave.proc.wait(10)
+        check(rc == 1, f"{slave.name} exited {rc} after MDB_PANIC, not 1")
+        check(slave.count(r"LMDB environment unusable after a failed write: .*MDB_PANIC.*exiting \(status 1\)",
+                          since=mark) == 1, f"{slave.name} exited without saying why")
+        say(f"{slave.name} exited 1 after MDB_PANIC (a failed meta-page write); restarted as systemd would")
+        counter_of(slave.data)
+        slave.start()
+    else:
+        slave.wait_log(r"disk writes work again", since=mark)
     harness.converge(master, [slave])
     check(slave.count(r"FULL sync complete") == fulls, f"{slave.name} took a FULL sync the log did not force")
     check(slave.count(r"resumes INCREMENTAL", since=mark) >= 1, f"{slave.name} did not resume INCREMENTAL")

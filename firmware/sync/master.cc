@@ -147,6 +147,12 @@ void Master::onTrimmed(const Result<uint64_t>& removed) {
     if (!removed) {
         LOG(Sync, Warning) << "log trim failed: " << removed.error().message;
         stats_.error("trim");
+        // An ordinary failure leaves the log as it was: slaves are still served from it and
+        // the next interval tries again. A failed meta-page write is not ordinary (see
+        // MasterConfig::onStoreUnusable); lmdb::fromMdb keeps mdb_strerror's text, which names it.
+        if (removed.error().message.find("MDB_PANIC") != std::string::npos && config_.onStoreUnusable)
+            config_.onStoreUnusable("LMDB environment unusable after a failed write: " +
+                                    removed.error().message);
         return;
     }
     stats_.logTrims++;

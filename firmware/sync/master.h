@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,11 @@ struct MasterConfig {
     uint64_t chunkBytes = 1u << 20;
     store::TrimLimits trim;
     uint64_t trimIntervalMs = 1000;
+
+    // Disk faults (issue 11): a trim's meta-page write failed and LMDB refuses every later
+    // transaction of this process (MDB_PANIC), reads included: only a restart helps (the
+    // daemon exits 1 for its service manager). Unset: trims keep failing, logged.
+    std::function<void(const std::string& why)> onStoreUnusable;
 };
 
 class Master final : public SessionHost {

@@ -23,12 +23,15 @@ Phases (one master, slave1; counter transactions, see scenario_writer counter):
      (digest unchanged), the console says why. Cleared: the FULL completes, it converges.
   C. the master, during log trims: fdatasync fails with EIO: trims fail (log, errors_trim on the
      console), the master keeps serving (slave1 follows new transactions meanwhile). Cleared:
-     the next trim works and the log shrinks.
+     the next trim works and the log shrinks. Then pwrite at random (50 %, EIO): a failed
+     meta-page write makes LMDB refuse the whole environment (MDB_PANIC): the master exits 1,
+     is restarted (as its service manager would), slave1 resumes INCREMENTAL.
   D. a writer on the master (`possync put` under fiu-run) with fdatasync (ENOSPC) or pwrite (EIO)
      failing: a non-zero exit naming the error; nothing of it committed, nothing committed before
      lost (the master's digest is unchanged; slave1 converges).
-The old replica reported a failed commit as a protocol error with no waiting reason: phase A
-failed on the console check.
+The old replica reported a failed commit as a protocol error with no waiting reason and
+reconnected every 100 ms (phase A failed); after MDB_PANIC the old daemons stayed up but could
+never write (or, on the master, read) again.
 """
 
 import os
@@ -231,6 +234,35 @@ def main(scn):
                        lambda: int(harness.info(master.data)["log_entries"]) <= MAX_ENTRIES, timeout=20)
     say(f"C. master: trims failed ({master.count('log trim failed', since=mark)} logged), then worked: "
         f"log_first {first} -> {harness.info(master.data)['log_first']}")
+
+    # C2. At random (pwrite EIO, 50 %): a failed page write fails the trim as above; a failed
+    # meta-page write leaves the master's environment fatal (MDB_PANIC, reads included), so
+    # it exits 1 to be restarted; its slave resumes INCREMENTAL (its log still covers it).
+    say("C2. master: pwrite fails at random (50 %, EIO) during log trims")
+    fulls = slave.count(r"FULL sync complete")
+    mark, smark = master.mark(), slave.mark()
+    mfiu.enable_random(PWRITE, EIO, 0.5)
+
+    def trims_failed():
+        if not master.alive() or master.count(r"log trim failed: .*Input/output error", since=mark) >= 5:
+            return True
+        write(master, MAX_ENTRIES // 2)  # past --log-max-entries: a trim is due
+        return False
+    harness.wait_until("the master to fail 5 trims or exit", trims_failed, timeout=40, interval=0.3)
+    if master.alive():
+        mfiu.disable(PWRITE)
+        say(f"C2. master: {master.count('log trim failed', since=mark)} trims failed, no meta-page failure")
+    else:
+        rc = master.proc.wait(10)
+        check(rc == 1, f"the master exited {rc} after MDB_PANIC, not 1")
+        check(master.count(r"LMDB environment unusable after a failed write: .*MDB_PANIC.*exiting \(status 1\)",
+                           since=mark) == 1, "the master exited without saying why")
+        say("C2. master exited 1 after MDB_PANIC (a failed meta-page write); restarted as systemd would")
+        master.restart_on_same_port()
+        slave.wait_log(r"resumes INCREMENTAL", since=smark, timeout=30)
+    write(master, 5)
+    harness.converge(master, [slave])
+    check(slave.count(r"FULL sync complete") == fulls, "slave1 took a FULL during the master's trim faults")
 
     # D. A writer on the master gets a clear error; nothing committed is lost.
     for name, errno, errtext in ((FDATASYNC, ENOSPC, "No space left on device"),

@@ -95,6 +95,7 @@ private:
     void reap();
     void trim();
     void onTrimmed(const Result<uint64_t>& removed);
+    void storeUnusable(const Error& e);  // disk faults: MDB_PANIC -> config_.onStoreUnusable
 
     uv::Loop& loop_;
     UvTime time_;

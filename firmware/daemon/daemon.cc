@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "log/log.h"
+#include "uv/timer.h"
 
 #include "console/interpreter.h"
 #include "console/serial_console.h"
@@ -118,6 +119,7 @@ Status Daemon::initMaster() {
     mc.trim.maxBytes = options_.logMaxBytes;
     mc.trim.hardMaxEntries = options_.logHardMaxEntries;
     mc.trim.hardMaxBytes = options_.logHardMaxBytes;
+    mc.onStoreUnusable = [this](const std::string& why) { exitForRestart(why); };
     auto m = sync::Master::create(*loop_, *store_, mc);
     if (!m) return m.takeError();
     master_ = std::move(*m);
@@ -163,16 +165,33 @@ Status Daemon::initSlave() {
     rc.helloTimeoutMs = options_.helloTimeoutMs;
     rc.minFrameRate = options_.minFrameRate;
     rc.acceptNewGeneration = options_.newGeneration == NewGenerationPolicy::Accept;
+    rc.onStoreUnusable = [this](const std::string& why) { exitForRestart(why); };
     auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
     if (!r) return r.takeError();
     replica_ = std::move(*r);
     return {};
 }
 
+void Daemon::exitForRestart(const std::string& why) {
+    // Reopening the LMDB environment is what a restart does; the packaged unit restarts us
+    // (Restart=on-failure), a slave resumes from its durable position.
+    LOG(Daemon, Error) << why << "; exiting (status 1) to be restarted";
+    exitCode_ = 1;
+    // Called from inside the master's or the replica's callbacks: stop them on the next loop
+    // turn, not under their feet.
+    auto timer = uv::Timer::create(*loop_);
+    if (!timer) {
+        shutdown(0);
+        return;
+    }
+    exitTimer_ = std::move(*timer);
+    exitTimer_->start(0, 0, [this] { shutdown(0); });
+}
+
 void Daemon::shutdown(int signum) {
     if (stopping_) return;
     stopping_ = true;
-    LOG(Daemon, Info) << "signal " << signum << ": shutting down";
+    if (signum) LOG(Daemon, Info) << "signal " << signum << ": shutting down";
     serialConsole_.reset();
     socketConsole_.reset();
     if (master_) master_->stop();
@@ -194,13 +213,14 @@ int Daemon::run() {
     advertiser_.reset();
     sigint_.reset();
     sigterm_.reset();
+    exitTimer_.reset();
     auto r = loop_->close();
     if (!r) {
         LOG(Daemon, Error) << "closing the event loop: " << r.error().message;
         return 1;
     }
     LOG(Daemon, Info) << "stopped";
-    return 0;
+    return exitCode_;
 }
 
 }  // namespace possync::daemon

@@ -8,6 +8,7 @@
 #include "base/result.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
+#include "uv/timer.h"
 
 #include "daemon/options.h"
 #include "store/store.h"
@@ -55,6 +56,7 @@ private:
     Status initSlave();
     Status initConsole();
     void shutdown(int signum);
+    void exitForRestart(const std::string& why);
 
     Options options_;
     std::unique_ptr<uv::Loop> loop_;
@@ -69,8 +71,10 @@ private:
     std::unique_ptr<console::SerialConsole> serialConsole_;
     std::unique_ptr<console::SocketConsole> socketConsole_;
     uv::Owned<uv::Signal> sigint_, sigterm_;
+    uv::Owned<uv::Timer> exitTimer_;  // exitForRestart(): shutdown on the next loop turn
     uint64_t startedMs_ = 0;
     bool stopping_ = false;
+    int exitCode_ = 0;  // 1 after a fault only a restart clears (a store LMDB cannot write)
 };
 
 }  // namespace possync::daemon

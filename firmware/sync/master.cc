@@ -186,6 +186,7 @@ void Master::trim() {
     auto needed = store_.trimNeeded(config_.trim, pinned);
     if (!needed) {
         LOG(Sync, Warning) << "log trim check failed: " << needed.error().message;
+        storeUnusable(needed.error());
         return;
     }
     if (!*needed) return;
@@ -209,12 +210,23 @@ void Master::onTrimmed(const Result<uint64_t>& removed) {
     if (!removed) {
         LOG(Sync, Warning) << "log trim failed: " << removed.error().message;
         stats_.error("trim");
+        // An ordinary failure leaves the log as it was: slaves are still served from it and
+        // the next interval tries again.
+        storeUnusable(removed.error());
         return;
     }
     stats_.logTrims++;
     LOG(Sync, Debug) << "trimmed " << *removed << " log entries";
     // Sessions whose entries went past the hard limit notice at their next pump.
     if (*removed) pumpAll();
+}
+
+void Master::storeUnusable(const Error& e) {
+    // A failed meta-page write is not ordinary (see MasterConfig::onStoreUnusable). The trim's
+    // own commit reports the write's errno; every transaction after it, the trim check of the
+    // next interval included, reports MDB_PANIC (lmdb::fromMdb keeps mdb_strerror's text).
+    if (e.message.find("MDB_PANIC") != std::string::npos && config_.onStoreUnusable)
+        config_.onStoreUnusable("LMDB environment unusable after a failed write: " + e.message);
 }
 
 std::vector<SessionInfo> Master::sessions() const {

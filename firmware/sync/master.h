@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,11 @@ struct MasterConfig {
     uint64_t maxLinksPerAddress = 16;
     store::TrimLimits trim;
     uint64_t trimIntervalMs = 1000;
+
+    // Disk faults (issue 11): a trim's meta-page write failed and LMDB refuses every later
+    // transaction of this process (MDB_PANIC), reads included: only a restart helps (the
+    // daemon exits 1 for its service manager). Unset: trims keep failing, logged.
+    std::function<void(const std::string& why)> onStoreUnusable;
 };
 
 class Master final : public SessionHost {
@@ -107,6 +113,7 @@ private:
     void reap();
     void trim();
     void onTrimmed(const Result<uint64_t>& removed);
+    void storeUnusable(const Error& e);  // disk faults: MDB_PANIC -> config_.onStoreUnusable
 
     uv::Loop& loop_;
     UvTime time_;

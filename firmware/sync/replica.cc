@@ -18,6 +18,9 @@ constexpr uint64_t kDiscoverySettleMs = 150;
 constexpr uint64_t kFullRecordSlack = 1024;
 // How long status() still shows a divergence after it healed.
 constexpr uint64_t kShowHealedMs = 10 * 60 * 1000;
+// A full map does not clear before a restart with a larger --map-size: each retry costs the
+// master a FULL (or a batch) for nothing, so wait this long at least between attempts.
+constexpr uint64_t kMapFullRetryMs = 60000;
 }  // namespace
 
 struct Replica::OwnedIo {
@@ -126,6 +129,7 @@ void Replica::stop() {
 
 void Replica::scheduleRetry() {
     uint64_t delay = backoff_.next();
+    if (storeFault_ == StoreFault::MapFull) delay = std::max(delay, kMapFullRetryMs);
     LOG(Sync, Debug) << "replica: next attempt in " << delay << " ms";
     retry_->start(delay, 0, [this] {
         if (state_ != ReplicaState::Backoff && state_ != ReplicaState::WaitingOperator) return;
@@ -306,6 +310,7 @@ void Replica::onData(Bytes data) {
         }
     }
     if (!r) {
+        if (storeFailed(r.error())) return;
         wire::ErrorCode code = r.error().code == Errc::TooLarge   ? wire::ErrorCode::TOO_LARGE
                                : r.error().code == Errc::Corrupt  ? wire::ErrorCode::VERIFY
                                : r.error().code == Errc::Protocol ? wire::ErrorCode::PROTOCOL
@@ -318,7 +323,8 @@ void Replica::onData(Bytes data) {
     }
     auto c = commitBatch();
     if (!c) {
-        linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
+        if (!storeFailed(c.error()))
+            linkLost("cannot apply: " + c.error().message, wire::ErrorCode::INTERNAL, "store");
         return;
     }
     checkDigest();
@@ -339,6 +345,35 @@ void Replica::checkDeadlines(uint64_t now) {
                      std::to_string(now - frameStartMs_) + " ms (" + std::to_string(decoder_->buffered()) +
                      " received)",
                  wire::ErrorCode::TIMEOUT, "frame_timeout");
+}
+
+bool Replica::storeFailed(const Error& e) {
+    // Only our own disk: an I/O error (write, fsync, msync failed: ENOSPC, EIO, ...) or a full
+    // LMDB map. The apply transaction was aborted whole (LMDB commits all or nothing), so
+    // readers keep the last committed data and position_ is still the durable one; the master
+    // resends from it on the next link, INCREMENTAL where its log covers it.
+    if (e.code != Errc::Io && e.code != Errc::MapFull) return false;
+    const bool mapFull = e.code == Errc::MapFull;
+    storeFault_ = mapFull ? StoreFault::MapFull : StoreFault::Disk;
+    waitingReason_ =
+        mapFull ? "map full: " + e.message + "; position " + std::to_string(position_) + " kept"
+                : "disk error: " + e.message + "; position " + std::to_string(position_) + " kept, retrying";
+    LOG(Sync, Error) << "cannot store the master's changes: " << waitingReason_;
+    linkLost("cannot apply: " + e.message, wire::ErrorCode::INTERNAL, mapFull ? "map_full" : "disk");
+    // A failed meta-page write (fsync/msync of the meta page) leaves LMDB's environment
+    // marked fatal: every later transaction of this process fails with MDB_PANIC, whatever the
+    // disk does now. lmdb::fromMdb keeps mdb_strerror's text, which names it.
+    if (e.message.find("MDB_PANIC") != std::string::npos && config_.onStoreUnusable)
+        config_.onStoreUnusable("LMDB environment unusable after a failed write: " + e.message);
+    return true;
+}
+
+void Replica::storeRecovered() {
+    if (storeFault_ == StoreFault::None) return;
+    LOG(Sync, Warning) << "disk writes work again (after: " << waitingReason_ << ")";
+    storeFault_ = StoreFault::None;
+    waitingReason_.clear();
+    backoff_.reset();
 }
 
 Status Replica::onFrame(Bytes payload) {
@@ -450,8 +485,10 @@ Status Replica::onWelcome(const wire::Welcome* w) {
         scheduleRetry();
         return makeError(Errc::Closed, "generation mismatch");
     }
-    waitingReason_.clear();
-    backoff_.reset();
+    if (storeFault_ == StoreFault::None) {  // else both stay until a commit works again
+        waitingReason_.clear();
+        backoff_.reset();
+    }
     if (w->mode() == wire::SyncMode::FULL) {
         LOG(Sync, Info) << "master " << masterDevice_ << " sends a FULL sync (generation "
                         << hex64(linkGeneration_) << ", head " << masterHead_ << ")";
@@ -577,6 +614,7 @@ Status Replica::commitBatch() {
     generation_ = linkGeneration_;
     position_ = batchSeq_;
     synced_ = true;
+    storeRecovered();
     if (!send(wire::buildAck(wire::Position(generation_, position_))))
         return makeError(Errc::Closed, "link lost");
     return {};
@@ -592,6 +630,7 @@ Status Replica::finishFull() {
     synced_ = true;
     acceptOnce_ = false;
     forceStarting_ = false;
+    storeRecovered();
     stats_.fullSyncs++;
     LOG(Sync, Info) << "FULL sync complete: " << nextChunk_ << " chunks, position " << hex64(generation_)
                     << ":" << position_;

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,11 @@ struct ReplicaConfig {
     // doubling up to the max (a digest that never matches must not loop FULL syncs).
     uint64_t divergenceFullMinMs = 5 * 60 * 1000;
     uint64_t divergenceFullMaxMs = 60 * 60 * 1000;
+
+    // Disk faults (issue 11): LMDB cannot write with this environment any more (a meta-page
+    // write failed: MDB_PANIC on every later transaction) and only reopening it helps. The
+    // daemon exits non-zero so that its service manager restarts it. Unset: keep waiting.
+    std::function<void(const std::string& why)> onStoreUnusable;
 };
 
 struct ReplicaStatus {
@@ -146,6 +152,9 @@ private:
     void noteMasterDigest(std::optional<wire::DigestAt> digest);
     void checkDigest();
     void onDiverged(const wire::DigestAt& master, uint64_t ours);
+    // Disk faults (issue 11): our own store failed to write (ENOSPC, EIO) or its map is full.
+    bool storeFailed(const Error& e);
+    void storeRecovered();
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;
@@ -190,6 +199,9 @@ private:
     bool framePartial_ = false;
     uint64_t rttMs_ = 0;
     std::string waitingReason_;
+    // Set from a failed apply/commit on our own disk until a commit succeeds again: the
+    // waiting reason stays on the console and the backoff grows instead of restarting.
+    enum class StoreFault { None, Disk, MapFull } storeFault_ = StoreFault::None;
 
     // FULL in progress: one open apply transaction.
     std::optional<store::ApplyTxn> full_;

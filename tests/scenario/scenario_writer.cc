@@ -494,8 +494,7 @@ int run(int argc, char** argv) {
     const Args& a = *args;
     bool check = a.command == "check-counter" || a.command == "observe";
     if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold" &&
-        a.command != "soak" &&
-        a.command != "corrupt")
+        a.command != "soak" && a.command != "corrupt")
         return usage();
     store::StoreOptions options;
     options.create = false;

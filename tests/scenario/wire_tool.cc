@@ -11,6 +11,7 @@
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
 //                                          an INCREMENTAL ChangeModel with one PUT
 //   wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V
+//                   [--puts M] [--records R]
 //                                          a FULL chunk read at seq S with one PUT (chunk 0
 //                                          names table T as the snapshot's only table)
 //   wire_tool unverifiable                 a Hello frame (right length, identifier PSY1) whose
@@ -144,11 +145,27 @@ int runChunk(const Options& o) {
     if (!gen || !seq || !number || *number > UINT32_MAX || (last != "0" && last != "1") || table.empty() ||
         key.empty())
         return fail("chunk needs --generation GEN --seq S --number N --last 0|1 --table T --key K --value V");
+    // --puts M: M PUTs (keys K0..K{M-1}) instead of one; --records R: chunk 0 announces R records.
+    auto puts = parseU64(option(o, "puts", "1"));
+    std::string announce = option(o, "records");
+    auto records = announce.empty() ? std::optional<uint64_t>() : parseU64(announce);
+    if (!puts || *puts == 0 || *puts > 1000000 || (!announce.empty() && !records))
+        return fail("chunk: --puts must be 1..1000000 and --records a number");
     wire::ChangeModelWriter writer;
-    writer.put(table, Bytes(key), Bytes(value));
+    if (*puts == 1) {
+        writer.put(table, Bytes(key), Bytes(value));
+    } else {
+        for (uint64_t i = 0; i < *puts; ++i) {
+            std::string k = key + std::to_string(i);
+            writer.put(table, Bytes(k), Bytes(value));
+        }
+    }
     std::vector<std::string> tables;
     if (*number == 0) tables.push_back(table);
-    return printFrame(writer.finishFull(*gen, *seq, static_cast<uint32_t>(*number), last == "1", tables));
+    std::optional<uint64_t> snapshotRecords;
+    if (*number == 0 && records) snapshotRecords = *records;
+    return printFrame(
+        writer.finishFull(*gen, *seq, static_cast<uint32_t>(*number), last == "1", tables, snapshotRecords));
 }
 
 int runUnverifiable() {

@@ -195,7 +195,8 @@ Status MasterSession::onFrame(Bytes payload) {
     if (state_ == SessionState::AwaitHello && ++preHelloFrames_ > kPreHelloFrames)
         return makeError(Errc::Protocol,
                          "more than " + std::to_string(kPreHelloFrames) + " frames before a Hello");
-    auto frame = wire::verifyFrame(payload);
+    // A slave's messages hold a few tables: verification work is bounded by that (issue 10).
+    auto frame = wire::verifyFrame(payload, wire::kFromSlaveMaxTables);
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
     switch (f->message_type()) {
@@ -223,7 +224,7 @@ Status MasterSession::onFrame(Bytes payload) {
             auto whole = reassembler_.feed(f->message_as_Fragment());
             if (!whole) return whole.takeError();
             if (whole->size == 0) return {};  // more pieces to come
-            auto inner = wire::verifyFrame(*whole);
+            auto inner = wire::verifyFrame(*whole, wire::kFromSlaveMaxTables);
             if (!inner) return inner.takeError();
             if ((*inner)->message_type() == wire::Message::Fragment)
                 return makeError(Errc::Protocol, "a Fragment inside a Fragment");

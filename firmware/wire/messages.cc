@@ -46,7 +46,7 @@ std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& fbb, Message type,
 
 }  // namespace
 
-Result<const Frame*> verifyFrame(Bytes payload) {
+Result<const Frame*> verifyFrame(Bytes payload, size_t maxTables) {
     constexpr size_t kMinBytes = 2 * sizeof(flatbuffers::uoffset_t);  // root offset + identifier
     if (payload.data == nullptr || payload.size < kMinBytes)
         return corrupt("frame of " + std::to_string(payload.size) + " bytes is too short for a FlatBuffer");
@@ -59,7 +59,9 @@ Result<const Frame*> verifyFrame(Bytes payload) {
     flatbuffers::Verifier::Options options;
     options.max_depth = kMaxDepth;
     options.max_tables =
-        std::max(kMinTables, static_cast<flatbuffers::uoffset_t>(payload.size / kMinBytesPerTable));
+        maxTables
+            ? static_cast<flatbuffers::uoffset_t>(std::min<size_t>(maxTables, payload.size))
+            : std::max(kMinTables, static_cast<flatbuffers::uoffset_t>(payload.size / kMinBytesPerTable));
     flatbuffers::Verifier verifier(payload.data, payload.size, options);
     if (!VerifyFrameBuffer(verifier)) return corrupt("frame failed FlatBuffers verification");
     const Frame* frame = GetFrame(payload.data);

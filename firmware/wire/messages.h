@@ -29,7 +29,12 @@ namespace possync::wire {
 // Errc::Corrupt with the reason ("wrong file identifier ...", "frame holds no message",
 // "unknown message type 12", "buffer failed verification") otherwise.
 // Then checkStrings(): a string over its bound (bounds.h) is Errc::Corrupt too.
-Result<const Frame*> verifyFrame(Bytes payload);
+// `maxTables` bounds the verifier's work from what the sender may send at all (0: from the
+// payload's size, for change models): a frame whose offsets point a million times at one table
+// costs one table count, not a million table checks.
+Result<const Frame*> verifyFrame(Bytes payload, size_t maxTables = 0);
+// What a slave sends (Hello, Ack, Ping, Pong, Error, Fragment) is a Frame and one message table.
+inline constexpr size_t kFromSlaveMaxTables = 16;
 // The strings of a verified frame against bounds.h, per message type: Hello's store and
 // device ids, Welcome's device id and reason, Error's text, ChangeModel's table names.
 // Errc::Corrupt naming the field and its length (never its text) when one is over.

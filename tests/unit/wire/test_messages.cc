@@ -345,3 +345,37 @@ TEST_CASE("fuzz: 10,000 random mutations of valid frames never crash") {
     CHECK(accepted + rejected == 10000);
     CHECK(rejected > 1000);
 }
+
+TEST_CASE("verification work is bounded by what the sender may send (issue 10, CPU)") {
+    // A ChangeModel whose changes vector points 100,000 times at one Change table: 400 KB of
+    // offsets, each a table for the verifier to check.
+    flatbuffers::FlatBufferBuilder fbb;
+    auto table = fbb.CreateString("menu");
+    std::vector<uint8_t> k{1};
+    auto key = fbb.CreateVector(k);
+    ChangeBuilder cb(fbb);
+    cb.add_table(table);
+    cb.add_key(key);
+    auto one = cb.Finish();
+    std::vector<flatbuffers::Offset<Change>> refs(100000, one);
+    auto changes = fbb.CreateVector(refs);
+    ChangeModelBuilder mb(fbb);
+    mb.add_generation(1);
+    mb.add_first_seq(1);
+    mb.add_last_seq(1);
+    mb.add_changes(changes);
+    fbb.Finish(CreateFrame(fbb, Message::ChangeModel, mb.Finish().Union()), FrameIdentifier());
+    Bytes payload(fbb.GetBufferPointer(), fbb.GetSize());
+    // Sized from the payload: at most one table per 16 bytes (here ~25,000 of the 100,000).
+    CHECK(verifyFrame(payload).error().code == Errc::Corrupt);
+    // What a slave may send holds a few tables: refused at the 17th.
+    CHECK(verifyFrame(payload, kFromSlaveMaxTables).error().code == Errc::Corrupt);
+    // Everything a slave really sends passes the slave bound.
+    HelloFields h;
+    h.protocolVersion = 2;
+    h.storeId = "s";
+    h.deviceId = "d";
+    for (const auto& p : {buildHello(h), buildAck(Position(1, 2), true, 3), buildPing(1, 2),
+                          buildPong(1, 2, 3), buildError(ErrorCode::PROTOCOL, "x")})
+        CHECK(verifyFrame(Bytes(p.data(), p.size()), kFromSlaveMaxTables).ok());
+}

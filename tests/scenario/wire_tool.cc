@@ -51,6 +51,7 @@ int usage() {
         "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
         "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
         "       wire_tool unverifiable\n"
+        "       wire_tool refs --count N\n"
         "       wire_tool ping\n"
         "       wire_tool decode HEX\n");
     return 2;
@@ -168,6 +169,31 @@ int runChunk(const Options& o) {
         writer.finishFull(*gen, *seq, static_cast<uint32_t>(*number), last == "1", tables, snapshotRecords));
 }
 
+// A ChangeModel whose changes vector points `count` times at one Change table: cheap to send,
+// one table check per reference for a verifier that is not bounded.
+int runRefs(const Options& o) {
+    auto count = parseU64(option(o, "count"));
+    if (!count || *count == 0 || *count > 4000000) return fail("refs needs --count N (1..4000000)");
+    flatbuffers::FlatBufferBuilder fbb(*count * 4 + 1024);
+    auto table = fbb.CreateString("menu");
+    uint8_t k = 1;
+    auto key = fbb.CreateVector(&k, 1);
+    wire::ChangeBuilder cb(fbb);
+    cb.add_table(table);
+    cb.add_key(key);
+    auto one = cb.Finish();
+    std::vector<flatbuffers::Offset<wire::Change>> refs(*count, one);
+    auto changes = fbb.CreateVector(refs);
+    wire::ChangeModelBuilder mb(fbb);
+    mb.add_generation(1);
+    mb.add_first_seq(1);
+    mb.add_last_seq(1);
+    mb.add_changes(changes);
+    fbb.Finish(wire::CreateFrame(fbb, wire::Message::ChangeModel, mb.Finish().Union()),
+               wire::FrameIdentifier());
+    return printFrame(Bytes(fbb.GetBufferPointer(), fbb.GetSize()));
+}
+
 int runUnverifiable() {
     wire::HelloFields h;
     h.protocolVersion = POSSYNC_PROTOCOL_VERSION;
@@ -238,6 +264,7 @@ int run(int argc, char** argv) {
     if (command == "ping") return argc == 2 ? runPing() : usage();
     auto o = parseOptions(argc, argv);
     if (!o) return usage();
+    if (command == "refs") return runRefs(*o);
     if (command == "hello") return runHello(*o);
     if (command == "welcome") return runWelcome(*o);
     if (command == "change") return runChange(*o);

@@ -388,6 +388,16 @@ class Scenario:
                 print("    " + line, file=sys.stderr)
 
 
+def rss_anon_kib(pid):
+    """A process's anonymous resident memory (RssAnon in /proc/PID/status), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    fail(f"no RssAnon in /proc/{pid}/status")
+    return 0
+
+
 def converge(master, slaves, timeout=30):
     """Waits until every slave's digest equals the master's (position, digest and count), then
     checks every watched table byte for byte with mdb_dump. Nothing may write meanwhile."""

@@ -43,15 +43,6 @@ TRICKLE_SECONDS = 10.0
 IDLE, TRICKLING = 60, 20
 
 
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    harness.fail(f"no RssAnon in /proc/{pid}/status")
-    return 0
-
-
 def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -71,7 +62,7 @@ class Sampler:
     def run(self):
         while not self.stop.wait(0.1):
             try:
-                rss, fds = rss_anon_kib(self.pid), open_fds(self.pid)
+                rss, fds = harness.rss_anon_kib(self.pid), open_fds(self.pid)
             except (FileNotFoundError, ProcessLookupError):
                 self.over.set()
                 return
@@ -116,7 +107,7 @@ def flooder(port, hello, ping, until, stop, stats):
 def part_a(scn, master, slave, console):
     pid = master.proc.pid
     hello, ping = wire("hello", "--store", STORE), wire("ping")
-    rss0, fds0 = rss_anon_kib(pid), open_fds(pid)
+    rss0, fds0 = harness.rss_anon_kib(pid), open_fds(pid)
     sampler = Sampler(pid, rss0)
     until = time.monotonic() + FLOOD_SECONDS
     stats = [{"connects": 0, "dropped": 0, "bytes": 0} for _ in range(6)]
@@ -138,7 +129,7 @@ def part_a(scn, master, slave, console):
                                      f"(peak +{sampler.rss_peak - rss0} KiB) under a Ping flood")
     harness.converge(master, [slave])
     time.sleep(1)
-    rss1, fds1 = rss_anon_kib(pid), open_fds(pid)
+    rss1, fds1 = harness.rss_anon_kib(pid), open_fds(pid)
     sent = sum(s["bytes"] for s in stats) >> 20
     drops = sum(s["dropped"] for s in stats)
     say(f"ping flood: {sent} MiB of Pings on {sum(s['connects'] for s in stats)} connections, "
@@ -219,7 +210,7 @@ def part_b1(master):
 
 def part_b(scn, master, slave, console):
     pid = master.proc.pid
-    rss0, fds0 = rss_anon_kib(pid), open_fds(pid)
+    rss0, fds0 = harness.rss_anon_kib(pid), open_fds(pid)
     slave.stop()
     time.sleep(0.5)
     fds_alone = open_fds(pid)

@@ -29,15 +29,6 @@ BIG = 60 << 10  # under the 64 KiB handshake frame cap
 ROUNDS = 400  # x 60 KiB: 23 MiB the old log ring kept
 
 
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    harness.fail(f"no RssAnon in /proc/{pid}/status")
-    return 0
-
-
 def main(scn):
     master = scn.master("master", STORE, TABLES).start()
     slave = scn.slave("slave", STORE, master).start()
@@ -58,7 +49,7 @@ def main(scn):
 
     hello = wire("hello", "--store", "x", "--store-bytes", str(BIG))
     log_before = os.path.getsize(master.log_path)
-    rss_before = rss_anon_kib(master.proc.pid)
+    rss_before = harness.rss_anon_kib(master.proc.pid)
     mark = master.mark()
     for i in range(ROUNDS):
         with socket.create_connection(("127.0.0.1", master.port), timeout=30) as s:
@@ -71,7 +62,7 @@ def main(scn):
         check(len(frames[-1]) < 1024, f"round {i}: the master answered with {len(frames[-1])} bytes")
     master.wait_log(rf"store id of {BIG} bytes", count=ROUNDS, since=mark)
     log_growth = os.path.getsize(master.log_path) - log_before
-    rss_growth = rss_anon_kib(master.proc.pid) - rss_before
+    rss_growth = harness.rss_anon_kib(master.proc.pid) - rss_before
     say(f"{ROUNDS} Hellos with a {BIG >> 10} KiB store id: log +{log_growth} bytes, RssAnon {rss_before} KiB "
         f"-> +{rss_growth} KiB")
     # Every refusal is a few hundred bytes of log; before, each one wrote the 60 KiB id.

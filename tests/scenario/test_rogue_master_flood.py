@@ -26,15 +26,6 @@ RSS_BOUND_KIB = 64 << 10     # growth allowed during the flood (before the fix: 
 FLOOD_SECONDS = 20.0
 
 
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    harness.fail(f"no RssAnon in /proc/{pid}/status")
-    return 0
-
-
 class RogueMaster:
     """Accepts a slave, welcomes it INCREMENTAL at its own position, then sends Pings as fast as
     the socket takes them and never reads. Counts links and bytes sent."""
@@ -103,10 +94,10 @@ def main(scn):
                        args=["--send-buffer", str(SEND_BUFFER), "--timeout-ms", "30000"]).start()
     victim.wait_log(r"resumes INCREMENTAL")
     pid = victim.proc.pid
-    rss0 = peak = rss_anon_kib(pid)
+    rss0 = peak = harness.rss_anon_kib(pid)
     until = time.monotonic() + FLOOD_SECONDS
     while time.monotonic() < until and rogue.dropped == 0:
-        peak = max(peak, rss_anon_kib(pid))
+        peak = max(peak, harness.rss_anon_kib(pid))
         check(peak - rss0 <= RSS_BOUND_KIB, f"the slave's RssAnon grew by {peak - rss0} KiB during the flood")
         time.sleep(0.05)
     check(not rogue.errors, f"the rogue master failed: {rogue.errors}")

@@ -4,7 +4,13 @@
 // always describes the last call (empty after a success). A transaction whose put/del/clear
 // failed is poisoned here, whatever the reason (a bad argument included): later writes and
 // commit return that first error and commit aborts, so a half-done transaction never commits.
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -41,6 +47,9 @@ int code(Errc e) {
         case Errc::Refused: return POSSYNC_EREFUSED;
         case Errc::Corrupt: return POSSYNC_ECORRUPT;
         case Errc::Version: return POSSYNC_EVERSION;
+        case Errc::Rejected: return POSSYNC_EREJECTED;
+        case Errc::Busy: return POSSYNC_EBUSY;
+        case Errc::Full: return POSSYNC_EFULL;
         default: return POSSYNC_EIO;
     }
 }
@@ -191,8 +200,34 @@ int possync_clear(possync_txn* t, const char* table) {
     return r ? POSSYNC_OK : poison(t, r.error());
 }
 
-int possync_commit(possync_txn* t, uint64_t* seq) {
+int possync_add(possync_txn* t, const char* table, const void* key, size_t key_len, int64_t delta) {
     if (!t) return POSSYNC_EINVAL;
+    t->db->error.clear();
+    if (t->poisoned) return refusePoisoned(t);
+    if (!table || !key) return poison(t, makeError(Errc::InvalidArgument, "bad argument"));
+    auto r = t->txn.add(table, Bytes(key, key_len), delta);
+    return r ? POSSYNC_OK : poison(t, r.error());
+}
+
+int possync_require(possync_txn* t, const char* table, const void* key, size_t key_len, int what,
+                    const void* value, size_t value_len) {
+    if (!t) return POSSYNC_EINVAL;
+    t->db->error.clear();
+    if (t->poisoned) return refusePoisoned(t);
+    if (!table || !key || (what == POSSYNC_REQUIRE_VALUE && !value && value_len) ||
+        (what != POSSYNC_REQUIRE_ABSENT && what != POSSYNC_REQUIRE_PRESENT && what != POSSYNC_REQUIRE_VALUE))
+        return poison(t, makeError(Errc::InvalidArgument, "bad argument"));
+    store::Require r = what == POSSYNC_REQUIRE_ABSENT    ? store::Require::Absent
+                       : what == POSSYNC_REQUIRE_PRESENT ? store::Require::Present
+                                                         : store::Require::ValueHash;
+    uint64_t hash = what == POSSYNC_REQUIRE_VALUE ? store::valueHash(Bytes(value, value_len)) : 0;
+    auto st = t->txn.require(table, Bytes(key, key_len), r, hash);
+    return st ? POSSYNC_OK : poison(t, st.error());
+}
+
+namespace {
+
+int commitTxn(possync_txn* t, store::CommitInfo* out) {
     possync_db* db = t->db;
     db->error.clear();
     if (t->poisoned) {
@@ -201,11 +236,96 @@ int possync_commit(possync_txn* t, uint64_t* seq) {
         endTxn(t);
         return failWith(db, e);
     }
-    auto r = t->txn.commit();
+    auto r = t->txn.commitWrite();
     endTxn(t);
     if (!r) return failWith(db, r.error());
-    if (seq) *seq = *r;
+    *out = *r;
     return POSSYNC_OK;
+}
+
+uint64_t nowMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+}  // namespace
+
+int possync_commit(possync_txn* t, uint64_t* seq) {
+    if (!t) return POSSYNC_EINVAL;
+    store::CommitInfo info;
+    int rc = commitTxn(t, &info);
+    if (rc == POSSYNC_OK && seq) *seq = info.seq;
+    return rc;
+}
+
+int possync_commit_request(possync_txn* t, uint64_t* request) {
+    if (!t) return POSSYNC_EINVAL;
+    store::CommitInfo info;
+    int rc = commitTxn(t, &info);
+    if (rc == POSSYNC_OK && request) *request = info.request;
+    return rc;
+}
+
+int possync_wait(possync_db* db, uint64_t request, int timeout_ms, uint64_t* seq) {
+    if (db) db->error.clear();
+    if (!db || !db->store || timeout_ms < 0)
+        return failWith(db, makeError(Errc::InvalidArgument, "bad argument"));
+    if (request == 0) {
+        auto m = db->store->meta();
+        if (!m) return failWith(db, m.error());
+        if (seq) *seq = m->seq;
+        return POSSYNC_OK;
+    }
+    // The daemon touches DIR/possync.notify when it applies one of this board's requests:
+    // wait on that (inotify), re-checking at least every 100 ms in case a wake-up is missed.
+    int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ino >= 0 && inotify_add_watch(ino, db->store->notifyPath().c_str(), IN_ATTRIB | IN_MODIFY) < 0) {
+        close(ino);
+        ino = -1;
+    }
+    const uint64_t deadline = nowMs() + uint64_t(timeout_ms);
+    int rc;
+    while (true) {
+        auto st = db->store->requestState(request);
+        if (!st) {
+            rc = failWith(db, st.error());
+            break;
+        }
+        if (st->kind == store::RequestState::Committed) {
+            if (seq) *seq = st->seq;
+            rc = POSSYNC_OK;
+            break;
+        }
+        if (st->kind == store::RequestState::Rejected) {
+            db->error = "request " + std::to_string(request) + " rejected by the master: " + st->reason;
+            rc = POSSYNC_EREJECTED;
+            break;
+        }
+        if (st->kind == store::RequestState::Unknown) {
+            rc = failWith(db, makeError(Errc::NotFound, st->reason));
+            break;
+        }
+        uint64_t now = nowMs();
+        if (now >= deadline) {
+            db->error = "request " + std::to_string(request) + " is not applied on this board yet";
+            rc = POSSYNC_EPENDING;
+            break;
+        }
+        int slice = int(std::min<uint64_t>(deadline - now, 100));
+        if (ino >= 0) {
+            pollfd p{ino, POLLIN, 0};
+            if (poll(&p, 1, slice) > 0) {
+                char buf[4096];
+                while (read(ino, buf, sizeof buf) > 0) {
+                }
+            }
+        } else {
+            usleep(unsigned(std::min(slice, 5)) * 1000);
+        }
+    }
+    if (ino >= 0) close(ino);
+    return rc;
 }
 
 void possync_abort(possync_txn* t) {

@@ -40,11 +40,17 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
         uint64_t* out;
     };
     for (Field f : {Field{"generation", &m.generation}, Field{"seq", &m.seq},
-                    Field{"resync_seq", &m.resyncSeq}, Field{"log_bytes", &m.logBytes}}) {
+                    Field{"resync_seq", &m.resyncSeq}, Field{"log_bytes", &m.logBytes},
+                    Field{"next_request", &m.nextRequest}, Field{"outbox_count", &m.outboxCount},
+                    Field{"outbox_bytes", &m.outboxBytes}, Field{"outbox_max", &m.outboxMaxBytes}}) {
         auto v = getKey(txn, dbi, f.name);
         if (!v) return v.takeError();
         *f.out = asU64(*v);
     }
+    m.nextRequest = std::max<uint64_t>(m.nextRequest, 1);
+    auto rejection = getKey(txn, dbi, "last_rejection");
+    if (!rejection) return rejection.takeError();
+    if (*rejection) m.lastRejection = (*rejection)->str();
     auto synced = getKey(txn, dbi, "synced");
     if (!synced) return synced.takeError();
     m.synced = asU64(*synced) != 0;
@@ -77,6 +83,10 @@ Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
     POSSYNC_TRY(writeMetaU64(txn, dbi, "synced", m.synced ? 1 : 0));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "resync_seq", m.resyncSeq));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "log_bytes", m.logBytes));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "next_request", m.nextRequest));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_count", m.outboxCount));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_bytes", m.outboxBytes));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_max", m.outboxMaxBytes));
     POSSYNC_TRY(txn.put(dbi, Bytes("device"), Bytes(m.device)));
     POSSYNC_TRY(txn.put(dbi, Bytes("role"), Bytes(roleName(m.role))));
     std::string watched = joinTableList(m.watched);

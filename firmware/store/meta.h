@@ -10,6 +10,10 @@
 //   watched     str  comma-separated watched tables (the listening configuration)
 //   resync_seq  u64  seq at which the watched set last changed: older positions need FULL
 //   log_bytes   u64  total value bytes in possync.log (for trimming by bytes)
+//   next_request u64 slave: the id the next forwarded write gets (ids never reused)
+//   outbox_count, outbox_bytes u64  slave: requests in possync.outbox and their bytes
+//   outbox_max  u64  slave: the outbox bound (possyncd --outbox-max-bytes; 0: the default)
+//   last_rejection str  slave: the last rejection of one of its requests, for people
 #pragma once
 
 #include <cstdint>
@@ -39,6 +43,11 @@ struct Meta {
     std::vector<std::string> watched;
     uint64_t resyncSeq = 0;
     uint64_t logBytes = 0;
+    uint64_t nextRequest = 1;
+    uint64_t outboxCount = 0;
+    uint64_t outboxBytes = 0;
+    uint64_t outboxMaxBytes = 0;
+    std::string lastRejection;
 
     bool isWatched(std::string_view table) const;
 };

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,13 @@ Status Store::init() {
         if (!log || !dig) return makeError(Errc::Corrupt, dir_ + ": possync.log or possync.digest missing");
         logDbi_ = *log;
         digestDbi_ = *dig;
+        auto ob = txn->open(kOutboxDb, false);
+        auto cl = txn->open(kClientsDb, false);
+        auto rs = txn->open(kResultsDb, false);
+        if (ob && cl && rs) {
+            requestDbs_ = RequestDbs{*ob, *cl, *rs};
+            hasRequestDbs_ = true;
+        }
         auto m = readMeta(*txn, metaDbi_);
         if (!m) return m.takeError();
         if (m->format > POSSYNC_FORMAT_VERSION)
@@ -85,6 +93,13 @@ Status Store::init() {
     auto dig = txn->open(kDigestDb, true);
     if (!dig) return dig.takeError();
     digestDbi_ = *dig;
+    for (auto [name, out] : {std::pair{kOutboxDb, &requestDbs_.outbox}, std::pair{kClientsDb, &requestDbs_.clients},
+                             std::pair{kResultsDb, &requestDbs_.results}}) {
+        auto d = txn->open(name, true);
+        if (!d) return d.takeError();
+        *out = *d;
+    }
+    hasRequestDbs_ = true;
     auto m = readMeta(*txn, metaDbi_);
     if (!m && m.error().code != Errc::NotFound) return m.takeError();
     if (!m) {
@@ -119,27 +134,38 @@ Result<Meta> Store::meta() {
     return m;
 }
 
-static Error slaveRefusal(const std::string& dir) {
+static Error notSyncedRefusal(const std::string& dir) {
     return makeError(Errc::Refused, dir +
-                                        " belongs to a slave board: its tables are read-only "
-                                        "(write on the store's master)");
+                                        " belongs to a slave board that has not synced with its master yet: "
+                                        "it does not know which tables are shared; write again once it has");
 }
 
 Result<WriteTxn> Store::beginWrite() {
     if (options_.readOnly) return makeError(Errc::Refused, dir_ + " is open read-only");
     {
-        // The role first, from a read transaction: a slave's writer is refused at once, not
-        // after waiting for LMDB's writer lock (which a FULL sync holds for its whole length).
+        // The role first, from a read transaction: on a slave, a FULL sync holds LMDB's writer
+        // lock for its whole length, so a writer checks the FULL lock and is refused at once
+        // rather than waiting for it.
         auto m = meta();
         if (!m) return m.takeError();
-        if (m->role == Role::Slave) return slaveRefusal(dir_);
+        if (m->role == Role::Slave) {
+            if (!m->synced) return notSyncedRefusal(dir_);
+            int fd = ::open((dir_ + "/possync.full").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
+            if (fd >= 0) {
+                bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+                ::close(fd);
+                if (busy)
+                    return makeError(Errc::Busy, dir_ + ": this slave is taking a FULL sync from its master; "
+                                                        "nothing was queued, write again in a moment");
+            }
+        }
     }
     auto txn = lmdb::Txn::begin(*env_, true);
     if (!txn) return txn.takeError();
     auto m = readMeta(*txn, metaDbi_);
     if (!m) return m.takeError();
     // Again under the writer lock: the role may have changed while this process waited.
-    if (m->role == Role::Slave) return slaveRefusal(dir_);
+    if (m->role == Role::Slave && !m->synced) return notSyncedRefusal(dir_);
     return WriteTxn(this, std::move(*txn), std::move(*m));
 }
 
@@ -409,12 +435,32 @@ void Store::removeCommitListener(int id) {
     listeners_.erase(id);
 }
 
-void Store::committed(uint64_t seq, bool appendedLog) {
-    if (appendedLog) {
-        // Wake daemons in other processes (inotify IN_ATTRIB on the notify file).
-        if (::utimensat(AT_FDCWD, notifyPath_.c_str(), nullptr, 0) != 0)
-            LOG(Store, Warning) << "cannot touch " << notifyPath_ << ": " << strerror(errno);
+void Store::touchNotify() {
+    // Wake daemons in other processes (inotify IN_ATTRIB on the notify file).
+    if (::utimensat(AT_FDCWD, notifyPath_.c_str(), nullptr, 0) != 0)
+        LOG(Store, Warning) << "cannot touch " << notifyPath_ << ": " << strerror(errno);
+}
+
+Result<std::shared_ptr<void>> Store::lockFull() {
+    std::string path = dir_ + "/possync.full";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return makeError(Errc::Io, "cannot open " + path + ": " + strerror(errno));
+    // Writers hold their shared lock only for the instant of their check: this waits no longer.
+    while (::flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        return makeError(Errc::Io, "cannot lock " + path + ": " + strerror(e));
     }
+    return std::shared_ptr<void>(new int(fd), [](void* p) {
+        int* f = static_cast<int*>(p);
+        ::close(*f);  // releases the flock
+        delete f;
+    });
+}
+
+void Store::committed(uint64_t seq, bool appendedLog) {
+    if (appendedLog) touchNotify();
     if (seq == 0) return;
     // Copy the ids first: a listener may remove itself.
     std::vector<int> ids;

@@ -26,6 +26,7 @@
 #include "lmdb/mdb.h"
 
 #include "store/meta.h"
+#include "store/requests.h"
 #include "store/txn.h"
 #include "wire/fragment.h"
 
@@ -46,6 +47,33 @@ struct StoreOptions {
     // Largest change model (one transaction's log entry) in bytes: what every peer can take
     // (wire/fragment.h). Not tied to --max-frame: larger models travel as Fragments.
     size_t maxChangeModelBytes = wire::kMaxMessageBytes;
+};
+
+// A slave's outbox (DESIGN.md §9), for the console and the tool.
+struct OutboxInfo {
+    uint64_t count = 0;
+    uint64_t bytes = 0;
+    uint64_t maxBytes = 0;
+    uint64_t oldestId = 0;
+    uint64_t oldestCreatedMs = 0;  // wall clock when the oldest request was committed (0: none)
+    uint64_t nextRequest = 1;
+    // Requests written against another generation of the master's data than this board now
+    // holds: kept and reported, never forwarded (the operator decides).
+    uint64_t held = 0;
+    std::string lastRejection;
+};
+
+// Where one of this board's requests stands (possync_wait).
+struct RequestState {
+    enum Kind { Pending, Committed, Rejected, Unknown } kind = Unknown;
+    uint64_t seq = 0;
+    std::string reason;
+};
+
+// What the master did with a forwarded request (Store::applyRequest).
+struct RequestOutcome {
+    RequestResult result;
+    bool duplicate = false;  // handled before: this is the stored outcome, nothing was applied now
 };
 
 struct LogInfo {
@@ -102,6 +130,25 @@ public:
     // Slave side: applies a master's change models without capturing them.
     Result<ApplyTxn> beginApply();
 
+    // Master: applies a slave's forwarded WriteRequest (`frame` is its verified Frame) through
+    // the single write entry point, exactly once: a request id this device had handled before
+    // gets its stored outcome, nothing applied. Conditions are checked and ADDs computed in the
+    // request's transaction; a failed condition commits a log entry with no changes whose origin
+    // says REJECTED and why. A malformed request (reserved or unwatched table, bad ADD, another
+    // generation) is rejected without a log entry (seq 0) and touches nothing. No in-process
+    // listener is called: the daemon runs this on a worker thread (it may wait for the writer
+    // lock) and wakes its sessions on the loop. Errors (disk, map full, Busy) are not outcomes:
+    // the request may be retried.
+    Result<RequestOutcome> applyRequest(const wire::WriteRequest* request);
+    // Slave: the outbox, its requests in id order after `after` (fn returns false to stop; the
+    // bytes are valid during the call), this board's request outcomes, and the bound.
+    Result<OutboxInfo> outboxInfo();
+    Status readOutbox(uint64_t after, const std::function<bool(uint64_t id, Bytes frame)>& fn);
+    Result<RequestState> requestState(uint64_t requestId);
+    Status setOutboxMaxBytes(uint64_t bytes);
+    // Master (and, replicated, every board): the writing boards and what was done for them.
+    Result<std::vector<ClientRecord>> clients();
+
     // Sets the listening configuration. When it changes, commits a log entry with no changes
     // whose seq becomes resync_seq: positions older than that need a FULL sync, so a table
     // that became watched reaches every slave completely.
@@ -149,7 +196,12 @@ public:
     lmdb::Dbi metaDbi() const { return metaDbi_; }
     lmdb::Dbi logDbi() const { return logDbi_; }
     lmdb::Dbi digestDbi() const { return digestDbi_; }
+    const RequestDbs& requestDbs() const { return requestDbs_; }
     void committed(uint64_t seq, bool appendedLog);
+    // Wakes daemons watching the directory (possync.notify), without in-process listeners.
+    void touchNotify();
+    // A slave's FULL sync holds this (flock on DIR/possync.full) while its transaction is open.
+    Result<std::shared_ptr<void>> lockFull();
 
 private:
     Store(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
@@ -160,6 +212,8 @@ private:
     std::string notifyPath_;
     std::unique_ptr<lmdb::Env> env_;
     lmdb::Dbi metaDbi_ = 0, logDbi_ = 0, digestDbi_ = 0;
+    RequestDbs requestDbs_;
+    bool hasRequestDbs_ = false;  // false: a read-only open of a directory made before them
     std::map<int, uint64_t> pins_;
     int nextPin_ = 1;
     std::map<int, std::function<void(uint64_t)>> listeners_;

@@ -1,8 +1,11 @@
 #include "store/txn.h"
 
+#include <chrono>
+
 #include "store/digest.h"
 #include "store/store.h"
 #include "wire/change_model.h"
+#include "wire/messages.h"
 
 namespace possync::store {
 
@@ -52,7 +55,9 @@ WriteTxn::WriteTxn(Store* store, lmdb::Txn txn, Meta meta)
     : store_(store),
       txn_(std::move(txn)),
       meta_(std::move(meta)),
-      changes_(std::make_unique<wire::ChangeModelWriter>()) {}
+      changes_(std::make_unique<wire::ChangeModelWriter>()) {
+    if (meta_.role == Role::Slave) request_ = std::make_unique<wire::RequestWriter>();
+}
 WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
 WriteTxn::~WriteTxn() = default;
@@ -71,7 +76,8 @@ Status WriteTxn::checkKey(Bytes key) const {
 }
 
 Status WriteTxn::checkCapture() {
-    if (changes_->sizeSoFar() > store_->maxChangeModelBytes())
+    size_t size = changes_->sizeSoFar() + (request_ ? request_->sizeSoFar() : 0);
+    if (size > store_->maxChangeModelBytes())
         return fail(makeError(Errc::TooLarge,
                               "transaction too large to replicate: its change model exceeds " +
                                   std::to_string(store_->maxChangeModelBytes()) +
@@ -89,6 +95,10 @@ Status WriteTxn::put(std::string_view table, Bytes key, Bytes value) {
     if (failed_) return *failed_;
     if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
     POSSYNC_TRY(checkKey(key));
+    if (forwards(table)) {
+        request_->change(table, wire::Op::PUT, key, value);
+        return checkCapture();
+    }
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
     TableSet::Entry& e = **t;
@@ -109,6 +119,13 @@ Result<bool> WriteTxn::del(std::string_view table, Bytes key) {
     if (failed_) return *failed_;
     if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
     POSSYNC_TRY(checkKey(key));
+    if (forwards(table)) {
+        // Whether the key exists is the master's to say when it applies the request.
+        request_->change(table, wire::Op::DEL, key, {});
+        auto c = checkCapture();
+        if (!c) return c.takeError();
+        return true;
+    }
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError()).takeError();
     TableSet::Entry& e = **t;
@@ -130,6 +147,11 @@ Result<bool> WriteTxn::del(std::string_view table, Bytes key) {
 Status WriteTxn::clear(std::string_view table) {
     if (failed_) return *failed_;
     if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (forwards(table)) {
+        POSSYNC_TRY(validateTableName(table));
+        request_->change(table, wire::Op::CLEAR, {}, {});
+        return checkCapture();
+    }
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
     TableSet::Entry& e = **t;
@@ -139,6 +161,73 @@ Status WriteTxn::clear(std::string_view table) {
     if (e.watched) {
         changes_->clear(table);
         return checkCapture();
+    }
+    return {};
+}
+
+Status WriteTxn::add(std::string_view table, Bytes key, int64_t delta) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    POSSYNC_TRY(checkKey(key));
+    if (forwards(table)) {
+        uint8_t be[8];
+        encodeCounter(be, delta);
+        request_->change(table, wire::Op::ADD, key, Bytes(be, 8));
+        return checkCapture();
+    }
+    POSSYNC_TRY(validateTableName(table));
+    auto old = get(table, key);
+    int64_t value = 0;
+    if (!old) {
+        if (old.error().code != Errc::NotFound) return fail(old.takeError());
+    } else if (*old) {
+        auto v = decodeCounter(table, key, **old);
+        if (!v) return fail(v.takeError());
+        value = *v;
+    }
+    int64_t sum = 0;
+    if (__builtin_add_overflow(value, delta, &sum))
+        return fail(makeError(Errc::InvalidArgument, "ADD on " + std::string(table) + "/" + describeKey(key) +
+                                                         " overflows: " + std::to_string(value) + " + " +
+                                                         std::to_string(delta)));
+    uint8_t be[8];
+    encodeCounter(be, sum);
+    return put(table, key, Bytes(be, 8));
+}
+
+Status WriteTxn::require(std::string_view table, Bytes key, Require what, uint64_t hash) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    POSSYNC_TRY(checkKey(key));
+    POSSYNC_TRY(validateTableName(table));
+    if (forwards(table)) {
+        request_->condition(table, key,
+                            what == Require::Absent    ? wire::Require::ABSENT
+                            : what == Require::Present ? wire::Require::PRESENT
+                                                       : wire::Require::VALUE_HASH,
+                            hash);
+        return checkCapture();
+    }
+    auto v = get(table, key);
+    std::optional<Bytes> value;
+    if (!v) {
+        if (v.error().code != Errc::NotFound) return fail(v.takeError());
+    } else {
+        value = *v;
+    }
+    std::string where = std::string(table) + "/" + describeKey(key);
+    switch (what) {
+        case Require::Absent:
+            if (value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " exists (required absent)"));
+            break;
+        case Require::Present:
+            if (!value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " is absent (required present)"));
+            break;
+        case Require::ValueHash:
+            if (!value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " is absent (required a value)"));
+            if (valueHash(*value) != hash)
+                return fail(makeError(Errc::Rejected, "condition failed: " + where + " holds another value (its hash differs)"));
+            break;
     }
     return {};
 }
@@ -153,17 +242,73 @@ Result<std::optional<Bytes>> WriteTxn::get(std::string_view table, Bytes key) {
 }
 
 Result<uint64_t> WriteTxn::commit() {
+    auto r = commitWrite();
+    if (!r) return r.takeError();
+    return r->seq;
+}
+
+void WriteTxn::setOrigin(const wire::OriginFields& origin, bool quiet) {
+    originDevice_ = std::string(origin.deviceId);
+    originReason_ = std::string(origin.reason);
+    origin_ = std::make_unique<wire::OriginFields>(origin);
+    origin_->deviceId = originDevice_;
+    origin_->reason = originReason_;
+    quiet_ = quiet;
+}
+
+Result<CommitInfo> WriteTxn::commitRequest() {
+    // Local tables and the request in ONE transaction: the outbox entry, the next id, the
+    // outbox's size (its bound checked here, under the writer lock).
+    POSSYNC_TRY(tables_.flushDigests(txn_, store_->digestDbi()));
+    CommitInfo info;
+    if (!request_->empty()) {
+        info.request = meta_.nextRequest;
+        uint64_t nowMs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+        Bytes frame = request_->finish(meta_.device, info.request, meta_.generation, nowMs);
+        if (frame.size > store_->maxChangeModelBytes())
+            return makeError(Errc::TooLarge, "transaction too large to forward (" + std::to_string(frame.size) +
+                                                 " bytes); commit in smaller transactions");
+        uint64_t bound = meta_.outboxMaxBytes ? meta_.outboxMaxBytes : kDefaultOutboxMaxBytes;
+        if (meta_.outboxBytes + frame.size > bound)
+            return makeError(Errc::Full,
+                             "the outbox is full: " + std::to_string(meta_.outboxCount) + " requests, " +
+                                 std::to_string(meta_.outboxBytes) + " bytes waiting for the master (limit " +
+                                 std::to_string(bound) +
+                                 " bytes, --outbox-max-bytes); nothing was queued. Is the master reachable?");
+        uint8_t key[8];
+        putBe64(key, info.request);
+        auto dbs = store_->requestDbs();
+        POSSYNC_TRY(txn_.put(dbs.outbox, Bytes(key, 8), frame, lmdb::Txn::putAppend));
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "next_request", info.request + 1));
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "outbox_count", meta_.outboxCount + 1));
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "outbox_bytes", meta_.outboxBytes + frame.size));
+    }
+    POSSYNC_TRY(txn_.commit());
+    return info;
+}
+
+Result<CommitInfo> WriteTxn::commitWrite() {
     if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
     if (failed_) {
         txn_.abort();
         return *failed_;
     }
+    if (request_) {
+        auto r = commitRequest();
+        txn_.abort();
+        if (!r) return r;
+        // Wakes the daemon (it forwards the request) like a master's log entry does.
+        store_->committed(0, r->request != 0);
+        return r;
+    }
     auto doCommit = [&]() -> Result<uint64_t> {
         POSSYNC_TRY(tables_.flushDigests(txn_, store_->digestDbi()));
         uint64_t seq = 0;
-        if (!changes_->empty()) {
+        if (!changes_->empty() || origin_) {
             seq = meta_.seq + 1;
-            Bytes frame = changes_->finishIncremental(meta_.generation, seq, seq);
+            Bytes frame = changes_->finishIncremental(meta_.generation, seq, seq, origin_.get());
             if (frame.size > store_->maxChangeModelBytes())
                 return makeError(Errc::TooLarge, "transaction too large to replicate (" +
                                                      std::to_string(frame.size) + " bytes)");
@@ -172,15 +317,23 @@ Result<uint64_t> WriteTxn::commit() {
             POSSYNC_TRY(txn_.put(store_->logDbi(), Bytes(key, 8), frame, lmdb::Txn::putAppend));
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", seq));
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes + frame.size));
+            if (origin_) {
+                RequestResult result{origin_->requestId, origin_->status == wire::WriteStatus::REJECTED, seq,
+                                     originReason_};
+                POSSYNC_TRY(recordOutcome(txn_, store_->requestDbs(), originDevice_, result));
+            }
         }
         POSSYNC_TRY(txn_.commit());
         return seq;
     };
     auto r = doCommit();
     txn_.abort();
-    if (!r) return r;
-    store_->committed(*r, *r != 0);
-    return r;
+    if (!r) return r.takeError();
+    if (quiet_)
+        store_->touchNotify();
+    else
+        store_->committed(*r, *r != 0);
+    return CommitInfo{*r, 0};
 }
 
 void WriteTxn::abort() {
@@ -344,11 +497,59 @@ Status ApplyTxn::apply(const wire::ChangeModel* model) {
         }
         ++applied_;
     }
+    if (model->origin()) return applyOrigin(model);
+    return {};
+}
+
+Status ApplyTxn::applyOrigin(const wire::ChangeModel* model) {
+    const wire::Origin* o = model->origin();
+    std::string_view device = wire::textOf(o->device_id());
+    RequestResult r{o->request_id(), o->status() == wire::WriteStatus::REJECTED, model->last_seq(),
+                    std::string(wire::textOf(o->reason()))};
+    auto rec = recordOutcome(txn_, store_->requestDbs(), device, r);
+    if (!rec) return fail(rec.takeError());
+    if (device == meta_.device) return settleOwn(r, false);
+    return {};
+}
+
+Status ApplyTxn::settleOwnRequest(const RequestResult& result) {
+    if (failed_) return *failed_;
+    return settleOwn(result, true);
+}
+
+Status ApplyTxn::settleOwn(const RequestResult& result, bool recordResult) {
+    auto dbs = store_->requestDbs();
+    uint8_t key[8];
+    putBe64(key, result.requestId);
+    auto old = txn_.get(dbs.outbox, Bytes(key, 8));
+    if (!old) return fail(old.takeError());
+    if (*old) {
+        uint64_t size = (*old)->size;
+        auto d = txn_.del(dbs.outbox, Bytes(key, 8));
+        if (!d) return fail(d.takeError());
+        meta_.outboxCount = meta_.outboxCount ? meta_.outboxCount - 1 : 0;
+        meta_.outboxBytes = meta_.outboxBytes >= size ? meta_.outboxBytes - size : 0;
+        outboxChanged_ = true;
+    }
+    if (recordResult) {
+        auto r = putResult(txn_, dbs, meta_.device, result);
+        if (!r) return fail(r.takeError());
+    }
+    if (result.rejected) {
+        meta_.lastRejection = "request " + std::to_string(result.requestId) + ": " + result.reason;
+        outboxChanged_ = true;
+    }
+    ownSettled_.push_back(result.requestId);
     return {};
 }
 
 Status ApplyTxn::beginFull(const std::vector<std::string>& tables) {
     if (failed_) return *failed_;
+    if (!fullLock_) {
+        auto lock = store_->lockFull();
+        if (!lock) return fail(lock.takeError());
+        fullLock_ = std::move(*lock);
+    }
     for (const auto& name : tables) {
         auto t = tables_.get(txn_, store_->digestDbi(), meta_, name, true);
         if (!t) return fail(t.takeError());
@@ -404,12 +605,18 @@ Status ApplyTxn::commit() {
             std::string list = joinTableList(meta_.watched);
             POSSYNC_TRY(txn_.put(store_->metaDbi(), Bytes("watched"), Bytes(list)));
         }
+        if (outboxChanged_) {
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "outbox_count", meta_.outboxCount));
+            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "outbox_bytes", meta_.outboxBytes));
+            POSSYNC_TRY(txn_.put(store_->metaDbi(), Bytes("last_rejection"), Bytes(meta_.lastRejection)));
+        }
         return txn_.commit();
     };
     auto r = doCommit();
     txn_.abort();
+    fullLock_.reset();
     if (!r) return r;
-    store_->committed(meta_.seq, false);
+    store_->committed(meta_.seq, !ownSettled_.empty());
     return {};
 }
 

@@ -18,10 +18,13 @@
 #include "lmdb/mdb.h"
 
 #include "store/meta.h"
+#include "store/requests.h"
 
 namespace possync::wire {
 class ChangeModelWriter;
+class RequestWriter;
 struct ChangeModel;
+struct OriginFields;
 }  // namespace possync::wire
 
 namespace possync::store {
@@ -49,6 +52,28 @@ private:
     std::vector<std::unique_ptr<Entry>> entries_;
 };
 
+// A precondition on one key (DESIGN.md §9), checked where the write is decided: on the master
+// at once; on a slave (watched tables) by the master when it applies the forwarded request.
+enum class Require {
+    Absent,     // the key does not exist
+    Present,    // the key exists
+    ValueHash,  // the key exists and valueHash(value) == hash (requests.h)
+};
+
+// What a commit did: a master (or a slave's local tables) applies at once and logs `seq` (0 when
+// nothing watched changed); a slave's writes to watched tables become `request` in its outbox
+// (0 when there were none).
+struct CommitInfo {
+    uint64_t seq = 0;
+    uint64_t request = 0;
+};
+
+// The single write entry point (Store::beginWrite). On a master every operation applies in
+// this transaction and watched tables are captured into the log entry. On a slave (DESIGN.md
+// §9) operations on the tables its master watches are not applied here: they are collected
+// into one WriteRequest that commit() appends to possync.outbox, for the daemon to forward;
+// operations on its other (local) tables apply here, as on a master. get() reads this board's
+// committed data and this transaction's own local writes, never its queued requests.
 class WriteTxn final {
 public:
     WriteTxn(WriteTxn&&) noexcept;
@@ -60,6 +85,12 @@ public:
     Result<bool> del(std::string_view table, Bytes key);
     // Removes every entry of the table (the table itself stays).
     Status clear(std::string_view table);
+    // Adds `delta` to the key's 8-byte big-endian signed integer (absent: 0). A value of
+    // another size, or an overflow, fails the transaction.
+    Status add(std::string_view table, Bytes key, int64_t delta);
+    // A precondition: when it does not hold, the transaction fails (Errc::Rejected, naming the
+    // table and key) and nothing of it is written.
+    Status require(std::string_view table, Bytes key, Require what, uint64_t hash = 0);
     // Reads the transaction's own view (uncommitted writes included). The bytes stay valid until
     // the next write in this transaction.
     Result<std::optional<Bytes>> get(std::string_view table, Bytes key);
@@ -67,7 +98,11 @@ public:
     // Commits data, digests and (when a watched table changed) the log entry and the new head
     // seq in ONE LMDB transaction. Returns the new seq, or 0 when nothing watched changed.
     Result<uint64_t> commit();
+    // commit(), telling also the request id a slave queued.
+    Result<CommitInfo> commitWrite();
     void abort();
+    // Whether this transaction forwards watched-table writes (a slave's).
+    bool forwarding() const { return request_ != nullptr; }
 
     const Meta& meta() const { return meta_; }
     // Changes captured so far (watched tables only).
@@ -79,12 +114,23 @@ private:
     Status fail(Error e);
     Status checkKey(Bytes key) const;
     Status checkCapture();
+    // Slave: a write to a watched table goes into the request (true) instead of applying.
+    bool forwards(std::string_view table) const { return request_ && meta_.isWatched(table); }
+    Result<CommitInfo> commitRequest();
+    // Master, Store::applyRequest: the log entry carries this origin (written even with no
+    // changes) and the outcome is recorded in possync.clients/possync.results; `quiet`: no
+    // in-process listeners are called (the commit runs on a worker thread).
+    void setOrigin(const wire::OriginFields& origin, bool quiet);
 
     Store* store_ = nullptr;
     lmdb::Txn txn_;
     Meta meta_;
     TableSet tables_;
     std::unique_ptr<wire::ChangeModelWriter> changes_;
+    std::unique_ptr<wire::RequestWriter> request_;  // slave only
+    std::unique_ptr<wire::OriginFields> origin_;    // a forwarded request being applied (master)
+    std::string originDevice_, originReason_;       // what origin_'s views point at
+    bool quiet_ = false;
     std::optional<Error> failed_;
 };
 
@@ -142,11 +188,20 @@ public:
     Status applyFullChunk(const wire::ChangeModel* model);
     // The position written with this transaction (and synced = 1).
     Status setPosition(uint64_t generation, uint64_t seq);
+    // Settles one of this board's own requests whose outcome arrived without a change model to
+    // apply here (a rejection before logging, or a change this board already holds: e.g. after
+    // a FULL sync): removes it from the outbox and records the outcome.
+    Status settleOwnRequest(const RequestResult& result);
     Status commit();
-    void abort() { txn_.abort(); }
+    void abort() {
+        txn_.abort();
+        fullLock_.reset();
+    }
     bool isOpen() const { return txn_.isOpen(); }
     const Meta& meta() const { return meta_; }
     uint64_t changesApplied() const { return applied_; }
+    // This board's own requests settled in this transaction (their ids), so far.
+    const std::vector<uint64_t>& ownSettled() const { return ownSettled_; }
 
 private:
     friend class Store;
@@ -162,7 +217,14 @@ private:
     uint64_t applied_ = 0;
     bool positionSet_ = false;
     bool watchedSet_ = false;
+    bool outboxChanged_ = false;
+    std::vector<uint64_t> ownSettled_;
+    // A FULL sync holds DIR/possync.full (flock) while its transaction is open: a writer on this
+    // slave is then refused at once (Errc::Busy) instead of waiting for LMDB's writer lock.
+    std::shared_ptr<void> fullLock_;
     std::optional<Error> failed_;
+    Status applyOrigin(const wire::ChangeModel* model);
+    Status settleOwn(const RequestResult& result, bool recordResult);
 };
 
 }  // namespace possync::store

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "wire/bounds.h"
+
 namespace possync::wire {
 
 ChangeModelWriter::ChangeModelWriter(size_t initialBytes) : fbb_(initialBytes) {}
@@ -38,14 +40,32 @@ void ChangeModelWriter::clear(std::string_view table) {
     add(table, Op::CLEAR, {}, {});
 }
 
-Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq) {
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<Change>>> ChangeModelWriter::changesVector() {
+    return fbb_.CreateVector(changes_);
+}
+
+Bytes ChangeModelWriter::finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq,
+                                           const OriginFields* origin) {
     auto vec = fbb_.CreateVector(changes_);
+    flatbuffers::Offset<Origin> from;
+    if (origin) {
+        auto device = fbb_.CreateString(origin->deviceId.data(), origin->deviceId.size());
+        std::string_view why = clipUtf8(origin->reason, kMaxReasonBytes);
+        auto reason = why.empty() ? 0 : fbb_.CreateString(why.data(), why.size());
+        OriginBuilder ob(fbb_);
+        ob.add_device_id(device);
+        ob.add_request_id(origin->requestId);
+        ob.add_status(origin->status);
+        if (!why.empty()) ob.add_reason(reason);
+        from = ob.Finish();
+    }
     ChangeModelBuilder cm(fbb_);
     cm.add_flag(SyncMode::INCREMENTAL);
     cm.add_generation(generation);
     cm.add_first_seq(firstSeq);
     cm.add_last_seq(lastSeq);
     cm.add_changes(vec);
+    if (origin) cm.add_origin(from);
     auto model = cm.Finish();
     fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
     finished_ = true;
@@ -73,6 +93,42 @@ Bytes ChangeModelWriter::finishFull(uint64_t generation, uint64_t readSeq, uint3
     fbb_.Finish(CreateFrame(fbb_, Message::ChangeModel, model.Union()), FrameIdentifier());
     finished_ = true;
     return Bytes(fbb_.GetBufferPointer(), fbb_.GetSize());
+}
+
+void RequestWriter::condition(std::string_view table, Bytes key, Require require, uint64_t hash) {
+    auto& fbb = changes_.builder();
+    auto name = fbb.CreateSharedString(table.data(), table.size());
+    auto k = fbb.CreateVector(key.data, key.size);
+    ConditionBuilder cb(fbb);
+    cb.add_table(name);
+    cb.add_key(k);
+    cb.add_require(require);
+    if (require == Require::VALUE_HASH) cb.add_hash(hash);
+    conditions_.push_back(cb.Finish());
+}
+
+Bytes RequestWriter::finish(std::string_view deviceId, uint64_t requestId, uint64_t generation,
+                            uint64_t createdMs) {
+    auto& fbb = changes_.builder();
+    auto changes = changes_.changesVector();
+    auto conditions = fbb.CreateVector(conditions_);
+    auto device = fbb.CreateString(deviceId.data(), deviceId.size());
+    WriteRequestBuilder rb(fbb);
+    rb.add_device_id(device);
+    rb.add_request_id(requestId);
+    rb.add_generation(generation);
+    rb.add_created_ms(createdMs);
+    rb.add_conditions(conditions);
+    rb.add_changes(changes);
+    auto request = rb.Finish();
+    fbb.Finish(CreateFrame(fbb, Message::WriteRequest, request.Union()), FrameIdentifier());
+    changes_.markFinished();
+    return Bytes(fbb.GetBufferPointer(), fbb.GetSize());
+}
+
+void RequestWriter::reset() {
+    changes_.reset();
+    conditions_.clear();
 }
 
 Status checkSeqFields(const ChangeModel* cm) {

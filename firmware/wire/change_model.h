@@ -20,6 +20,14 @@
 
 namespace possync::wire {
 
+// The origin of a master's change model: a slave's forwarded WriteRequest and its outcome.
+struct OriginFields {
+    std::string_view deviceId;
+    uint64_t requestId = 0;
+    WriteStatus status = WriteStatus::COMMITTED;
+    std::string_view reason;  // REJECTED; clipped to kMaxReasonBytes
+};
+
 class ChangeModelWriter final {
 public:
     explicit ChangeModelWriter(size_t initialBytes = size_t(16) * 1024);
@@ -29,6 +37,8 @@ public:
     void put(std::string_view table, Bytes key, Bytes value);
     void del(std::string_view table, Bytes key);
     void clear(std::string_view table);
+    // Any op (WriteRequest's ADD included: RequestWriter).
+    void add(std::string_view table, Op op, Bytes key, Bytes value);
 
     size_t changeCount() const { return changes_.size(); }
     // Bytes the finished payload will have at least (what the builder holds so far).
@@ -36,7 +46,9 @@ public:
     bool empty() const { return changes_.empty(); }
 
     // Finishes the model. The returned bytes stay valid until the next add/reset.
-    Bytes finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq);
+    // `origin`: the model carries a forwarded request's outcome (master only).
+    Bytes finishIncremental(uint64_t generation, uint64_t firstSeq, uint64_t lastSeq,
+                            const OriginFields* origin = nullptr);
     // A FULL chunk: readSeq is the seq this chunk was read at; `tables` (chunk 0 only) are the
     // watched tables of the snapshot, `snapshotRecords` (chunk 0 only) the records they held
     // when it was read (the slave's bound on the FULL's size).
@@ -47,13 +59,40 @@ public:
     // Forgets all changes; keeps the allocated memory.
     void reset();
 
-private:
-    void add(std::string_view table, Op op, Bytes key, Bytes value);
+    // The request form (RequestWriter): WriteRequest instead of ChangeModel.
+    flatbuffers::FlatBufferBuilder& builder() { return fbb_; }
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<Change>>> changesVector();
+    void markFinished() { finished_ = true; }
 
+private:
     flatbuffers::FlatBufferBuilder fbb_;
     std::vector<flatbuffers::Offset<Change>> changes_;
     bool finished_ = false;
 };
+
+// A slave's WriteRequest (DESIGN.md §9): changes and conditions of one transaction, finished as
+// a complete Frame payload (what the outbox stores and the link sends).
+class RequestWriter final {
+public:
+    void change(std::string_view table, Op op, Bytes key, Bytes value) { changes_.add(table, op, key, value); }
+    void condition(std::string_view table, Bytes key, Require require, uint64_t hash);
+    bool empty() const { return changes_.empty() && conditions_.empty(); }
+    size_t changeCount() const { return changes_.changeCount(); }
+    size_t conditionCount() const { return conditions_.size(); }
+    size_t sizeSoFar() const { return changes_.sizeSoFar() + conditions_.size() * 4; }
+    // The bytes stay valid until the next change/condition/reset.
+    Bytes finish(std::string_view deviceId, uint64_t requestId, uint64_t generation, uint64_t createdMs);
+    void reset();
+
+private:
+    ChangeModelWriter changes_;
+    std::vector<flatbuffers::Offset<Condition>> conditions_;
+};
+
+// The WriteRequest inside a verified Frame, or nullptr.
+inline const WriteRequest* asWriteRequest(const Frame* frame) {
+    return frame ? frame->message_as_WriteRequest() : nullptr;
+}
 
 // The ChangeModel inside a verified Frame, or nullptr when the frame holds another message.
 inline const ChangeModel* asChangeModel(const Frame* frame) {

@@ -103,12 +103,43 @@ Status checkStrings(const Frame* frame) {
             if (const auto* tables = cm->tables())
                 for (const flatbuffers::String* t : *tables)
                     if (problem.empty()) problem = lengthProblem("table name", t, kMaxTableNameBytes);
+            if (const Origin* o = cm->origin(); o && problem.empty()) {
+                problem = idProblem("origin device id", o->device_id());
+                if (problem.empty()) problem = lengthProblem("rejection reason", o->reason(), kMaxReasonBytes);
+            }
             break;
         }
+        case Message::WriteRequest: {
+            const WriteRequest* r = frame->message_as_WriteRequest();
+            problem = idProblem("device id", r->device_id());
+            if (const auto* changes = r->changes())
+                for (const Change* c : *changes)
+                    if (problem.empty()) problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
+            if (const auto* conditions = r->conditions())
+                for (const Condition* c : *conditions)
+                    if (problem.empty()) problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
+            break;
+        }
+        case Message::WriteResult:
+            problem = lengthProblem("rejection reason", frame->message_as_WriteResult()->reason(), kMaxReasonBytes);
+            break;
         default: break;
     }
     if (problem.empty()) return {};
     return corrupt(std::string(messageTypeName(frame)) + " with a " + problem);
+}
+
+std::vector<uint8_t> buildWriteResult(uint64_t requestId, WriteStatus status, uint64_t seq,
+                                      std::string_view reason) {
+    flatbuffers::FlatBufferBuilder fbb(128);
+    std::string_view why = clipUtf8(reason, kMaxReasonBytes);
+    auto text = why.empty() ? 0 : fbb.CreateString(why.data(), why.size());
+    WriteResultBuilder b(fbb);
+    b.add_request_id(requestId);
+    b.add_status(status);
+    b.add_seq(seq);
+    if (!why.empty()) b.add_reason(text);
+    return finish(fbb, Message::WriteResult, b.Finish().Union());
 }
 
 const char* messageTypeName(Message type) {

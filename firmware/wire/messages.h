@@ -101,5 +101,8 @@ std::vector<uint8_t> buildAck(Position position, bool full = false, uint32_t chu
 std::vector<uint8_t> buildPing(uint64_t timeMs, uint64_t headSeq, std::optional<DigestAt> digest = {});
 std::vector<uint8_t> buildPong(uint64_t echoMs, uint64_t timeMs, uint64_t headSeq);
 std::vector<uint8_t> buildError(ErrorCode code, std::string_view text);
+// The outcome of a slave's WriteRequest (reason: REJECTED only, clipped).
+std::vector<uint8_t> buildWriteResult(uint64_t requestId, WriteStatus status, uint64_t seq,
+                                      std::string_view reason);
 
 }  // namespace possync::wire

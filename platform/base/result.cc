@@ -16,6 +16,8 @@ const char* errcName(Errc errc) {
         case Errc::Protocol: return "protocol";
         case Errc::Closed: return "closed";
         case Errc::Busy: return "busy";
+        case Errc::Rejected: return "rejected";
+        case Errc::Full: return "full";
     }
     return "unknown";
 }

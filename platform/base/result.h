@@ -23,6 +23,8 @@ enum class Errc {
     Protocol,         // a peer broke the wire protocol
     Closed,           // the other side or the object is gone
     Busy,             // try again later
+    Rejected,         // a condition of a write did not hold: nothing was written
+    Full,             // a bounded queue (a slave's outbox) is full: nothing was queued
 };
 
 const char* errcName(Errc errc);

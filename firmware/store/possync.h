@@ -44,19 +44,19 @@ extern "C" {
 
 enum {
     POSSYNC_OK = 0,
-    POSSYNC_EINVAL = -1,    /* bad argument (empty key, reserved table name, ...) */
-    POSSYNC_ENOTFOUND = -2, /* no such key or table */
-    POSSYNC_EMAPFULL = -3,  /* the database map is full: raise map_size */
-    POSSYNC_ETOOLARGE = -4, /* key or transaction over a limit */
-    POSSYNC_EREFUSED = -5,  /* not allowed here (a slave's directory) */
-    POSSYNC_EIO = -6,       /* the OS or LMDB failed */
-    POSSYNC_ECORRUPT = -7,  /* not a possync directory, or damaged */
-    POSSYNC_EVERSION = -8,  /* written by a newer possync */
-    POSSYNC_ERANGE = -9,    /* possync_get: the buffer is too small (*value_len says how big) */
+    POSSYNC_EINVAL = -1,     /* bad argument (empty key, reserved table name, ...) */
+    POSSYNC_ENOTFOUND = -2,  /* no such key or table */
+    POSSYNC_EMAPFULL = -3,   /* the database map is full: raise map_size */
+    POSSYNC_ETOOLARGE = -4,  /* key or transaction over a limit */
+    POSSYNC_EREFUSED = -5,   /* not allowed here (a slave's directory) */
+    POSSYNC_EIO = -6,        /* the OS or LMDB failed */
+    POSSYNC_ECORRUPT = -7,   /* not a possync directory, or damaged */
+    POSSYNC_EVERSION = -8,   /* written by a newer possync */
+    POSSYNC_ERANGE = -9,     /* possync_get: the buffer is too small (*value_len says how big) */
     POSSYNC_EREJECTED = -10, /* a condition did not hold: nothing was written (last_error says which) */
-    POSSYNC_EBUSY = -11,    /* try again in a moment (a slave taking a FULL sync from its master) */
-    POSSYNC_EPENDING = -12, /* possync_wait: not applied on this board yet (timeout) */
-    POSSYNC_EFULL = -13     /* a slave's outbox is full (--outbox-max-bytes): nothing was queued */
+    POSSYNC_EBUSY = -11,     /* try again in a moment (a slave taking a FULL sync from its master) */
+    POSSYNC_EPENDING = -12,  /* possync_wait: not applied on this board yet (timeout) */
+    POSSYNC_EFULL = -13      /* a slave's outbox is full (--outbox-max-bytes): nothing was queued */
 };
 
 /* possync_require: what must hold of a key for the transaction to apply. */

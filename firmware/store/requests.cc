@@ -30,7 +30,8 @@ ClientRecord decodeClient(std::string_view device, Bytes v) {
 
 }  // namespace
 
-Result<std::optional<ClientRecord>> findClient(const lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device) {
+Result<std::optional<ClientRecord>> findClient(const lmdb::Txn& txn, const RequestDbs& dbs,
+                                               std::string_view device) {
     auto v = txn.get(dbs.clients, Bytes(device));
     if (!v) return v.takeError();
     if (!*v) return std::optional<ClientRecord>();
@@ -50,8 +51,8 @@ Result<std::vector<ClientRecord>> listClients(lmdb::Txn& txn, const RequestDbs& 
     return out;
 }
 
-Result<std::optional<RequestResult>> findResult(const lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
-                                                uint64_t requestId) {
+Result<std::optional<RequestResult>> findResult(const lmdb::Txn& txn, const RequestDbs& dbs,
+                                                std::string_view device, uint64_t requestId) {
     std::string key = resultKey(device, requestId);
     auto v = txn.get(dbs.results, Bytes(key));
     if (!v) return v.takeError();
@@ -64,7 +65,8 @@ Result<std::optional<RequestResult>> findResult(const lmdb::Txn& txn, const Requ
     return std::optional<RequestResult>(std::move(r));
 }
 
-Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device, const RequestResult& result) {
+Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
+                     const RequestResult& result) {
     auto old = findClient(txn, dbs, device);
     if (!old) return old.takeError();
     ClientRecord c = old->value_or(ClientRecord{});
@@ -80,7 +82,8 @@ Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view dev
     return putResult(txn, dbs, device, result);
 }
 
-Status putResult(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device, const RequestResult& result) {
+Status putResult(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
+                 const RequestResult& result) {
     std::string value(9, '\0');
     value[0] = result.rejected ? 1 : 0;
     putBe64(reinterpret_cast<uint8_t*>(value.data()) + 1, result.seq);
@@ -89,7 +92,8 @@ Status putResult(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
     POSSYNC_TRY(txn.put(dbs.results, Bytes(key), Bytes(value)));
     // Forget this device's outcomes older than the window (usually exactly one, or none).
     if (result.requestId > kResultsKeptPerDevice) {
-        std::string from = resultKey(device, 0), bound = resultKey(device, result.requestId - kResultsKeptPerDevice);
+        std::string from = resultKey(device, 0),
+                    bound = resultKey(device, result.requestId - kResultsKeptPerDevice);
         auto cur = lmdb::Cursor::open(txn, dbs.results);
         if (!cur) return cur.takeError();
         Bytes k, v;

@@ -60,12 +60,14 @@ struct RequestDbs {
 // Writes `result` for `device` into possync.results (dropping outcomes older than the kept
 // window) and advances its possync.clients record. Used by the master's request transaction
 // and by every slave applying a change model with an origin: both write the same records.
-Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device, const RequestResult& result);
+Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
+                     const RequestResult& result);
 // Only the possync.results entry (an outcome the master did not log: nothing to count).
 Status putResult(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device, const RequestResult& result);
-Result<std::optional<RequestResult>> findResult(const lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
-                                                uint64_t requestId);
-Result<std::optional<ClientRecord>> findClient(const lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device);
+Result<std::optional<RequestResult>> findResult(const lmdb::Txn& txn, const RequestDbs& dbs,
+                                                std::string_view device, uint64_t requestId);
+Result<std::optional<ClientRecord>> findClient(const lmdb::Txn& txn, const RequestDbs& dbs,
+                                               std::string_view device);
 Result<std::vector<ClientRecord>> listClients(lmdb::Txn& txn, const RequestDbs& dbs);
 
 // Shared-counter values (the ADD op): 8-byte big-endian two's complement.

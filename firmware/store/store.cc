@@ -93,8 +93,9 @@ Status Store::init() {
     auto dig = txn->open(kDigestDb, true);
     if (!dig) return dig.takeError();
     digestDbi_ = *dig;
-    for (auto [name, out] : {std::pair{kOutboxDb, &requestDbs_.outbox}, std::pair{kClientsDb, &requestDbs_.clients},
-                             std::pair{kResultsDb, &requestDbs_.results}}) {
+    for (auto [name, out] :
+         {std::pair{kOutboxDb, &requestDbs_.outbox}, std::pair{kClientsDb, &requestDbs_.clients},
+          std::pair{kResultsDb, &requestDbs_.results}}) {
         auto d = txn->open(name, true);
         if (!d) return d.takeError();
         *out = *d;
@@ -155,8 +156,9 @@ Result<WriteTxn> Store::beginWrite() {
                 bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
                 ::close(fd);
                 if (busy)
-                    return makeError(Errc::Busy, dir_ + ": this slave is taking a FULL sync from its master; "
-                                                        "nothing was queued, write again in a moment");
+                    return makeError(Errc::Busy, dir_ +
+                                                     ": this slave is taking a FULL sync from its master; "
+                                                     "nothing was queued, write again in a moment");
             }
         }
     }

@@ -24,8 +24,8 @@ std::string malformed(const wire::WriteRequest* req, const Meta& meta, size_t ma
     auto keyProblem = [&](std::string_view table, Bytes key) -> std::string {
         if (key.size == 0) return "empty key in " + std::string(table);
         if (key.size > maxKey)
-            return "key of " + std::to_string(key.size) + " bytes in " + std::string(table) + " (LMDB's limit is " +
-                   std::to_string(maxKey) + ")";
+            return "key of " + std::to_string(key.size) + " bytes in " + std::string(table) +
+                   " (LMDB's limit is " + std::to_string(maxKey) + ")";
         return {};
     };
     if (const auto* conditions = req->conditions()) {
@@ -53,8 +53,9 @@ std::string malformed(const wire::WriteRequest* req, const Meta& meta, size_t ma
 }
 
 Require requireOf(wire::Require r) {
-    return r == wire::Require::ABSENT ? Require::Absent : r == wire::Require::PRESENT ? Require::Present
-                                                                                       : Require::ValueHash;
+    return r == wire::Require::ABSENT    ? Require::Absent
+           : r == wire::Require::PRESENT ? Require::Present
+                                         : Require::ValueHash;
 }
 
 // Errors that say nothing about the request (the board's disk, its map, a busy handle): the
@@ -72,7 +73,8 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
     if (!begun) return begun.takeError();
     std::optional<WriteTxn> w(std::move(*begun));
     if (w->forwarding())
-        return makeError(Errc::Refused, dir_ + " belongs to a slave board: it does not apply forwarded writes");
+        return makeError(Errc::Refused,
+                         dir_ + " belongs to a slave board: it does not apply forwarded writes");
     auto client = findClient(w->txn_, requestDbs_, device);
     if (!client) return client.takeError();
     if (*client && id <= (*client)->lastRequest) {
@@ -80,12 +82,12 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
         if (!stored) return stored.takeError();
         w->abort();
         if (*stored) return RequestOutcome{**stored, true};
-        return RequestOutcome{RequestResult{id, true, (*client)->lastSeq,
-                                            "request " + std::to_string(id) + " of " + device +
-                                                " was handled before (its last is " +
-                                                std::to_string((*client)->lastRequest) +
-                                                ") and its outcome is no longer kept"},
-                              true};
+        return RequestOutcome{
+            RequestResult{id, true, (*client)->lastSeq,
+                          "request " + std::to_string(id) + " of " + device +
+                              " was handled before (its last is " + std::to_string((*client)->lastRequest) +
+                              ") and its outcome is no longer kept"},
+            true};
     }
     auto refuse = [&](std::string why) -> RequestOutcome {
         w->abort();
@@ -93,8 +95,8 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
     };
     if (id == 0) return refuse("request id 0");
     if (req->generation() != w->meta().generation)
-        return refuse("written against generation " + hex64(req->generation()) + "; the master holds generation " +
-                      hex64(w->meta().generation));
+        return refuse("written against generation " + hex64(req->generation()) +
+                      "; the master holds generation " + hex64(w->meta().generation));
     if (auto p = malformed(req, w->meta(), maxKeySize()); !p.empty()) return refuse(p);
 
     auto apply = [&]() -> Status {

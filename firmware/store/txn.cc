@@ -218,15 +218,22 @@ Status WriteTxn::require(std::string_view table, Bytes key, Require what, uint64
     std::string where = std::string(table) + "/" + describeKey(key);
     switch (what) {
         case Require::Absent:
-            if (value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " exists (required absent)"));
+            if (value)
+                return fail(
+                    makeError(Errc::Rejected, "condition failed: " + where + " exists (required absent)"));
             break;
         case Require::Present:
-            if (!value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " is absent (required present)"));
+            if (!value)
+                return fail(makeError(Errc::Rejected,
+                                      "condition failed: " + where + " is absent (required present)"));
             break;
         case Require::ValueHash:
-            if (!value) return fail(makeError(Errc::Rejected, "condition failed: " + where + " is absent (required a value)"));
+            if (!value)
+                return fail(makeError(Errc::Rejected,
+                                      "condition failed: " + where + " is absent (required a value)"));
             if (valueHash(*value) != hash)
-                return fail(makeError(Errc::Rejected, "condition failed: " + where + " holds another value (its hash differs)"));
+                return fail(makeError(Errc::Rejected, "condition failed: " + where +
+                                                          " holds another value (its hash differs)"));
             break;
     }
     return {};
@@ -268,7 +275,8 @@ Result<CommitInfo> WriteTxn::commitRequest() {
                                                    .count());
         Bytes frame = request_->finish(meta_.device, info.request, meta_.generation, nowMs);
         if (frame.size > store_->maxChangeModelBytes())
-            return makeError(Errc::TooLarge, "transaction too large to forward (" + std::to_string(frame.size) +
+            return makeError(Errc::TooLarge, "transaction too large to forward (" +
+                                                 std::to_string(frame.size) +
                                                  " bytes); commit in smaller transactions");
         uint64_t bound = meta_.outboxMaxBytes ? meta_.outboxMaxBytes : kDefaultOutboxMaxBytes;
         if (meta_.outboxBytes + frame.size > bound)

@@ -74,7 +74,9 @@ private:
 // a complete Frame payload (what the outbox stores and the link sends).
 class RequestWriter final {
 public:
-    void change(std::string_view table, Op op, Bytes key, Bytes value) { changes_.add(table, op, key, value); }
+    void change(std::string_view table, Op op, Bytes key, Bytes value) {
+        changes_.add(table, op, key, value);
+    }
     void condition(std::string_view table, Bytes key, Require require, uint64_t hash);
     bool empty() const { return changes_.empty() && conditions_.empty(); }
     size_t changeCount() const { return changes_.changeCount(); }

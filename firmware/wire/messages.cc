@@ -105,7 +105,8 @@ Status checkStrings(const Frame* frame) {
                     if (problem.empty()) problem = lengthProblem("table name", t, kMaxTableNameBytes);
             if (const Origin* o = cm->origin(); o && problem.empty()) {
                 problem = idProblem("origin device id", o->device_id());
-                if (problem.empty()) problem = lengthProblem("rejection reason", o->reason(), kMaxReasonBytes);
+                if (problem.empty())
+                    problem = lengthProblem("rejection reason", o->reason(), kMaxReasonBytes);
             }
             break;
         }
@@ -114,14 +115,17 @@ Status checkStrings(const Frame* frame) {
             problem = idProblem("device id", r->device_id());
             if (const auto* changes = r->changes())
                 for (const Change* c : *changes)
-                    if (problem.empty()) problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
+                    if (problem.empty())
+                        problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
             if (const auto* conditions = r->conditions())
                 for (const Condition* c : *conditions)
-                    if (problem.empty()) problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
+                    if (problem.empty())
+                        problem = lengthProblem("table name", c->table(), kMaxTableNameBytes);
             break;
         }
         case Message::WriteResult:
-            problem = lengthProblem("rejection reason", frame->message_as_WriteResult()->reason(), kMaxReasonBytes);
+            problem =
+                lengthProblem("rejection reason", frame->message_as_WriteResult()->reason(), kMaxReasonBytes);
             break;
         default: break;
     }

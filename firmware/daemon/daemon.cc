@@ -169,6 +169,18 @@ Status Daemon::initSlave() {
     auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
     if (!r) return r.takeError();
     replica_ = std::move(*r);
+    // Slave writes (DESIGN.md §9): the bound the writers check, and a wake-up when a POS
+    // process queues a request (its commit touches DIR/possync.notify).
+    if (meta->outboxMaxBytes != options_.outboxMaxBytes)
+        POSSYNC_TRY(store_->setOutboxMaxBytes(options_.outboxMaxBytes));
+    auto notify = uv::FsEvent::create(*loop_, store_->notifyPath(), [this](const Status& st) {
+        if (st.ok() && replica_) replica_->outboxChanged();
+    });
+    if (!notify) return notify.takeError();
+    outboxNotify_ = std::move(*notify);
+    if (meta->outboxCount)
+        LOG(Daemon, Info) << meta->outboxCount << " write request(s) (" << meta->outboxBytes
+                          << " bytes) queued for the master";
     return {};
 }
 
@@ -195,6 +207,7 @@ void Daemon::shutdown(int signum) {
     serialConsole_.reset();
     socketConsole_.reset();
     if (master_) master_->stop();
+    outboxNotify_.reset();
     if (replica_) replica_->stop();
     advertiser_.reset();
     loop_->stop();
@@ -207,6 +220,7 @@ int Daemon::run() {
     serialConsole_.reset();
     socketConsole_.reset();
     master_.reset();
+    outboxNotify_.reset();
     replica_.reset();
     locator_.reset();
     finder_.reset();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "uv/fs_event.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
 #include "uv/timer.h"
@@ -66,6 +67,7 @@ private:
     std::unique_ptr<discovery::MasterFinder> finder_;
     std::unique_ptr<sync::Locator> locator_;
     std::unique_ptr<sync::Replica> replica_;
+    uv::Owned<uv::FsEvent> outboxNotify_;  // slave: a POS process queued a write
     std::unique_ptr<DaemonBackend> backend_;
     std::unique_ptr<console::Interpreter> interpreter_;
     std::unique_ptr<console::SerialConsole> serialConsole_;

@@ -138,6 +138,10 @@ const std::vector<Spec>& specs() {
         {"map-size", Kind::Number, "MIB",
          "LMDB map size in MiB (0: 1024, 512 on 32-bit); grows, never shrinks",
          NUMBER(mapSizeMiB, 0, 1u << 20, "map-size")},
+        {"outbox-max-bytes", Kind::Number, "BYTES",
+         "slave: writes queued for the master (the outbox) at most; past it a write fails with a clear "
+         "error until the master is reachable again",
+         NUMBER(outboxMaxBytes, 4096, uint64_t(1) << 40, "outbox-max-bytes")},
         {"max-frame", Kind::Number, "BYTES",
          "largest frame accepted or sent (and largest transaction that replicates)",
          NUMBER(maxFrameBytes, 4096, 1u << 30, "max-frame")},

@@ -35,6 +35,8 @@ struct Options {
     std::string config;
     std::string logLevel = "info";
     uint64_t mapSizeMiB = 0;
+    // Slave: bytes of writes queued for the master at most (DESIGN.md §9); past it writes fail.
+    uint64_t outboxMaxBytes = uint64_t(64) << 20;
     uint64_t maxFrameBytes = 16u << 20;
     uint64_t heartbeatMs = 1000;
     uint64_t timeoutMs = 5000;

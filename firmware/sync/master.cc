@@ -248,6 +248,84 @@ void Master::stop() {
     // A trim not started yet never runs; a running one ends on its thread (Loop::close()
     // waits for it) and its completion is dropped.
     trimWork_.reset();
+    requestWork_.reset();
+    requestRetry_.reset();
+    requests_.clear();
+}
+
+struct Master::RequestJob {
+    uint64_t session = 0;
+    std::vector<uint8_t> frame;  // a verified Frame holding one WriteRequest
+    Result<store::RequestOutcome> result = makeError(Errc::Busy, "not applied yet");
+};
+
+void Master::submitRequest(MasterSession& session, std::vector<uint8_t> frame) {
+    auto job = std::make_shared<RequestJob>();
+    job->session = session.id();
+    job->frame = std::move(frame);
+    requests_.push_back(std::move(job));
+    runRequests();
+}
+
+void Master::runRequests() {
+    if (stopping_ || requests_.empty() || (requestWork_ && requestWork_->pending())) return;
+    std::shared_ptr<RequestJob> job = requests_.front();
+    requests_.pop_front();
+    store::Store* store = &store_;
+    auto work = uv::Work::queue(
+        loop_,
+        [store, job] {
+            // Verified on the loop when it arrived; these are the same bytes.
+            const wire::Frame* f = wire::GetFrame(job->frame.data());
+            job->result = store->applyRequest(f->message_as_WriteRequest());
+        },
+        [this, job] { onRequestApplied(job); });
+    if (!work) {
+        job->result = work.takeError();
+        onRequestApplied(job);
+        return;
+    }
+    requestWork_ = std::move(*work);
+}
+
+void Master::onRequestApplied(const std::shared_ptr<RequestJob>& job) {
+    requestWork_.reset();
+    MasterSession* session = nullptr;
+    for (auto& s : sessions_)
+        if (s->id() == job->session && !s->closed()) session = s.get();
+    if (!job->result && job->result.error().code == Errc::Busy) {
+        // A table new to this process cannot get its handle while the loop has a read
+        // transaction open: try again in a moment, first in line.
+        requests_.push_front(job);
+        if (!requestRetry_) {
+            auto t = uv::Timer::create(loop_);
+            if (t) requestRetry_ = std::move(*t);
+        }
+        if (requestRetry_) {
+            requestRetry_->start(20, 0, [this] { runRequests(); });
+            return;
+        }
+    }
+    if (!job->result) {
+        stats_.error("request_apply");
+        LOG(Sync, Warning) << "cannot apply a write request: " << job->result.error().message;
+        // The slave resends it on its next link (exactly once: nothing was recorded).
+        if (session)
+            session->close(wire::ErrorCode::INTERNAL,
+                           "cannot apply your write request: " + job->result.error().message, "store");
+        storeUnusable(job->result.error());
+    } else {
+        const store::RequestResult& r = job->result->result;
+        if (r.rejected && !job->result->duplicate)
+            LOG(Sync, Info) << "request " << r.requestId << " of "
+                            << (session ? session->device() : std::string("a closed link"))
+                            << " rejected: " << r.reason;
+        // The request's log entry first (a quiet commit calls no listener), then its answer:
+        // the slave usually holds the change before it hears the result.
+        if (r.seq) onCommitted();
+        if (session && !session->closed()) session->requestDone(*job->result);
+    }
+    runRequests();
 }
 
 }  // namespace possync::sync

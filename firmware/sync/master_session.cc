@@ -196,7 +196,7 @@ Status MasterSession::onFrame(Bytes payload) {
         return makeError(Errc::Protocol,
                          "more than " + std::to_string(kPreHelloFrames) + " frames before a Hello");
     // A slave's messages hold a few tables: verification work is bounded by that (issue 10).
-    auto frame = wire::verifyFrame(payload, wire::kFromSlaveMaxTables);
+    auto frame = wire::verifyFromSlave(payload);
     if (!frame) return frame.takeError();
     const wire::Frame* f = *frame;
     switch (f->message_type()) {
@@ -224,11 +224,28 @@ Status MasterSession::onFrame(Bytes payload) {
             auto whole = reassembler_.feed(f->message_as_Fragment());
             if (!whole) return whole.takeError();
             if (whole->size == 0) return {};  // more pieces to come
-            auto inner = wire::verifyFrame(*whole, wire::kFromSlaveMaxTables);
+            auto inner = wire::verifyFromSlave(*whole);
             if (!inner) return inner.takeError();
             if ((*inner)->message_type() == wire::Message::Fragment)
                 return makeError(Errc::Protocol, "a Fragment inside a Fragment");
             return onFrame(*whole);
+        }
+        case wire::Message::WriteRequest: {
+            if (state_ == SessionState::AwaitHello)
+                return makeError(Errc::Protocol, "WriteRequest before Hello");
+            const wire::WriteRequest* r = f->message_as_WriteRequest();
+            if (wire::textOf(r->device_id()) != device_)
+                return makeError(Errc::Protocol,
+                                 "a WriteRequest of another device on the link of " + device_);
+            // An honest slave keeps kRequestWindow requests in flight; more means it does not
+            // wait for answers: the master's queue stays bounded.
+            if (requestsInFlight_ >= 2 * kRequestWindow)
+                return makeError(Errc::Protocol, "more than " + std::to_string(2 * kRequestWindow) +
+                                                     " WriteRequests unanswered");
+            ++requestsInFlight_;
+            master_.stats().requestsIn++;
+            master_.submitRequest(*this, std::vector<uint8_t>(payload.data, payload.data + payload.size));
+            return {};
         }
         case wire::Message::Error: {
             auto* e = f->message_as_Error();
@@ -242,6 +259,19 @@ Status MasterSession::onFrame(Bytes payload) {
             return makeError(Errc::Protocol,
                              std::string("unexpected ") + wire::messageTypeName(f) + " from a slave");
     }
+}
+
+void MasterSession::requestDone(const store::RequestOutcome& outcome) {
+    if (closed()) return;
+    if (requestsInFlight_) --requestsInFlight_;
+    const store::RequestResult& r = outcome.result;
+    if (r.rejected) master_.stats().requestsRejected++;
+    if (!sendPayload(wire::buildWriteResult(
+            r.requestId, r.rejected ? wire::WriteStatus::REJECTED : wire::WriteStatus::COMMITTED, r.seq,
+            r.reason)))
+        return;
+    // The request's log entry (its change, or its rejection) goes out like any other.
+    pump();
 }
 
 Status MasterSession::onHello(const wire::Hello* hello) {
@@ -603,6 +633,17 @@ SessionInfo MasterSession::info() const {
     i.mode = snapshot_ ? "full" : "incremental";
     i.problem = problem_;
     return i;
+}
+
+void SessionHost::submitRequest(MasterSession& session, std::vector<uint8_t> frame) {
+    const wire::Frame* f = wire::GetFrame(frame.data());  // verified by the session
+    auto r = store().applyRequest(f->message_as_WriteRequest());
+    if (!r) {
+        session.close(wire::ErrorCode::INTERNAL, "cannot apply your write request: " + r.error().message,
+                      "store");
+        return;
+    }
+    session.requestDone(*r);
 }
 
 }  // namespace possync::sync

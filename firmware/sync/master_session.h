@@ -79,6 +79,9 @@ public:
     void pump();
     // Closes the link with an Error frame (code, text) when it still works.
     void close(wire::ErrorCode code, const std::string& why, const char* errorKind);
+    // The host applied one of this slave's WriteRequests (submitRequest): answer it.
+    void requestDone(const store::RequestOutcome& outcome);
+    const std::string& device() const { return device_; }
 
     SessionState state() const { return state_; }
     bool closed() const { return state_ == SessionState::Closed; }
@@ -176,6 +179,7 @@ private:
     uint64_t lastSentMs_ = 0;
     uint64_t rttMs_ = 0;
     std::deque<std::pair<uint64_t, uint64_t>> sentTimes_;  // (last seq of a batch, sent at)
+    uint32_t requestsInFlight_ = 0;                        // WriteRequests submitted, not answered
 };
 
 }  // namespace possync::sync

@@ -10,6 +10,10 @@
 
 namespace possync::sync {
 
+// WriteRequests a slave keeps unanswered on a link (DESIGN.md §9); a master drops a link with
+// twice as many.
+inline constexpr uint32_t kRequestWindow = 32;
+
 // ---- The sync rule (DESIGN.md §3) ------------------------------------------------------
 
 struct MasterView {

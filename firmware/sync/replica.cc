@@ -256,6 +256,12 @@ void Replica::dropLink() {
     batch_.reset();  // aborts: the master resends from our durable position
     nextChunk_ = 0;
     lastChunkSeen_ = false;
+    // Requests unanswered stay in the outbox: the next link sends them again from the oldest
+    // (the master answers one it applied already with its stored outcome).
+    forwardedUpTo_ = 0;
+    inFlight_.clear();
+    fragmenting_.clear();
+    fragOffset_ = 0;
 }
 
 void Replica::reap() {
@@ -424,6 +430,7 @@ Status Replica::onFrame(Bytes payload) {
                 return makeError(Errc::Protocol, "a Fragment inside a Fragment");
             return onFrame(*whole);
         }
+        case wire::Message::WriteResult: return onWriteResult(f->message_as_WriteResult());
         case wire::Message::Error: {
             auto* e = f->message_as_Error();
             std::string why = std::string("master reported ") + wire::errorCodeName(e->code()) + ": " +
@@ -500,6 +507,8 @@ Status Replica::onWelcome(const wire::Welcome* w) {
         stats_.incrementalSyncs++;
         step(ReplicaEvent::WelcomeIncremental);
     }
+    masterMaxFrame_ = w->max_frame() ? w->max_frame() : wire::kDefaultMaxFrameBytes;
+    if (state_ == ReplicaState::Streaming) forward();
     return {};
 }
 
@@ -608,9 +617,11 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
 Status Replica::commitBatch() {
     if (!batch_) return {};
     POSSYNC_TRY(batch_->setPosition(linkGeneration_, batchSeq_));
+    std::vector<uint64_t> settled = batch_->ownSettled();
     auto r = batch_->commit();
     batch_.reset();
     if (!r) return r;
+    noteSettled(settled);
     generation_ = linkGeneration_;
     position_ = batchSeq_;
     synced_ = true;
@@ -622,9 +633,11 @@ Status Replica::commitBatch() {
 
 Status Replica::finishFull() {
     POSSYNC_TRY(full_->setPosition(linkGeneration_, fullAppliedSeq_));
+    std::vector<uint64_t> settled = full_->ownSettled();
     auto r = full_->commit();
     full_.reset();
     if (!r) return r;
+    noteSettled(settled);
     generation_ = linkGeneration_;
     position_ = fullAppliedSeq_;
     synced_ = true;
@@ -637,6 +650,110 @@ Status Replica::finishFull() {
     step(ReplicaEvent::Consistent);
     if (!send(wire::buildAck(wire::Position(generation_, position_))))
         return makeError(Errc::Closed, "link lost");
+    forward();
+    return {};
+}
+
+// --- slave writes (DESIGN.md §9) -------------------------------------------------------------
+
+void Replica::outboxChanged() {
+    forward();
+}
+
+void Replica::onSent() {
+    forward();
+}
+
+void Replica::noteSettled(const std::vector<uint64_t>& ids) {
+    for (uint64_t id : ids)
+        if (auto it = inFlight_.find(id); it != inFlight_.end()) it->second = true;
+}
+
+void Replica::forward() {
+    if (!link_ || state_ != ReplicaState::Streaming) return;
+    // A request too large for one frame first: its remaining pieces, while the queue has room.
+    while (!fragmenting_.empty()) {
+        if (link_->queuedBytes() >= config_.sendBufferBytes / 2) return;
+        size_t piece = wire::fragmentDataBytes(masterMaxFrame_);
+        size_t n = std::min<uint64_t>(piece, fragmenting_.size() - fragOffset_);
+        if (!send(wire::buildFragment(fragmenting_.size(), fragOffset_,
+                                      Bytes(fragmenting_.data() + fragOffset_, n))))
+            return;
+        fragOffset_ += n;
+        if (fragOffset_ >= fragmenting_.size()) {
+            fragmenting_.clear();
+            fragmenting_.shrink_to_fit();
+            fragOffset_ = 0;
+        }
+    }
+    uint64_t held = 0;
+    auto r = store_.readOutbox(forwardedUpTo_, [&](uint64_t id, Bytes frame) {
+        if (inFlight_.size() >= kRequestWindow || link_->queuedBytes() >= config_.sendBufferBytes / 2 ||
+            !fragmenting_.empty())
+            return false;
+        auto f = wire::verifyFrame(frame);
+        const wire::WriteRequest* req = f ? wire::asWriteRequest(*f) : nullptr;
+        forwardedUpTo_ = id;
+        if (!req) {
+            LOG(Sync, Error) << "outbox request " << id << " is damaged: not forwarded";
+            stats_.error("outbox_damaged");
+            return true;
+        }
+        if (req->generation() != linkGeneration_) {
+            // Written against data this board no longer holds (the master's data was
+            // replaced): kept and reported, never applied to data it was not written against.
+            ++held;
+            return true;
+        }
+        inFlight_.emplace(id, false);
+        stats_.requestsOut++;
+        if (frame.size > masterMaxFrame_) {
+            fragmenting_.assign(frame.data, frame.data + frame.size);
+            fragOffset_ = 0;
+            return false;
+        }
+        return send(std::vector<uint8_t>(frame.data, frame.data + frame.size));
+    });
+    if (!r) {
+        LOG(Sync, Warning) << "cannot read the outbox: " << r.error().message;
+        stats_.error("outbox");
+        return;
+    }
+    if (held && held != heldLogged_) {
+        heldLogged_ = held;
+        LOG(Sync, Warning) << held << " queued request(s) were written against another generation of the "
+                           << "master's data and are held (possync outbox)";
+    }
+    if (!fragmenting_.empty()) forward();
+}
+
+Status Replica::onWriteResult(const wire::WriteResult* result) {
+    if (state_ != ReplicaState::Streaming) return makeError(Errc::Protocol, "WriteResult outside streaming");
+    auto it = inFlight_.find(result->request_id());
+    if (it == inFlight_.end())
+        return makeError(Errc::Protocol, "WriteResult for request " + std::to_string(result->request_id()) +
+                                             ", which was not sent");
+    bool settled = it->second;
+    inFlight_.erase(it);
+    stats_.requestResults++;
+    store::RequestResult r{result->request_id(), result->status() == wire::WriteStatus::REJECTED,
+                           result->seq(), std::string(wire::textOf(result->reason()))};
+    uint64_t applied = batch_ ? batchSeq_ : position_;
+    if (!settled && (r.seq == 0 || r.seq <= applied)) {
+        // No change model will settle it here: a rejection the master did not log, or a change
+        // this board holds already (it came with a FULL sync). Settled now, in the batch of this
+        // read when one is open (one writer per process), else in its own transaction.
+        if (batch_) {
+            POSSYNC_TRY(batch_->settleOwnRequest(r));
+        } else {
+            auto txn = store_.beginApply();
+            if (!txn) return txn.takeError();
+            POSSYNC_TRY(txn->settleOwnRequest(r));
+            POSSYNC_TRY(txn->commit());
+        }
+        if (r.rejected) LOG(Sync, Warning) << "request " << r.requestId << " rejected: " << r.reason;
+    }
+    forward();
     return {};
 }
 

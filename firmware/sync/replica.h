@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -121,9 +122,16 @@ public:
     ReplicaStatus status() const;
     Stats& stats() { return stats_; }
 
-    // LinkEvents: bytes from the master; the end of the link.
+    // LinkEvents: bytes from the master; the end of the link; the send queue drained.
     void onData(Bytes data) override;
     void onClosed(Status status) override;
+    void onSent() override;
+
+    // Slave writes (DESIGN.md §9): a process queued a request in this board's outbox (the
+    // daemon watches DIR/possync.notify): forward what the window allows.
+    void outboxChanged();
+    // WriteRequests sent on this link and not answered yet.
+    size_t requestsInFlight() const { return inFlight_.size(); }
 
 private:
     struct OwnedIo;
@@ -155,6 +163,12 @@ private:
     // Disk faults (issue 11): our own store failed to write (ENOSPC, EIO) or its map is full.
     bool storeFailed(const Error& e);
     void storeRecovered();
+    // Slave writes: sends outbox requests after forwardedUpTo_ while the window and the send
+    // queue allow (a request over the master's frame limit goes as Fragments, piece by piece).
+    void forward();
+    Status onWriteResult(const wire::WriteResult* result);
+    // Marks this board's requests settled by an applied change model (their origin).
+    void noteSettled(const std::vector<uint64_t>& ids);
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;
@@ -216,6 +230,15 @@ private:
     // Streaming: the models of one socket read, applied in one transaction.
     std::optional<store::ApplyTxn> batch_;
     uint64_t batchSeq_ = 0;
+
+    // Slave writes, per link: the last request id sent, the requests unanswered (true once the
+    // change model carrying its origin was applied here), the request being sent as Fragments.
+    uint64_t forwardedUpTo_ = 0;
+    std::map<uint64_t, bool> inFlight_;
+    std::vector<uint8_t> fragmenting_;
+    uint64_t fragOffset_ = 0;
+    uint32_t masterMaxFrame_ = wire::kDefaultMaxFrameBytes;
+    uint64_t heldLogged_ = 0;  // requests of another generation last reported in the log
 
     // Divergence detection.
     std::optional<wire::DigestAt> masterDigest_;  // not yet compared

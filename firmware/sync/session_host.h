@@ -43,6 +43,11 @@ public:
         (void)session;
         return {};
     }
+    // A verified WriteRequest frame from `session`'s slave: apply it through the store
+    // (Store::applyRequest) and answer with session.requestDone(), in the order submitted.
+    // The Master does it on a worker thread (it may wait for LMDB's writer lock); this default
+    // applies it at once (unit tests).
+    virtual void submitRequest(MasterSession& session, std::vector<uint8_t> frame);
 };
 
 }  // namespace possync::sync

@@ -19,7 +19,11 @@ struct Stats {
     uint64_t reconnects = 0;        // slave: links made after the first
     uint64_t snapshotChunksBuilt = 0;
     uint64_t snapshotChunksShared = 0;
-    uint64_t logTrims = 0;                   // master: log trims committed (each off the loop, on a worker)
+    uint64_t logTrims = 0;  // master: log trims committed (each off the loop, on a worker)
+    // Slave writes (DESIGN.md §9): master: WriteRequests received / rejected; slave: requests
+    // forwarded (resends included) and their answers.
+    uint64_t requestsIn = 0, requestsRejected = 0;
+    uint64_t requestsOut = 0, requestResults = 0;
     std::map<std::string, uint64_t> errors;  // by kind: "protocol", "timeout", "verify", ...
 
     void error(const std::string& kind) { ++errors[kind]; }
@@ -37,7 +41,11 @@ struct Stats {
                                                              {"reconnects", reconnects},
                                                              {"snapshot_chunks_built", snapshotChunksBuilt},
                                                              {"snapshot_chunks_shared", snapshotChunksShared},
-                                                             {"log_trims", logTrims}};
+                                                             {"log_trims", logTrims},
+                                                             {"requests_in", requestsIn},
+                                                             {"requests_rejected", requestsRejected},
+                                                             {"requests_out", requestsOut},
+                                                             {"request_results", requestResults}};
         for (const auto& [kind, n] : errors) out.emplace_back("errors_" + kind, n);
         return out;
     }

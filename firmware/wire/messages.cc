@@ -3,6 +3,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "wire/bounds.h"
 
@@ -73,6 +74,36 @@ Result<const Frame*> verifyFrame(Bytes payload, size_t maxTables) {
         return corrupt(std::string("frame of type ") + messageTypeName(type) + " has no message table");
     POSSYNC_TRY(checkStrings(frame));
     return frame;
+}
+
+Message peekMessageType(Bytes payload) {
+    auto u32 = [&](size_t at, uint32_t& out) {
+        if (at > payload.size || payload.size - at < 4) return false;
+        std::memcpy(&out, payload.data + at, 4);
+        out = flatbuffers::EndianScalar(out);
+        return true;
+    };
+    uint32_t root = 0, soff = 0;
+    if (!u32(0, root) || !u32(root, soff)) return Message::NONE;
+    int64_t vt = int64_t(root) - int64_t(static_cast<int32_t>(soff));
+    if (vt < 0 || uint64_t(vt) + 4 > payload.size) return Message::NONE;
+    uint16_t vtSize = 0, field = 0;
+    std::memcpy(&vtSize, payload.data + vt, 2);
+    vtSize = flatbuffers::EndianScalar(vtSize);
+    // Frame's field 0 (message_type) sits at vtable offset 4.
+    if (vtSize < 6 || uint64_t(vt) + 6 > payload.size) return Message::NONE;
+    std::memcpy(&field, payload.data + vt + 4, 2);
+    field = flatbuffers::EndianScalar(field);
+    if (field == 0 || uint64_t(root) + field >= payload.size) return Message::NONE;
+    return static_cast<Message>(payload.data[root + field]);
+}
+
+Result<const Frame*> verifyFromSlave(Bytes payload) {
+    bool request = peekMessageType(payload) == Message::WriteRequest;
+    auto f = verifyFrame(payload, request ? 0 : kFromSlaveMaxTables);
+    if (f && request != ((*f)->message_type() == Message::WriteRequest))
+        return corrupt("frame whose message type changed under verification");
+    return f;
 }
 
 Status checkStrings(const Frame* frame) {

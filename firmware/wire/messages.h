@@ -35,6 +35,13 @@ namespace possync::wire {
 Result<const Frame*> verifyFrame(Bytes payload, size_t maxTables = 0);
 // What a slave sends (Hello, Ack, Ping, Pong, Error, Fragment) is a Frame and one message table.
 inline constexpr size_t kFromSlaveMaxTables = 16;
+// A frame from a slave: verified with kFromSlaveMaxTables, except a WriteRequest (a
+// transaction's changes: one table each), which gets the size-proportional budget every
+// master frame gets. The message type is read before verification with bounds checks only, so
+// a frame cannot claim WriteRequest to escape the small budget and then be something else.
+Result<const Frame*> verifyFromSlave(Bytes payload);
+// The message type of an unverified payload, read with bounds checks (NONE when unreadable).
+Message peekMessageType(Bytes payload);
 // The strings of a verified frame against bounds.h, per message type: Hello's store and
 // device ids, Welcome's device id and reason, Error's text, ChangeModel's table names.
 // Errc::Corrupt naming the field and its length (never its text) when one is over.

@@ -70,6 +70,11 @@ Status recordOutcome(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view dev
     auto old = findClient(txn, dbs, device);
     if (!old) return old.takeError();
     ClientRecord c = old->value_or(ClientRecord{});
+    // A device's logged request ids only grow (the master answers an id at or below its last
+    // with the stored outcome, never a second log entry), so one at or below the record's last
+    // is a log entry applied again here (a replay after a FULL, PUT/DEL/CLEAR being idempotent):
+    // counting it again would make this board's record differ from the master's.
+    if (*old && result.requestId <= c.lastRequest) return {};
     c.lastRequest = std::max(c.lastRequest, result.requestId);
     c.lastSeq = std::max(c.lastSeq, result.seq);
     (result.rejected ? c.rejected : c.applied)++;
@@ -90,10 +95,11 @@ Status putResult(lmdb::Txn& txn, const RequestDbs& dbs, std::string_view device,
     value += result.reason;
     std::string key = resultKey(device, result.requestId);
     POSSYNC_TRY(txn.put(dbs.results, Bytes(key), Bytes(value)));
-    // Forget this device's outcomes older than the window (usually exactly one, or none).
+    // Forget this device's outcomes older than the window (usually exactly one, or none): ids
+    // below requestId - kResultsKeptPerDevice + 1 go, so at most kResultsKeptPerDevice stay.
     if (result.requestId > kResultsKeptPerDevice) {
         std::string from = resultKey(device, 0),
-                    bound = resultKey(device, result.requestId - kResultsKeptPerDevice);
+                    bound = resultKey(device, result.requestId - kResultsKeptPerDevice + 1);
         auto cur = lmdb::Cursor::open(txn, dbs.results);
         if (!cur) return cur.takeError();
         Bytes k, v;

@@ -48,36 +48,54 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
 
 Store::~Store() = default;
 
-Status Store::init() {
-    if (options_.readOnly) {
-        auto txn = lmdb::Txn::begin(*env_, false);
-        if (!txn) return txn.takeError();
-        auto meta = txn->open(kMetaDb, false);
-        if (!meta)
-            return makeError(Errc::NotFound, dir_ + " is not a possync data directory (no possync.meta)");
-        metaDbi_ = *meta;
-        auto log = txn->open(kLogDb, false);
-        auto dig = txn->open(kDigestDb, false);
-        if (!log || !dig) return makeError(Errc::Corrupt, dir_ + ": possync.log or possync.digest missing");
-        logDbi_ = *log;
-        digestDbi_ = *dig;
-        auto ob = txn->open(kOutboxDb, false);
-        auto cl = txn->open(kClientsDb, false);
-        auto rs = txn->open(kResultsDb, false);
-        if (ob && cl && rs) {
-            requestDbs_ = RequestDbs{*ob, *cl, *rs};
-            hasRequestDbs_ = true;
-        }
-        auto m = readMeta(*txn, metaDbi_);
-        if (!m) return m.takeError();
-        if (m->format > POSSYNC_FORMAT_VERSION)
-            return makeError(Errc::Version, dir_ + " was written by format version " +
-                                                std::to_string(m->format) + "; this possync reads up to " +
-                                                std::to_string(POSSYNC_FORMAT_VERSION));
-        // Every table's handle now, while no other transaction runs (see lmdb::Env).
-        POSSYNC_TRY(txn->openAll());
-        return txn->commit();
+Result<bool> Store::openFromRead() {
+    auto txn = lmdb::Txn::begin(*env_, false);
+    if (!txn) return txn.takeError();
+    auto meta = txn->open(kMetaDb, false);
+    if (!meta) {
+        if (!options_.readOnly && meta.error().code == Errc::NotFound) return false;
+        return makeError(Errc::NotFound, dir_ + " is not a possync data directory (no possync.meta)");
     }
+    auto m = readMeta(*txn, *meta);
+    if (!m) {
+        if (!options_.readOnly && m.error().code == Errc::NotFound) return false;
+        return m.takeError();
+    }
+    if (m->format > POSSYNC_FORMAT_VERSION)
+        return makeError(Errc::Version, dir_ + " was written by format version " + std::to_string(m->format) +
+                                            "; this possync reads up to " +
+                                            std::to_string(POSSYNC_FORMAT_VERSION));
+    auto log = txn->open(kLogDb, false);
+    auto dig = txn->open(kDigestDb, false);
+    auto ob = txn->open(kOutboxDb, false);
+    auto cl = txn->open(kClientsDb, false);
+    auto rs = txn->open(kResultsDb, false);
+    if (options_.readOnly) {
+        if (!log || !dig) return makeError(Errc::Corrupt, dir_ + ": possync.log or possync.digest missing");
+    } else if (!log || !dig || !ob || !cl || !rs) {
+        return false;  // the write path creates what is missing
+    }
+    metaDbi_ = *meta;
+    logDbi_ = *log;
+    digestDbi_ = *dig;
+    if (ob && cl && rs) {
+        requestDbs_ = RequestDbs{*ob, *cl, *rs};
+        hasRequestDbs_ = true;
+    }
+    // Every table's handle now, while no other transaction runs (see lmdb::Env).
+    POSSYNC_TRY(txn->openAll());
+    POSSYNC_TRY(txn->commit());
+    return true;
+}
+
+Status Store::init() {
+    // An existing, complete directory is opened from a read transaction, without LMDB's writer
+    // lock: a slave's FULL sync holds that lock for its whole length, and a POS application
+    // opening the directory then must not hang in possync_open; its first write gets
+    // Errc::Busy at once instead (beginWrite). Only a new or older directory needs the write path.
+    auto opened = openFromRead();
+    if (!opened) return opened.takeError();
+    if (*opened || options_.readOnly) return createNotifyFile();
     auto txn = lmdb::Txn::begin(*env_, true);
     if (!txn) return txn.takeError();
     auto meta = txn->open(kMetaDb, options_.create);
@@ -120,6 +138,11 @@ Status Store::init() {
     // Every table's handle now, while no other transaction runs (see lmdb::Env).
     POSSYNC_TRY(txn->openAll());
     POSSYNC_TRY(txn->commit());
+    return createNotifyFile();
+}
+
+Status Store::createNotifyFile() {
+    if (options_.readOnly) return {};
     // 0666 less the umask, as LMDB's files.
     int fd = ::open(notifyPath_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return makeError(Errc::Io, "cannot create " + notifyPath_ + ": " + strerror(errno));

@@ -206,6 +206,10 @@ public:
 private:
     Store(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
     Status init();
+    // Opens an existing directory's handles from a read transaction (no writer lock); false when
+    // something is missing that the write path must create.
+    Result<bool> openFromRead();
+    Status createNotifyFile();
 
     std::string dir_;
     StoreOptions options_;

@@ -5,6 +5,7 @@
 #include "log/log.h"
 
 #include "store/store.h"
+#include "wire/bounds.h"
 #include "wire/change_model.h"
 #include "wire/messages.h"
 
@@ -75,24 +76,34 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
     if (w->forwarding())
         return makeError(Errc::Refused,
                          dir_ + " belongs to a slave board: it does not apply forwarded writes");
-    auto client = findClient(w->txn_, requestDbs_, device);
-    if (!client) return client.takeError();
-    if (*client && id <= (*client)->lastRequest) {
-        auto stored = findResult(w->txn_, requestDbs_, device, id);
-        if (!stored) return stored.takeError();
-        w->abort();
-        if (*stored) return RequestOutcome{**stored, true};
-        return RequestOutcome{
-            RequestResult{id, true, (*client)->lastSeq,
-                          "request " + std::to_string(id) + " of " + device +
-                              " was handled before (its last is " + std::to_string((*client)->lastRequest) +
-                              ") and its outcome is no longer kept"},
-            true};
-    }
     auto refuse = [&](std::string why) -> RequestOutcome {
         w->abort();
         return RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false};
     };
+    // The device id keys possync.clients and possync.results: an empty one is no LMDB key at all
+    // (it would fail every request of that peer as a retryable error, forever).
+    if (device.empty() || !wire::isIdText(device)) return refuse("request without a valid device id");
+    // A request this device had handled before: its stored outcome, nothing applied (nullopt: new).
+    auto handledBefore = [&]() -> Result<std::optional<RequestOutcome>> {
+        auto client = findClient(w->txn_, requestDbs_, device);
+        if (!client) return client.takeError();
+        if (!*client || id > (*client)->lastRequest) return std::optional<RequestOutcome>();
+        auto stored = findResult(w->txn_, requestDbs_, device, id);
+        if (!stored) return stored.takeError();
+        w->abort();
+        if (*stored) return std::optional<RequestOutcome>(RequestOutcome{**stored, true});
+        return std::optional<RequestOutcome>(RequestOutcome{
+            RequestResult{id, true, (*client)->lastSeq,
+                          "request " + std::to_string(id) + " of " + device +
+                              " was handled before (its last is " + std::to_string((*client)->lastRequest) +
+                              ") and its outcome is no longer kept"},
+            true});
+    };
+    {
+        auto before = handledBefore();
+        if (!before) return before.takeError();
+        if (*before) return std::move(**before);
+    }
     if (id == 0) return refuse("request id 0");
     if (req->generation() != w->meta().generation)
         return refuse("written against generation " + hex64(req->generation()) +
@@ -129,12 +140,21 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
         if (retryable(a.error())) return a.takeError();
         // The request's own doing (a condition, an overflow, a size): logged as rejected, with no
         // changes, so every board learns the outcome in order.
-        reason = a.error().message;
+        // Clipped as the log entry's origin clips it, so the master's stored outcome, its
+        // WriteResult and every slave's record say the same words.
+        reason = std::string(wire::clipUtf8(a.error().message, wire::kMaxReasonBytes));
         w->abort();
         w.reset();
         auto again = beginWrite();
         if (!again) return again.takeError();
         w.emplace(std::move(*again));
+        if (w->forwarding())
+            return makeError(Errc::Refused, dir_ + " became a slave's directory while applying a request");
+        // Another writer may have handled the same request while the writer lock was free
+        // (a resend on a new link racing the first): answer with its outcome, log nothing twice.
+        auto before = handledBefore();
+        if (!before) return before.takeError();
+        if (*before) return std::move(**before);
     }
     wire::OriginFields origin;
     origin.deviceId = device;

@@ -18,12 +18,14 @@ void ChangeModelWriter::add(std::string_view table, Op op, Bytes key, Bytes valu
     if (finished_) reset();
     auto name = fbb_.CreateSharedString(table.data(), table.size());
     auto k = fbb_.CreateVector(key.data, key.size);
+    // PUT carries the value, ADD its 8-byte delta (a request's); DEL and CLEAR carry none.
+    const bool hasValue = op == Op::PUT || op == Op::ADD;
     flatbuffers::Offset<flatbuffers::Vector<uint8_t>> v;
-    if (op == Op::PUT) v = fbb_.CreateVector(value.data, value.size);
+    if (hasValue) v = fbb_.CreateVector(value.data, value.size);
     ChangeBuilder cb(fbb_);
     cb.add_table(name);
     cb.add_key(k);
-    if (op == Op::PUT) cb.add_value(v);
+    if (hasValue) cb.add_value(v);
     cb.add_op(op);
     changes_.push_back(cb.Finish());
 }

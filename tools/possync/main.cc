@@ -54,7 +54,7 @@ usage:
 write options (put, add, del; after the command name):
   --if-absent       only if KEY does not exist
   --if-present      only if KEY exists
-  --if-value V      only if KEY holds V (compared by hash)
+  --if-value V      only if KEY holds V (compared by hash; hex with --hex)
   --no-wait         on a slave: return once the request is queued ("queued request N")
   --wait-ms MS      on a slave: how long to wait for the write to be applied (default 5000)
   --seq             print "seq N": the master's change that carries the write

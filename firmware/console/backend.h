@@ -64,6 +64,28 @@ struct StatsInfo {
 
 using KeyValue = std::pair<std::string, std::string>;  // raw key and value bytes
 
+// The `outbox` command (DESIGN.md §9): a slave's requests waiting for the master.
+struct OutboxInfo {
+    uint64_t count = 0;                   // requests queued (not yet applied here)
+    uint64_t bytes = 0;                   // their size
+    uint64_t limit = 0;                   // --outbox-max-bytes: writes fail past it
+    std::optional<uint64_t> oldestId;     // the oldest queued request; nullopt when empty
+    std::optional<uint64_t> oldestAgeMs;  // how long it has waited (wall clock)
+    uint64_t held = 0;                    // written against another generation: kept, not forwarded
+    uint64_t nextRequest = 1;             // the id the next request will get
+    std::string lastRejection;            // the master's last rejection of this board's requests
+};
+
+// One line of `clients`: a writing board as the master recorded it (possync.clients, which
+// replicates, so a slave shows the master's records as of its position).
+struct ClientInfo {
+    std::string device;
+    uint64_t lastRequest = 0;  // the newest request id handled for it
+    uint64_t lastSeq = 0;      // the master's seq that carried its newest applied request
+    uint64_t applied = 0;
+    uint64_t rejected = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -86,6 +108,10 @@ public:
     virtual Result<std::string> acceptGeneration() = 0;
     // What discovery currently sees, one human-readable line per service/event.
     virtual std::vector<std::string> discovery() = 0;
+    // Slave: its outbox. Refused on a master (it has none: see clients()).
+    virtual Result<OutboxInfo> outbox() = 0;
+    // The writing boards, in device order. An error only for a store failure.
+    virtual Result<std::vector<ClientInfo>> clients() = 0;
 };
 
 }  // namespace possync::console

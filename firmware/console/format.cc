@@ -42,6 +42,33 @@ std::string textOrDash(std::string_view text) {
     return text.empty() ? std::string("-") : std::string(text);
 }
 
+std::string formatOutbox(const OutboxInfo& info) {
+    std::string rejection = info.lastRejection;
+    for (char& c : rejection)
+        if (c == '\n' || c == '\r') c = ' ';
+    std::string out;
+    auto add = [&](std::string_view key, std::string_view value) {
+        out.append(key).append(": ").append(value).append("\n");
+    };
+    add("count", std::to_string(info.count));
+    add("bytes", std::to_string(info.bytes));
+    add("limit", std::to_string(info.limit));
+    add("oldest_request", numberOrDash(info.oldestId));
+    add("oldest_age_ms", numberOrDash(info.oldestAgeMs));
+    add("held", std::to_string(info.held));
+    add("next_request", std::to_string(info.nextRequest));
+    add("last_rejection", textOrDash(rejection));
+    return out;
+}
+
+std::string formatClients(const std::vector<ClientInfo>& clients) {
+    Table t({"device", "last_request", "last_seq", "applied", "rejected"});
+    for (const ClientInfo& c : clients)
+        t.addRow({displayKey(c.device), std::to_string(c.lastRequest), std::to_string(c.lastSeq),
+                  std::to_string(c.applied), std::to_string(c.rejected)});
+    return "clients: " + std::to_string(clients.size()) + "\n" + t.render();
+}
+
 Table::Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
 
 void Table::addRow(std::vector<std::string> cells) {

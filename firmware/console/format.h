@@ -20,6 +20,8 @@
 
 #include "base/result.h"
 
+#include "console/backend.h"
+
 namespace possync::console {
 
 std::string displayKey(std::string_view bytes);
@@ -45,5 +47,12 @@ private:
     std::vector<std::string> columns_;
     std::vector<std::vector<std::string>> rows_;
 };
+
+// The `outbox` answer (console and `possync outbox`): one `key: value` line per fact, "-" for
+// what is unknown; the last rejection stays on one line.
+std::string formatOutbox(const OutboxInfo& info);
+// The `clients` answer: a `clients: N` line, then a table (device, last_request, last_seq,
+// applied, rejected), one row per device.
+std::string formatClients(const std::vector<ClientInfo>& clients);
 
 }  // namespace possync::console

@@ -95,6 +95,10 @@ std::span<const Interpreter::Command> Interpreter::commands() {
         {"accept-generation", "accept-generation", "slave: accept the new master generation it is waiting on",
          0, 0, &Interpreter::acceptGeneration},
         {"discovery", "discovery", "what discovery currently sees", 0, 0, &Interpreter::discovery},
+        {"outbox", "outbox", "slave: queued requests, bytes, limit, oldest age, last rejection", 0, 0,
+         &Interpreter::outbox},
+        {"clients", "clients", "writing boards: last request, last seq, applied, rejected", 0, 0,
+         &Interpreter::clients},
     };
     return table;
 }
@@ -297,6 +301,18 @@ Reply Interpreter::discovery(const Args&) {
         out += line + "\n";
     }
     return Reply{true, std::move(out)};
+}
+
+Reply Interpreter::outbox(const Args&) {
+    Result<OutboxInfo> info = backend_.outbox();
+    if (!info) return fail(info.error().message);
+    return Reply{true, formatOutbox(*info)};
+}
+
+Reply Interpreter::clients(const Args&) {
+    Result<std::vector<ClientInfo>> list = backend_.clients();
+    if (!list) return fail(list.error().message);
+    return Reply{true, formatClients(*list)};
 }
 
 }  // namespace possync::console

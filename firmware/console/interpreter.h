@@ -12,6 +12,7 @@
 //   scan TABLE [PREFIX] [LIMIT]   (LIMIT alone: scan TABLE "" 50)
 //   stats                     log [N]                  loglevel [CATEGORY] [LEVEL]
 //   resync                    accept-generation        discovery
+//   outbox                    clients
 // Command names are case-insensitive; KEY and PREFIX may be given as 0x-hex.
 #pragma once
 
@@ -65,6 +66,8 @@ private:
     Reply resync(const Args& args);
     Reply acceptGeneration(const Args& args);
     Reply discovery(const Args& args);
+    Reply outbox(const Args& args);
+    Reply clients(const Args& args);
 
     Backend& backend_;
 };

@@ -155,4 +155,34 @@ std::vector<std::string> DaemonBackend::discovery() {
     return lines;
 }
 
+Result<console::OutboxInfo> DaemonBackend::outbox() {
+    if (daemon_.master())
+        return makeError(Errc::Refused, "outbox is for slaves; this board is the master (see clients)");
+    auto info = daemon_.store().outboxInfo();
+    if (!info) return info.takeError();
+    console::OutboxInfo o;
+    o.count = info->count;
+    o.bytes = info->bytes;
+    o.limit = info->maxBytes;
+    if (info->oldestId) o.oldestId = info->oldestId;
+    // The request's clock is the writing process's wall clock: a clock step back shows 0.
+    if (info->oldestCreatedMs) {
+        uint64_t now = uv::Loop::wallMs();
+        o.oldestAgeMs = now > info->oldestCreatedMs ? now - info->oldestCreatedMs : 0;
+    }
+    o.held = info->held;
+    o.nextRequest = info->nextRequest;
+    o.lastRejection = info->lastRejection;
+    return o;
+}
+
+Result<std::vector<console::ClientInfo>> DaemonBackend::clients() {
+    auto list = daemon_.store().clients();
+    if (!list) return list.takeError();
+    std::vector<console::ClientInfo> out;
+    out.reserve(list->size());
+    for (const auto& c : *list) out.push_back({c.device, c.lastRequest, c.lastSeq, c.applied, c.rejected});
+    return out;
+}
+
 }  // namespace possync::daemon

@@ -22,6 +22,8 @@ public:
     Result<std::string> resync() override;
     Result<std::string> acceptGeneration() override;
     std::vector<std::string> discovery() override;
+    Result<console::OutboxInfo> outbox() override;
+    Result<std::vector<console::ClientInfo>> clients() override;
 
 private:
     Daemon& daemon_;

@@ -18,7 +18,7 @@ from consolelib import (Failure, Harness, PROMPT, Terminal, check, digest, main,
                         parse_table, put, wait_until)
 
 COMMANDS = ["help", "version", "status", "peers", "tables", "get", "scan", "stats", "log",
-            "loglevel", "resync", "accept-generation", "discovery"]
+            "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients"]
 
 
 def start_console_slave(h, master, name):
@@ -98,6 +98,13 @@ def section_commands(h, master):
     disc = term.run("discovery", slave)
     check(parse_kv(disc[:1])["entries"] == str(len(disc) - 1) and
           any("127.0.0.1:%d" % master.port in l for l in disc), "discovery %r" % disc)
+
+    # issue 12: nothing written on this slave, so an empty outbox and no writing boards.
+    box = parse_kv(term.run("outbox", slave))
+    check(box["count"] == "0" and box["oldest_request"] == "-" and box["next_request"] == "1" and
+          int(box["limit"]) > 0 and box["last_rejection"] == "-", "outbox %r" % box)
+    lines = term.run("clients", slave)
+    check(parse_kv(lines[:1]) == {"clients": "0"} and parse_table(lines[1:]) == [], "clients %r" % lines)
 
     # Editing: backspace and DEL erase; the echo shows it.
     term.write(b"statux\x08s\r")

@@ -18,8 +18,8 @@ One master and two slaves, every board with a --console socket. Checked:
 import functools
 import signal
 
-from consolelib import (FAST_LINK, NOT_STREAMING, Harness, check, digest, main, parse_table,
-                        put, run_tool, wait_until)
+from consolelib import (FAST_LINK, NOT_STREAMING, Harness, check, digest, main, parse_kv,
+                        parse_table, put, run_tool, wait_until)
 
 
 def watched_tables(session):
@@ -143,6 +143,11 @@ def test():
         check(msess.error("accept-generation").startswith("accept-generation is for slaves"),
               "accept-generation on the master")
         check(msess.error("resync").startswith("resync is for slaves"), "resync on the master")
+        # issue 12: a master has no outbox; its writing boards are `clients` (none wrote yet).
+        check(msess.error("outbox").startswith("outbox is for slaves"), "outbox on the master")
+        lines = msess.run("clients")
+        check(parse_kv(lines[:1]) == {"clients": "0"} and parse_table(lines[1:]) == [],
+              "clients on the master: %r" % lines)
 
         # The master's data is replaced: same store id and port, a fresh data directory.
         tables_before = parse_table(asess.run("tables"))

@@ -37,6 +37,15 @@
 //       Damage, not a write: on a (stopped) slave's directory, puts K=V into table T through the
 //       slave's apply path without a master and without moving the position: what a change
 //       forged or corrupted on the link leaves behind (the digest follows the damaged data).
+//   scenario_writer make-slave --data DIR --master MDIR
+//       Without daemons: makes DIR (created when missing) a synced slave of the master directory
+//       MDIR: its role, MDIR's watched tables, generation and seq (no data is copied). Writes on
+//       DIR to those tables then queue requests (DESIGN.md §9), as on a real slave.
+//   scenario_writer forward --data DIR --master MDIR
+//       Without daemons, what the link does for the slave DIR's outbox, in order: the master MDIR
+//       applies each request (Store::applyRequest: exactly once, conditions, ADD) and the outcome
+//       settles it on DIR (ApplyTxn::settleOwnRequest; no change model is applied there). One line
+//       per request: "request N: committed seq S" or "request N: rejected: REASON".
 #include <poll.h>
 
 #include <chrono>
@@ -475,6 +484,67 @@ int runCorrupt(store::Store& s, const Args& a) {
     return 0;
 }
 
+int runMakeSlave(store::Store& s, const Args& a) {
+    if (!a.options.count("master")) return fail("--master is required");
+    store::StoreOptions mo;
+    mo.create = false;
+    mo.readOnly = true;
+    auto m = store::Store::open(a.options.at("master"), mo);
+    if (!m) return fail(a.options.at("master") + ": " + m.error().message);
+    auto meta = (*m)->meta();
+    if (!meta) return fail(meta.error().message);
+    auto r = s.setRole(store::Role::Slave);
+    if (!r) return fail(r.error().message);
+    auto txn = s.beginApply();
+    if (!txn) return fail(txn.error().message);
+    auto f = txn->beginFull(meta->watched);
+    if (!f) return fail(f.error().message);
+    auto p = txn->setPosition(meta->generation, meta->seq);
+    if (!p) return fail(p.error().message);
+    auto c = txn->commit();
+    if (!c) return fail(c.error().message);
+    printf("slave of %s at %s:%llu watching %s\n", a.options.at("master").c_str(),
+           hex64(meta->generation).c_str(), static_cast<unsigned long long>(meta->seq),
+           store::joinTableList(meta->watched).c_str());
+    return 0;
+}
+
+int runForward(store::Store& s, const Args& a) {
+    if (!a.options.count("master")) return fail("--master is required");
+    store::StoreOptions mo;
+    mo.create = false;
+    mo.noSync = true;
+    auto m = store::Store::open(a.options.at("master"), mo);
+    if (!m) return fail(a.options.at("master") + ": " + m.error().message);
+    std::vector<std::pair<uint64_t, std::string>> queued;
+    auto rd = s.readOutbox(0, [&](uint64_t id, Bytes frame) {
+        queued.emplace_back(id, frame.str());
+        return true;
+    });
+    if (!rd) return fail(rd.error().message);
+    for (const auto& [id, frame] : queued) {
+        auto f = wire::verifyFrame(Bytes(frame));
+        if (!f) return fail("request " + std::to_string(id) + ": " + f.error().message);
+        const wire::WriteRequest* req = wire::asWriteRequest(*f);
+        if (!req) return fail("request " + std::to_string(id) + " is not a WriteRequest");
+        auto outcome = (*m)->applyRequest(req);
+        if (!outcome) return fail("request " + std::to_string(id) + ": " + outcome.error().message);
+        auto txn = s.beginApply();
+        if (!txn) return fail(txn.error().message);
+        auto settled = txn->settleOwnRequest(outcome->result);
+        if (!settled) return fail(settled.error().message);
+        auto c = txn->commit();
+        if (!c) return fail(c.error().message);
+        if (outcome->result.rejected)
+            printf("request %llu: rejected: %s\n", static_cast<unsigned long long>(id),
+                   outcome->result.reason.c_str());
+        else
+            printf("request %llu: committed seq %llu\n", static_cast<unsigned long long>(id),
+                   static_cast<unsigned long long>(outcome->result.seq));
+    }
+    return 0;
+}
+
 int usage() {
     fprintf(stderr,
             "usage: scenario_writer mixed --data DIR --ops N --seed S --tables T1,T2,... [--pause-ms P "
@@ -484,7 +554,9 @@ int usage() {
             "       scenario_writer check-counter --data DIR\n"
             "       scenario_writer observe --data DIR --tables T1,T2,...\n"
             "       scenario_writer hold --data DIR --table T --hold-ms H [--before N]\n"
-            "       scenario_writer corrupt --data DIR --table T --key K --value V\n");
+            "       scenario_writer corrupt --data DIR --table T --key K --value V\n"
+            "       scenario_writer make-slave --data DIR --master MDIR\n"
+            "       scenario_writer forward --data DIR --master MDIR\n");
     return 2;
 }
 
@@ -494,10 +566,10 @@ int run(int argc, char** argv) {
     const Args& a = *args;
     bool check = a.command == "check-counter" || a.command == "observe";
     if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold" &&
-        a.command != "soak" && a.command != "corrupt")
+        a.command != "soak" && a.command != "corrupt" && a.command != "make-slave" && a.command != "forward")
         return usage();
     store::StoreOptions options;
-    options.create = false;
+    options.create = a.command == "make-slave";
     options.readOnly = check;
     options.noSync = true;  // no power loss in these tests; the daemons' own commits are unaffected
     auto s = store::Store::open(a.options.at("data"), options);
@@ -508,6 +580,8 @@ int run(int argc, char** argv) {
     if (a.command == "hold") return runHold(**s, a);
     if (a.command == "soak") return runSoak(**s, a);
     if (a.command == "corrupt") return runCorrupt(**s, a);
+    if (a.command == "make-slave") return runMakeSlave(**s, a);
+    if (a.command == "forward") return runForward(**s, a);
     return runCounter(**s, a);
 }
 

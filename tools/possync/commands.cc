@@ -1,10 +1,14 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "base/bytes.h"
+
+#include "store/requests.h"
 
 namespace possync::tool {
 
@@ -28,19 +32,96 @@ static std::string encode(const TextMode& m, Bytes b) {
     return m.hex ? toHex(b) : b.str();
 }
 
+// Adds the --if-* condition on (table, key) to the transaction.
+static Status requireCondition(store::WriteTxn& txn, const TextMode& m, const std::string& table, Bytes key,
+                               const WriteOptions& w) {
+    switch (w.condition) {
+        case WriteOptions::Condition::None: return {};
+        case WriteOptions::Condition::Absent: return txn.require(table, key, store::Require::Absent);
+        case WriteOptions::Condition::Present: return txn.require(table, key, store::Require::Present);
+        case WriteOptions::Condition::Value: {
+            auto v = decode(m, w.ifValue, "--if-value");
+            if (!v) return v.takeError();
+            return txn.require(table, key, store::Require::ValueHash, store::valueHash(Bytes(*v)));
+        }
+    }
+    return {};
+}
+
+static int failWrite(const Error& e) {
+    // A failed condition is a rejection, the same words as on a slave whose master rejected it.
+    if (e.code == Errc::Rejected) return fail("rejected: " + e.message);
+    return fail(e);
+}
+
+static uint64_t steadyMs() {
+    return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count());
+}
+
+// Commits the write and, on a slave that queued a request, waits as `w` says.
+static int finishWrite(store::Store& s, store::WriteTxn& txn, const WriteOptions& w) {
+    auto c = txn.commitWrite();
+    if (!c) return failWrite(c.error());
+    if (c->request == 0) {  // applied here (a master, or a slave's local table)
+        if (w.printSeq) printf("seq %llu\n", (unsigned long long)c->seq);
+        return 0;
+    }
+    if (!w.wait) {
+        printf("queued request %llu\n", (unsigned long long)c->request);
+        return 0;
+    }
+    // Polls the request's state: one short read transaction per turn. The daemon settles it
+    // within a round trip to the master when the link is up; a few ms between looks costs
+    // nothing next to that.
+    const uint64_t deadline = steadyMs() + w.waitMs;
+    for (;;) {
+        auto st = s.requestState(c->request);
+        if (!st) return fail(st.error());
+        switch (st->kind) {
+            case store::RequestState::Committed:
+                if (w.printSeq) printf("seq %llu\n", (unsigned long long)st->seq);
+                return 0;
+            case store::RequestState::Rejected: return fail("rejected: " + st->reason);
+            case store::RequestState::Unknown:
+                return fail("request " + std::to_string(c->request) + ": " + st->reason);
+            case store::RequestState::Pending: break;
+        }
+        uint64_t now = steadyMs();
+        if (now >= deadline) {
+            fprintf(stderr, "possync: pending: request %llu queued, not yet applied\n",
+                    (unsigned long long)c->request);
+            return kExitPending;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<uint64_t>(deadline - now, 5)));
+    }
+}
+
 int cmdPut(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
-           const std::string& value) {
+           const std::string& value, const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
     if (!k) return fail(k.error());
     auto v = decode(m, value, "VALUE");
     if (!v) return fail(v.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());
+    if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
     auto r = txn->put(table, Bytes(*k), Bytes(*v));
     if (!r) return fail(r.error());
-    auto c = txn->commit();
-    if (!c) return fail(c.error());
-    return 0;
+    return finishWrite(s, *txn, w);
+}
+
+int cmdAdd(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
+           int64_t delta, const WriteOptions& w) {
+    auto k = decode(m, key, "KEY");
+    if (!k) return fail(k.error());
+    auto txn = s.beginWrite();
+    if (!txn) return fail(txn.error());
+    if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
+    auto r = txn->add(table, Bytes(*k), delta);
+    if (!r) return fail(r.error());
+    return finishWrite(s, *txn, w);
 }
 
 int cmdGet(store::Store& s, const TextMode& m, const std::string& table, const std::string& key) {
@@ -57,17 +138,19 @@ int cmdGet(store::Store& s, const TextMode& m, const std::string& table, const s
     return 0;
 }
 
-int cmdDel(store::Store& s, const TextMode& m, const std::string& table, const std::string& key) {
+int cmdDel(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
+           const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
     if (!k) return fail(k.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());
+    if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
     auto r = txn->del(table, Bytes(*k));
     if (!r) return fail(r.error());
+    // Applied here: an absent key is an error, as before. A slave's forwarded DEL cannot know
+    // (the master decides), so it always goes out.
     if (!*r) return fail("no such key in " + table + ": " + key);
-    auto c = txn->commit();
-    if (!c) return fail(c.error());
-    return 0;
+    return finishWrite(s, *txn, w);
 }
 
 int cmdDump(store::Store& s, const TextMode& m, const std::string& table) {

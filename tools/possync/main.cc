@@ -7,9 +7,11 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -25,9 +27,15 @@ namespace {
 const char* kUsage = R"(possync - read and write a possync board's data directory
 
 usage:
-  possync --data DIR put TABLE KEY VALUE     write one key (a transaction of its own)
+  possync --data DIR put TABLE KEY VALUE [WRITE OPTIONS]
+                                             write one key (a transaction of its own)
+  possync --data DIR add TABLE KEY DELTA [WRITE OPTIONS]
+                                             add DELTA (signed) to a counter: an 8-byte
+                                             big-endian signed integer (absent counts as 0)
+  possync --data DIR del TABLE KEY [WRITE OPTIONS]
+                                             delete one key (exit 1 when absent; on a slave
+                                             the master decides, an absent key is no error)
   possync --data DIR get TABLE KEY           print the value (exit 1 when absent)
-  possync --data DIR del TABLE KEY           delete one key (exit 1 when absent)
   possync --data DIR dump [TABLE]            print entries, one "key<TAB>value" per line
                                              (all tables: "table<TAB>key<TAB>value")
   possync --data DIR digest                  one line: position, digest and count over the
@@ -36,8 +44,28 @@ usage:
                                              bulk-load synthetic records (benchmarks)
   possync --data DIR watch [T1,T2,...]       show or set the watched tables (listening config)
   possync --data DIR info                    role, device, generation, position, log
+  possync --data DIR outbox                  slave: queued requests (count, bytes, limit,
+                                             oldest request and age, held, next request, last
+                                             rejection); master: the writing boards (device,
+                                             last request, last seq, applied, rejected)
   possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]
                                              talk to a running daemon's console
+
+write options (put, add, del; after the command name):
+  --if-absent       only if KEY does not exist
+  --if-present      only if KEY exists
+  --if-value V      only if KEY holds V (compared by hash; hex with --hex)
+  --no-wait         on a slave: return once the request is queued ("queued request N")
+  --wait-ms MS      on a slave: how long to wait for the write to be applied (default 5000)
+  --seq             print "seq N": the master's change that carries the write
+
+A write is applied at once on the master (and on a slave's own unwatched tables). On a slave a
+write to a table the master watches becomes a request in the board's outbox, durable once the
+command returns; the daemon forwards it and the master applies it (checking the conditions) or
+rejects it. By default the tool waits until the master's change is applied on this board, so
+a read after it sees the write. A failed condition applies nothing: "rejected: <reason>", exit
+1. When the wait ends first: "pending: request N queued, not yet applied", exit 3; the request
+stays queued (possync outbox) and is applied later, or rejected.
 
 options:
   --data DIR        the board's data directory (LMDB environment)
@@ -47,7 +75,7 @@ options:
 
 Text keys and values are written as given; dump and get print non-printable bytes as 0x-hex
 unless --hex. Every command exits 0 on success, 1 with a one-line reason on failure, 2 on
-bad usage.
+bad usage, 3 when a slave's write is queued but not yet applied (see above).
 )";
 
 // A count given on the command line: decimal digits only (no sign: CLI11 would wrap "-5"
@@ -110,21 +138,41 @@ int main(int argc, char** argv) {
     app.add_option("--map-size", mapText);
     app.require_subcommand(0, 1);
 
-    std::string table, key, value;
+    std::string table, key, value, deltaText;
+    tool::WriteOptions writeOpts;
+    bool ifAbsent = false, ifPresent = false, noWait = false;
+    std::string ifValue, waitMsText;
+    bool ifValueGiven = false;
+    auto writeOptions = [&](CLI::App* c) {
+        c->add_flag("--if-absent", ifAbsent);
+        c->add_flag("--if-present", ifPresent);
+        c->add_option("--if-value", ifValue);
+        c->add_flag("--no-wait", noWait);
+        c->add_option("--wait-ms", waitMsText);
+        c->add_flag("--seq", writeOpts.printSeq);
+    };
     auto* put = app.add_subcommand("put");
     put->add_option("table", table)->required();
     put->add_option("key", key)->required();
     put->add_option("value", value)->required();
+    writeOptions(put);
+    auto* add = app.add_subcommand("add");
+    add->add_option("table", table)->required();
+    add->add_option("key", key)->required();
+    add->add_option("delta", deltaText)->required();
+    writeOptions(add);
     auto* get = app.add_subcommand("get");
     get->add_option("table", table)->required();
     get->add_option("key", key)->required();
     auto* del = app.add_subcommand("del");
     del->add_option("table", table)->required();
     del->add_option("key", key)->required();
+    writeOptions(del);
     auto* dump = app.add_subcommand("dump");
     dump->add_option("table", table);
     auto* digest = app.add_subcommand("digest");
     auto* info = app.add_subcommand("info");
+    auto* outbox = app.add_subcommand("outbox");
     std::string watchList;
     auto* watch = app.add_subcommand("watch");
     watch->add_option("tables", watchList);
@@ -195,7 +243,39 @@ int main(int argc, char** argv) {
                                                               recordsText +
                                                               " goes past the largest record index"));
     }
-    bool writes = cmd == put || cmd == del || cmd == loadCmd || (cmd == watch && watch->count("tables"));
+    int64_t delta = 0;
+    if (cmd == put || cmd == add || cmd == del) {
+        ifValueGiven = cmd->count("--if-value") > 0;
+        if (int(ifAbsent) + int(ifPresent) + int(ifValueGiven) > 1)
+            return usage(makeError(Errc::InvalidArgument,
+                                   "--if-absent, --if-present and --if-value exclude each other"));
+        using C = tool::WriteOptions::Condition;
+        writeOpts.condition = ifAbsent       ? C::Absent
+                              : ifPresent    ? C::Present
+                              : ifValueGiven ? C::Value
+                                             : C::None;
+        writeOpts.ifValue = ifValue;
+        if (noWait && !waitMsText.empty())
+            return usage(makeError(Errc::InvalidArgument, "--no-wait and --wait-ms exclude each other"));
+        writeOpts.wait = !noWait;
+        if (!waitMsText.empty()) {
+            auto v = parseCount(waitMsText, "--wait-ms", true);
+            if (!v) return usage(v.error());
+            writeOpts.waitMs = *v;
+        }
+    }
+    if (cmd == add) {
+        // A sign is allowed here (a decrement); from_chars takes '-' but not '+'.
+        std::string_view digits = deltaText;
+        if (!digits.empty() && digits[0] == '+') digits.remove_prefix(1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), delta);
+        if (digits.empty() || digits[0] == '+' || ec != std::errc() || end != digits.data() + digits.size())
+            return usage(makeError(Errc::InvalidArgument,
+                                   "DELTA must be a whole number from " + std::to_string(INT64_MIN) + " to " +
+                                       std::to_string(INT64_MAX) + ", not '" + deltaText + "'"));
+    }
+    bool writes =
+        cmd == put || cmd == add || cmd == del || cmd == loadCmd || (cmd == watch && watch->count("tables"));
 
     store::StoreOptions so;
     so.mapSize = size_t(mapMiB) << 20;
@@ -216,9 +296,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     store::Store& st = **s;
-    if (cmd == put) return tool::cmdPut(st, mode, table, key, value);
+    if (cmd == put) return tool::cmdPut(st, mode, table, key, value, writeOpts);
+    if (cmd == add) return tool::cmdAdd(st, mode, table, key, delta, writeOpts);
     if (cmd == get) return tool::cmdGet(st, mode, table, key);
-    if (cmd == del) return tool::cmdDel(st, mode, table, key);
+    if (cmd == del) return tool::cmdDel(st, mode, table, key, writeOpts);
+    if (cmd == outbox) return tool::cmdOutbox(st);
     if (cmd == dump) return tool::cmdDump(st, mode, table);
     if (cmd == digest) return tool::cmdDigest(st);
     if (cmd == info) return tool::cmdInfo(st);

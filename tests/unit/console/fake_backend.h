@@ -71,11 +71,23 @@ public:
         return std::string("generation accepted; full sync started");
     }
     std::vector<std::string> discovery() override { return discoveryLines; }
+    Result<OutboxInfo> outbox() override {
+        if (statusInfo.role != "slave")
+            return makeError(Errc::Refused, "outbox is for slaves; this board is the master");
+        return outboxInfo;
+    }
+    Result<std::vector<ClientInfo>> clients() override {
+        if (clientsError) return *clientsError;
+        return clientList;
+    }
 
     StatusInfo statusInfo;
     std::vector<PeerInfo> peerList;
     std::map<std::string, std::map<std::string, std::string>> data;
     std::vector<std::string> discoveryLines;
+    OutboxInfo outboxInfo;
+    std::vector<ClientInfo> clientList;
+    std::optional<Error> clientsError;
     size_t lastScanLimit = 0;
     int resyncs = 0;
     int accepts = 0;

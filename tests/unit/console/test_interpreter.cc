@@ -109,9 +109,9 @@ TEST_CASE("version, help and help COMMAND") {
     CHECK(r.ok);
     for (const char* cmd :
          {"help", "version", "status", "peers", "tables", "get TABLE KEY", "scan TABLE [PREFIX] [LIMIT]",
-          "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery"})
+          "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients"})
         CHECK_MESSAGE(r.text.find(cmd) != std::string::npos, cmd);
-    CHECK(countLines(r.text) == 13);
+    CHECK(countLines(r.text) == 15);
 
     r = in.execute("help get");
     CHECK(r.ok);
@@ -306,6 +306,63 @@ TEST_CASE("discovery lists what is seen, one line each") {
     backend.discoveryLines = {"till-1 10.0.0.1:7400 store=shop1 gen=0123 (selected)", "bad\nline"};
     CHECK(in.execute("discovery").text ==
           "entries: 2\ntill-1 10.0.0.1:7400 store=shop1 gen=0123 (selected)\nbad line\n");
+}
+
+TEST_CASE("outbox on a slave shows every fact, '-' for what is unknown") {
+    FakeBackend backend;
+    Interpreter in(backend);
+    backend.outboxInfo.limit = 64u << 20;
+    Reply r = in.execute("outbox");
+    CHECK(r.ok);
+    CHECK(r.text ==
+          "count: 0\nbytes: 0\nlimit: 67108864\noldest_request: -\noldest_age_ms: -\nheld: 0\n"
+          "next_request: 1\nlast_rejection: -\n");
+
+    backend.outboxInfo =
+        OutboxInfo{3, 612, 1000, 7, 2500, 1, 10, "request 6: condition failed:\nstock/apple"};
+    r = in.execute("OUTBOX");
+    CHECK(r.ok);
+    // The reason stays on one line, so a script reads one fact per line.
+    CHECK(r.text ==
+          "count: 3\nbytes: 612\nlimit: 1000\noldest_request: 7\noldest_age_ms: 2500\nheld: 1\n"
+          "next_request: 10\nlast_rejection: request 6: condition failed: stock/apple\n");
+
+    CHECK(in.execute("help outbox").text.find("usage: outbox\n") == 0);
+    CHECK(in.execute("outbox now").text == "error: usage: outbox\n");
+}
+
+TEST_CASE("outbox on a master is refused with the backend's reason") {
+    FakeBackend backend;
+    backend.statusInfo.role = "master";
+    Interpreter in(backend);
+    Reply r = in.execute("outbox");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: outbox is for slaves; this board is the master\n");
+}
+
+TEST_CASE("clients lists one row per writing board") {
+    FakeBackend backend;
+    backend.statusInfo.role = "master";
+    Interpreter in(backend);
+    Reply r = in.execute("clients");
+    CHECK(r.ok);
+    CHECK(r.text == "clients: 0\ndevice  last_request  last_seq  applied  rejected\n");
+
+    backend.clientList = {{"till-2", 12, 340, 11, 1}, {"till 3", 1, 0, 0, 1}};
+    r = in.execute("clients");
+    CHECK(r.ok);
+    // A device id with a space is shown as hex, so every row splits into five columns.
+    CHECK(r.text ==
+          "clients: 2\n"
+          "device          last_request  last_seq  applied  rejected\n"
+          "till-2          12            340       11       1\n"
+          "0x74696c6c2033  1             0         0        1\n");
+
+    backend.clientsError = makeError(Errc::Io, "disk read failed");
+    r = in.execute("clients");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: disk read failed\n");
+    CHECK(in.execute("clients x").text == "error: usage: clients\n");
 }
 
 TEST_CASE("wrong arity, unknown commands, bad quoting and blank lines") {

@@ -45,7 +45,7 @@ def section_commands(h, master):
         "usage": "get TABLE KEY", "about": "the value under KEY (KEY as text or 0x-hex)"},
         "help get")
     v = parse_kv(term.run("version", slave))
-    check(v["protocol"] == "2" and v["format"].isdigit() and v["version"], "version %r" % v)
+    check(v["protocol"] == "3" and v["format"].isdigit() and v["version"], "version %r" % v)
 
     st = term.status(slave)
     mine = digest(slave.data)

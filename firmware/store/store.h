@@ -146,6 +146,13 @@ public:
     Status readOutbox(uint64_t after, const std::function<bool(uint64_t id, Bytes frame)>& fn);
     Result<RequestState> requestState(uint64_t requestId);
     Status setOutboxMaxBytes(uint64_t bytes);
+    // Slave: request ids from here on are above `lastHandled` (the master's record of this
+    // device, Welcome.last_request): a directory made again with an old device id must not
+    // reuse ids the master already handled. Only ever raises the next id.
+    Status raiseNextRequest(uint64_t lastHandled);
+    // Slave: an apply transaction for a FULL sync, holding DIR/possync.full from before it waits
+    // for LMDB's writer lock (writers checking the lock are refused, never queued behind it).
+    Result<ApplyTxn> beginFullApply();
     // Master (and, replicated, every board): the writing boards and what was done for them.
     Result<std::vector<ClientRecord>> clients();
 

@@ -11,6 +11,8 @@
 
 namespace possync::store {
 
+POSSYNC_LOG_DECLARE(Store);
+
 namespace {
 
 // Why a request cannot be applied whatever the data holds (a bug or a rogue slave), or "".
@@ -244,6 +246,34 @@ Status Store::setOutboxMaxBytes(uint64_t bytes) {
     if (!txn) return txn.takeError();
     POSSYNC_TRY(writeMetaU64(*txn, metaDbi_, "outbox_max", bytes));
     return txn->commit();
+}
+
+Status Store::raiseNextRequest(uint64_t lastHandled) {
+    {
+        auto m = meta();
+        if (!m) return m.takeError();
+        if (m->nextRequest > lastHandled) return {};
+    }
+    auto txn = lmdb::Txn::begin(*env_, true);
+    if (!txn) return txn.takeError();
+    auto m = readMeta(*txn, metaDbi_);
+    if (!m) return m.takeError();
+    if (m->nextRequest > lastHandled) return {};
+    POSSYNC_TRY(writeMetaU64(*txn, metaDbi_, "next_request", lastHandled + 1));
+    POSSYNC_TRY(txn->commit());
+    LOG(Store, Warning) << "the master handled requests of device " << m->device << " up to " << lastHandled
+                        << ", but this directory would have used " << m->nextRequest
+                        << " next (was it made again?): request ids continue at " << lastHandled + 1;
+    return {};
+}
+
+Result<ApplyTxn> Store::beginFullApply() {
+    auto lock = lockFull();
+    if (!lock) return lock.takeError();
+    auto txn = beginApply();
+    if (!txn) return txn.takeError();
+    txn->fullLock_ = std::move(*lock);
+    return txn;
 }
 
 Result<std::vector<ClientRecord>> Store::clients() {

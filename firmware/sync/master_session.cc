@@ -336,6 +336,10 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     w.maxFrame = static_cast<uint32_t>(master_.config().maxFrameBytes);
     w.maxMessage = wire::kMaxMessageBytes;
     w.digest = digestToAnnounce();
+    if (auto clients = master_.store().clients(); clients) {
+        for (const auto& c : *clients)
+            if (c.device == device_) w.lastRequest = c.lastRequest;
+    }
     if (!sendPayload(wire::buildWelcome(w))) return makeError(Errc::Closed, "write failed");
     LOG(Sync, Info) << "slave " << device_ << " at " << peer_ << ": "
                     << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync (" << d.why

@@ -508,6 +508,7 @@ Status Replica::onWelcome(const wire::Welcome* w) {
         step(ReplicaEvent::WelcomeIncremental);
     }
     masterMaxFrame_ = w->max_frame() ? w->max_frame() : wire::kDefaultMaxFrameBytes;
+    if (w->last_request()) POSSYNC_TRY(store_.raiseNextRequest(w->last_request()));
     if (state_ == ReplicaState::Streaming) forward();
     return {};
 }
@@ -543,7 +544,7 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
         return makeError(Errc::Protocol, "FULL chunk " + std::to_string(cm->chunk()) +
                                              " out of order (expected " + std::to_string(nextChunk_) + ")");
     if (cm->chunk() == 0) {
-        auto txn = store_.beginApply();
+        auto txn = store_.beginFullApply();
         if (!txn) return txn.takeError();
         full_.emplace(std::move(*txn));
         std::vector<std::string> tables;

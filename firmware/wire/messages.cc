@@ -224,6 +224,7 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
         b.add_digest_at(&at);
         b.add_digest(w.digest->digest);
     }
+    if (w.lastRequest) b.add_last_request(w.lastRequest);
     return finish(fbb, Message::Welcome, b.Finish().Union());
 }
 

@@ -95,6 +95,7 @@ struct WelcomeFields {
     uint32_t maxFrame = 0;
     uint64_t maxMessage = 0;
     std::optional<DigestAt> digest;  // the master's digest at a position (none: not sent)
+    uint64_t lastRequest = 0;        // the slave device's last request the master handled
 };
 
 // Builders: each returns one complete payload (see the convention above). Reasons and

@@ -23,7 +23,7 @@
  * the one-line reason of the last call on that handle (empty after a success). Handles are not
  * thread-safe: use one handle per thread, or lock around it. One write transaction at a time per
  * directory (LMDB's writer lock); possync_begin blocks while another process writes, except on a
- * slave's directory, where it is refused at once.
+ * slave taking a FULL sync, where it is refused at once (POSSYNC_EBUSY).
  *
  * The map size is the one stored in the directory (a daemon's --map-size holds for every
  * process); a new directory gets 1 GiB (512 MiB on 32-bit boards). Files are created with mode

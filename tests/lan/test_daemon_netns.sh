@@ -3,7 +3,8 @@
 # n, t (10.231.0.10-15) in network namespaces on one bridge, each with its own dbus-daemon +
 # avahi-daemon; no board is given an address, every slave finds its master through Avahi.
 #   1. store 42: master mA on m, slaves s1 and s2; store 43: master mB on n, slave t.
-#      Both stores converge, each on its own data, with no link across stores.
+#      Both stores converge, each on its own data, with no link across stores. The slaves
+#      write too (issue 12): orders, counter ADDs and a conditional claim forwarded to mA.
 #   2. mA stops and its data directory moves to host m2 (another address, another port):
 #      the slaves follow and resume INCREMENTAL (no new FULL sync).
 #   3. avahi-daemon restarts on m2: mA re-publishes, a restarted slave finds it, writes flow.
@@ -55,6 +56,20 @@ ans=$(wait_console 10 t "ignored \"possync-42-mA\" at $(re "$M"):7700: store 42"
 for s in s1 s2; do no_log_since $s 0 "$(re "$N")|possync-43" "a store-42 slave touched store 43"; done
 no_log_since t 0 "$(re "$M")|possync-42-mA" "the store-43 slave touched store 42"
 for m in mA mB; do no_log_since $m 0 'refus|wrong store' "a slave of the other store reached $m"; done
+
+say "1b. every till writes (issue 12): s1 and s2 forward orders and counter ADDs to mA, found via Avahi"
+"$POSSYNC" --data "$WORK/mA" add menu cakes 10 || fail "add on mA"
+"$POSSYNC" --data "$WORK/s1" put orders s1-order "from s1" || fail "a waiting put on slave s1 did not apply"
+"$POSSYNC" --data "$WORK/s2" add menu cakes -3 || fail "add on slave s2"
+"$POSSYNC" --data "$WORK/s1" add menu cakes -2 || fail "add on slave s1"
+rc=0; err=$("$POSSYNC" --data "$WORK/s2" put --if-absent orders s1-order "from s2" 2>&1) || rc=$?
+[ $rc = 1 ] && grep -q "rejected: .*orders.*s1-order" <<< "$err" || fail "a conflicting claim on s2: exit $rc: $err"
+wait_converged 20 mA s1 s2
+[ "$("$POSSYNC" --data "$WORK/s2" --hex get menu 63616b6573)" = 0000000000000005 ] || fail "cakes is not 10-3-2 on s2"
+[ "$("$POSSYNC" --data "$WORK/s2" get orders s1-order)" = "from s1" ] || fail "s1's order is not on s2"
+grep -qx "count: 0" <<< "$("$POSSYNC" --data "$WORK/s1" outbox)" || fail "s1's outbox is not empty"
+ans=$("$POSSYNC" --data "$WORK/mA" outbox)
+grep -q "s1" <<< "$ans" && grep -q "s2" <<< "$ans" || fail "mA's clients lack s1 or s2: $ans"
 
 say "2. mA stops, its data directory moves to m2 ($M2, port 7710); the slaves follow INCREMENTAL"
 n1=$(log_lines s1)

@@ -308,6 +308,25 @@ void masterSeeds() {
         writeSeed("master", "accept-generation",
                   Records().payload(wire::buildHello(h)).payload(fullAck(0)).bytes());
     }
+    {
+        // Slave writes (issue 12): two requests after an INCREMENTAL Hello.
+        wire::RequestWriter rw;
+        uint8_t delta[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+        rw.change("t", wire::Op::PUT, Bytes("k1"), Bytes("v1"));
+        rw.change("t", wire::Op::ADD, Bytes("n"), Bytes(delta, 8));
+        rw.condition("u", Bytes("k2"), wire::Require::ABSENT, 0);
+        Bytes one = rw.finish("slave-dev", 1, kMasterGen, 1'700'000'000'000);
+        std::vector<uint8_t> first(one.data, one.data + one.size);
+        rw.reset();
+        rw.change("u", wire::Op::DEL, Bytes("k3"), {});
+        Bytes two = rw.finish("slave-dev", 2, kMasterGen, 1'700'000'000'001);
+        writeSeed("master", "write-requests",
+                  Records()
+                      .payload(masterHello(true, 30), 1)
+                      .payload(first)
+                      .payload(std::vector<uint8_t>(two.data, two.data + two.size))
+                      .bytes());
+    }
     writeSeed("master", "wrong-store",
               Records().payload(masterHello(false, 0, kMasterGen, 0, "other")).bytes());
     writeSeed("master", "wrong-version",

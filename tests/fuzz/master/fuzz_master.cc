@@ -198,6 +198,19 @@ public:
         return c;
     }
     void sessionClosed(sync::MasterSession*) override { ++closedCalls; }
+    // Slave writes: the store is never written (it is shared by every input), so a WriteRequest
+    // gets an answer as if applied at the head, or rejected when its id is odd: the session's
+    // handling (bounds, answers, pumping) is what this target fuzzes; Store::applyRequest has
+    // its unit tests.
+    void submitRequest(sync::MasterSession& session, std::vector<uint8_t> frame) override {
+        const wire::WriteRequest* r = wire::GetFrame(frame.data())->message_as_WriteRequest();
+        store::RequestOutcome o;
+        o.result.requestId = r->request_id();
+        o.result.rejected = r->request_id() % 2 == 1;
+        o.result.seq = o.result.rejected ? 0 : head_;
+        if (o.result.rejected) o.result.reason = "fuzz";
+        session.requestDone(o);
+    }
 
     sync::MasterConfig cfg;
     ManualTime time;

@@ -20,11 +20,11 @@ std::vector<uint8_t> pregenerateValues(uint64_t records, uint64_t valueSize, uin
 
 Result<LimitRun> runLimit(const std::string& dir, uint64_t records, uint64_t valueSize,
                           const std::vector<uint8_t>& values, size_t mapBytes) {
-    using Clock = std::chrono::steady_clock;
+    using Steady = std::chrono::steady_clock;
     std::vector<uint8_t> scratch(values.empty() ? valueSize : 0);
     uint8_t key[16];
     const Sched s0 = readSched(::getpid());
-    auto t0 = Clock::now();
+    auto t0 = Steady::now();
     lmdb::EnvOptions eo;
     eo.mapSize = mapBytes;
     // The same LMDB mode as the slave's store (possyncd opens a slave with MDB_WRITEMAP): the
@@ -50,9 +50,9 @@ Result<LimitRun> runLimit(const std::string& dir, uint64_t records, uint64_t val
             }
             POSSYNC_TRY(txn->put(*dbi, Bytes(key, sizeof key), Bytes(v, valueSize), lmdb::Txn::putAppend));
         }
-        auto t1 = Clock::now();
+        auto t1 = Steady::now();
         POSSYNC_TRY(txn->commit());
-        auto t2 = Clock::now();
+        auto t2 = Steady::now();
         const Sched s2 = readSched(::getpid());
         LimitRun run;
         if (s0.cpuS >= 0 && s2.cpuS >= 0) run.sched = Sched{s2.cpuS - s0.cpuS, s2.waitS - s0.waitS};

@@ -29,7 +29,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitErrorAnswer = 1;
 constexpr int kExitNoConsole = 2;
 
-constexpr char kUsage[] =
+constexpr char kConsoleUsage[] =
     "usage: possync console (--serial DEV [--baud N] | --socket PATH.sock) [--timeout MS] "
     "[COMMAND...]";
 
@@ -83,13 +83,13 @@ Result<Options> parseArgs(int argc, char** argv) {
                 }
             }
         } else {
-            return makeError(Errc::InvalidArgument, "unknown option " + arg + "\n" + kUsage);
+            return makeError(Errc::InvalidArgument, "unknown option " + arg + "\n" + kConsoleUsage);
         }
     }
     for (; i < argc; ++i) o.command.emplace_back(argv[i]);
     if (o.serial.empty() == o.socket.empty())
         return makeError(Errc::InvalidArgument,
-                         std::string("give exactly one of --serial and --socket\n") + kUsage);
+                         std::string("give exactly one of --serial and --socket\n") + kConsoleUsage);
     for (const std::string& word : o.command)
         for (char c : word)
             if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)

@@ -222,7 +222,7 @@ Result<std::vector<double>> measureRtt(uint64_t count) {
 struct Results {
     std::vector<double> rtt, masterCommit, applyCommit, forward, forwardQueue;
     double localS = 0, queueS = 0, drainS = 0, drainConnectedS = -1;
-    Sched drainMaster, drainSlave;  // CPU and run-queue wait of each daemon during the drain
+    Sched drainMaster, drainSlave;  // CPU and run-queue wait of each daemon's main thread (schedstat)
     Sched localMaster, localSlave;  // the same during the local-rate phase
     std::string digest;
 };
@@ -552,7 +552,8 @@ void printResults(const Options& o, const Results& r) {
     printf("  queueing %" PRIu64 " requests on the slave with the master down: %.3f s (%.0f/s)\n", o.drain,
            r.queueS, double(o.drain) / r.queueS);
     printf(
-        "  CPU / run-queue wait (s): local: master %.3f/%.3f slave %.3f/%.3f; drain: master %.3f/%.3f "
+        "  main-thread CPU / run-queue wait (s): local: master %.3f/%.3f slave %.3f/%.3f; drain: master "
+        "%.3f/%.3f "
         "slave %.3f/%.3f\n",
         r.localMaster.cpuS, r.localMaster.waitS, r.localSlave.cpuS, r.localSlave.waitS, r.drainMaster.cpuS,
         r.drainMaster.waitS, r.drainSlave.cpuS, r.drainSlave.waitS);

@@ -220,7 +220,8 @@ Result<std::vector<double>> measureRtt(uint64_t count) {
 }
 
 struct Results {
-    std::vector<double> rtt, masterCommit, applyCommit, forward, forwardQueue;
+    std::vector<double> rtt, masterCommit, applyCommit, applyNoWm, forward, forwardQueue;
+    double applyCpuS = 0, applyNoWmCpuS = 0;  // this process's CPU per apply transaction
     double localS = 0, queueS = 0, drainS = 0, drainConnectedS = -1;
     Sched drainMaster, drainSlave;  // CPU and run-queue wait of each daemon's main thread (schedstat)
     Sched localMaster, localSlave;  // the same during the local-rate phase
@@ -281,9 +282,13 @@ public:
         if (!after) return after.takeError();
 
         // apply: the same log entries, one apply transaction each, on a scratch slave.
-        auto applied = applyLog(mstore, before->generation, before->seq, after->seq);
+        auto applied = applyLog(mstore, before->generation, before->seq, after->seq, true, r.applyCpuS);
         if (!applied) return applied.takeError();
         r.applyCommit = std::move(*applied);
+        // The same without MDB_WRITEMAP, to show what that mode costs a small commit.
+        applied = applyLog(mstore, before->generation, before->seq, after->seq, false, r.applyNoWmCpuS);
+        if (!applied) return applied.takeError();
+        r.applyNoWm = std::move(*applied);
 
         // forward: K writes on the slave, each until it is applied there.
         int ino = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -473,8 +478,10 @@ private:
 
     // Applies the master's log entries (from, to] to a new slave directory, one apply transaction
     // (apply + position + synced commit) per entry, as a slave does for a change that arrives
-    // alone. Returns each transaction's latency.
-    Result<std::vector<double>> applyLog(store::Store& m, uint64_t generation, uint64_t from, uint64_t to) {
+    // alone, with or without MDB_WRITEMAP. Returns each transaction's latency; `cpuS` gets the
+    // CPU time per transaction.
+    Result<std::vector<double>> applyLog(store::Store& m, uint64_t generation, uint64_t from, uint64_t to,
+                                         bool writeMap, double& cpuS) {
         std::vector<std::pair<uint64_t, std::string>> entries;
         POSSYNC_TRY(m.readLog(from + 1, size_t(to - from), size_t(1) << 30, [&](uint64_t seq, Bytes frame) {
             if (seq > to) return false;
@@ -486,8 +493,8 @@ private:
                                                 " entries after seq " + std::to_string(from) + ", not " +
                                                 std::to_string(to - from));
         store::StoreOptions ao;
-        ao.writeMap = true;  // as possyncd opens a slave
-        auto opened = store::Store::open(dir_ + "/apply", ao);
+        ao.writeMap = writeMap;  // true: as possyncd opens a slave
+        auto opened = store::Store::open(dir_ + (writeMap ? "/apply" : "/apply-nowritemap"), ao);
         if (!opened) return opened.takeError();
         store::Store& a = **opened;
         POSSYNC_TRY(a.setRole(store::Role::Slave));
@@ -499,6 +506,7 @@ private:
             POSSYNC_TRY(txn->commit());
         }
         std::vector<double> latency;
+        const Sched c0 = readSched(::getpid());
         for (const auto& [seq, bytes] : entries) {
             auto frame = wire::verifyFrame(Bytes(bytes));
             if (!frame) return frame.takeError();
@@ -513,6 +521,7 @@ private:
             POSSYNC_TRY(txn->commit());
             latency.push_back(seconds(Clock::now() - t0));
         }
+        cpuS = (readSched(::getpid()).cpuS - c0.cpuS) / double(entries.size());
         return latency;
     }
 
@@ -541,6 +550,9 @@ void printResults(const Options& o, const Results& r) {
     row("rtt: TCP echo on 127.0.0.1", rtt);
     row("master: local synced commit", mc);
     row("apply: slave apply commit (scratch dir)", ac);
+    row("  the same without MDB_WRITEMAP", percentiles(r.applyNoWm));
+    printf("  apply CPU per commit: %.3f ms with MDB_WRITEMAP, %.3f ms without\n", r.applyCpuS * 1e3,
+           r.applyNoWmCpuS * 1e3);
     row("forward: slave write -> applied on the slave", fw);
     row("  of which queueing in the outbox (commit)", fq);
     printf("  base = master + apply + 2 rtt: p50 %.3f ms, p99 %.3f ms\n", base50, base99);
@@ -561,8 +573,11 @@ void printResults(const Options& o, const Results& r) {
     printf("RESULT name=forward_latency writes=%" PRIu64
            " rtt_p50_ms=%.3f rtt_p99_ms=%.3f master_commit_p50_ms=%.3f master_commit_p99_ms=%.3f "
            "apply_commit_p50_ms=%.3f apply_commit_p99_ms=%.3f forward_p50_ms=%.3f forward_p99_ms=%.3f "
-           "forward_queue_p50_ms=%.3f base_p50_ms=%.3f base_p99_ms=%.3f ratio_p50=%.2f ratio_p99=%.2f\n",
-           o.writes, rtt.p50, rtt.p99, mc.p50, mc.p99, ac.p50, ac.p99, fw.p50, fw.p99, fq.p50, base50, base99,
+           "forward_queue_p50_ms=%.3f apply_nowritemap_p50_ms=%.3f apply_cpu_ms=%.3f "
+           "apply_nowritemap_cpu_ms=%.3f "
+           "base_p50_ms=%.3f base_p99_ms=%.3f ratio_p50=%.2f ratio_p99=%.2f\n",
+           o.writes, rtt.p50, rtt.p99, mc.p50, mc.p99, ac.p50, ac.p99, fw.p50, fw.p99, fq.p50,
+           percentiles(r.applyNoWm).p50, r.applyCpuS * 1e3, r.applyNoWmCpuS * 1e3, base50, base99,
            fw.p50 / base50, fw.p99 / base99);
     printf("RESULT name=outbox_drain requests=%" PRIu64
            " local_s=%.3f local_per_s=%.0f drain_s=%.3f drain_per_s=%.0f connected_s=%.3f "

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 
 namespace possync::bench {
 
@@ -232,6 +234,30 @@ Result<std::string> runTool(const std::vector<std::string>& argv, const std::str
                                        (lines.empty() ? std::string("(no output)") : lines.back().text));
     }
     return (*child)->output();
+}
+
+Result<Binaries> findBinaries(std::string binDir) {
+    namespace fs = std::filesystem;
+    if (binDir.empty()) {
+        // This program lives in BUILD/tools/bench/.
+        std::error_code ec;
+        auto self = fs::read_symlink("/proc/self/exe", ec);
+        if (ec)
+            return makeError(Errc::NotFound, "cannot find this program's build directory: give --bin-dir");
+        binDir = self.parent_path().parent_path().parent_path().string();
+    }
+    auto pick = [&](const char* name, const char* inBuild) -> std::optional<std::string> {
+        for (std::string p : {binDir + "/" + name, binDir + "/" + inBuild})
+            if (::access(p.c_str(), X_OK) == 0) return p;
+        return std::nullopt;
+    };
+    auto d = pick("possyncd", "firmware/daemon/possyncd");
+    auto t = pick("possync", "tools/possync/possync");
+    if (!d || !t)
+        return makeError(Errc::NotFound,
+                         std::string("no executable ") + (d ? "possync" : "possyncd") + " in " + binDir +
+                             " (give --bin-dir: a build directory or the binaries' directory)");
+    return Binaries{*d, *t};
 }
 
 }  // namespace possync::bench

@@ -89,4 +89,14 @@ bool interrupted();
 Result<std::string> runTool(const std::vector<std::string>& argv, const std::string& logPath,
                             Clock::time_point deadline);
 
+// The daemon and the tool the benchmarks run.
+struct Binaries {
+    std::string possyncd;
+    std::string possync;
+};
+// Finds them in `binDir`: a directory holding both, or a build directory
+// (firmware/daemon/possyncd, tools/possync/possync); empty = the build directory the running
+// benchmark was built in (it lives in BUILD/tools/bench/).
+Result<Binaries> findBinaries(std::string binDir);
+
 }  // namespace possync::bench

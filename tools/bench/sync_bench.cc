@@ -65,11 +65,6 @@ struct Options {
     bool keep = false;
 };
 
-struct Binaries {
-    std::string possyncd;
-    std::string possync;
-};
-
 // What one repetition measured.
 struct Rep {
     double syncS = 0;     // slave start -> "FULL sync complete" read from its output
@@ -150,30 +145,6 @@ Status parseArgs(int argc, char** argv, Options& o, bool& help) {
     if (shortMode && !recordsSet) o.records = 20000;
     if (shortMode && !repsSet) o.reps = 1;
     return {};
-}
-
-Result<Binaries> findBinaries(std::string binDir) {
-    namespace fs = std::filesystem;
-    if (binDir.empty()) {
-        // This program lives in BUILD/tools/bench/.
-        std::error_code ec;
-        auto self = fs::read_symlink("/proc/self/exe", ec);
-        if (ec)
-            return makeError(Errc::NotFound, "cannot find this program's build directory: give --bin-dir");
-        binDir = self.parent_path().parent_path().parent_path().string();
-    }
-    auto pick = [&](const char* name, const char* inBuild) -> std::optional<std::string> {
-        for (std::string p : {binDir + "/" + name, binDir + "/" + inBuild})
-            if (::access(p.c_str(), X_OK) == 0) return p;
-        return std::nullopt;
-    };
-    auto d = pick("possyncd", "firmware/daemon/possyncd");
-    auto t = pick("possync", "tools/possync/possync");
-    if (!d || !t)
-        return makeError(Errc::NotFound,
-                         std::string("no executable ") + (d ? "possync" : "possyncd") + " in " + binDir +
-                             " (give --bin-dir: a build directory or the binaries' directory)");
-    return Binaries{*d, *t};
 }
 
 double since(Clock::time_point t0, Clock::time_point t) {

@@ -267,84 +267,65 @@ void Master::submitRequest(MasterSession& session, std::vector<uint8_t> frame) {
     runRequests();
 }
 
-// Queued requests one worker run applies, each in its own transaction (exactly once per
-// request is unchanged). A drain of a slave's outbox then costs one loop -> worker -> loop hop
-// per run, not per request, and the changes of a run reach the slave together, so it applies
-// them in one commit (BENCHMARKS.md, "Slave writes"). A lone request runs alone, at once.
-constexpr size_t kRequestBatch = 16;
-
 void Master::runRequests() {
     if (stopping_ || requests_.empty() || (requestWork_ && requestWork_->pending())) return;
-    auto jobs = std::make_shared<std::vector<std::shared_ptr<RequestJob>>>();
-    while (!requests_.empty() && jobs->size() < kRequestBatch) {
-        jobs->push_back(requests_.front());
-        requests_.pop_front();
-    }
+    std::shared_ptr<RequestJob> job = requests_.front();
+    requests_.pop_front();
     store::Store* store = &store_;
     auto work = uv::Work::queue(
         loop_,
-        [store, jobs] {
-            for (auto& job : *jobs) {
-                // Verified on the loop when it arrived; these are the same bytes.
-                const wire::Frame* f = wire::GetFrame(job->frame.data());
-                job->result = store->applyRequest(f->message_as_WriteRequest());
-                if (!job->result) break;  // the rest stay "not applied yet" (Busy): retried in order
-            }
+        [store, job] {
+            // Verified on the loop when it arrived; these are the same bytes.
+            const wire::Frame* f = wire::GetFrame(job->frame.data());
+            job->result = store->applyRequest(f->message_as_WriteRequest());
         },
-        [this, jobs] { onRequestsApplied(*jobs); });
+        [this, job] { onRequestApplied(job); });
     if (!work) {
-        for (auto& job : *jobs) job->result = work.error();
-        onRequestsApplied(*jobs);
+        job->result = work.takeError();
+        onRequestApplied(job);
         return;
     }
     requestWork_ = std::move(*work);
 }
 
-void Master::onRequestsApplied(const std::vector<std::shared_ptr<RequestJob>>& jobs) {
+void Master::onRequestApplied(const std::shared_ptr<RequestJob>& job) {
     requestWork_.reset();
-    for (size_t i = 0; i < jobs.size(); ++i) {
-        if (!jobs[i]->result && jobs[i]->result.error().code == Errc::Busy) {
-            if (!requestRetry_) {
-                auto t = uv::Timer::create(loop_);
-                if (t) requestRetry_ = std::move(*t);
-            }
-            if (requestRetry_) {
-                // A table new to this process cannot get its handle while the loop has a read
-                // transaction open: this one and the rest of the run again in a moment, first
-                // in line and in order.
-                for (size_t k = jobs.size(); k-- > i;) requests_.push_front(jobs[k]);
-                requestRetry_->start(20, 0, [this] { runRequests(); });
-                return;
-            }
-        }
-        finishRequest(*jobs[i]);
-    }
-    runRequests();
-}
-
-void Master::finishRequest(RequestJob& job) {
     MasterSession* session = nullptr;
     for (auto& s : sessions_)
-        if (s->id() == job.session && !s->closed()) session = s.get();
-    if (!job.result) {
+        if (s->id() == job->session && !s->closed()) session = s.get();
+    if (!job->result && job->result.error().code == Errc::Busy) {
+        // A table new to this process cannot get its handle while the loop has a read
+        // transaction open: try again in a moment, first in line.
+        requests_.push_front(job);
+        if (!requestRetry_) {
+            auto t = uv::Timer::create(loop_);
+            if (t) requestRetry_ = std::move(*t);
+        }
+        if (requestRetry_) {
+            requestRetry_->start(20, 0, [this] { runRequests(); });
+            return;
+        }
+    }
+    if (!job->result) {
         stats_.error("request_apply");
-        LOG(Sync, Warning) << "cannot apply a write request: " << job.result.error().message;
+        LOG(Sync, Warning) << "cannot apply a write request: " << job->result.error().message;
         // The slave resends it on its next link (exactly once: nothing was recorded).
         if (session)
             session->close(wire::ErrorCode::INTERNAL,
-                           "cannot apply your write request: " + job.result.error().message, "store");
-        storeUnusable(job.result.error());
+                           "cannot apply your write request: " + job->result.error().message, "store");
+        storeUnusable(job->result.error());
     } else {
-        const store::RequestResult& r = job.result->result;
-        if (r.rejected && !job.result->duplicate)
+        const store::RequestResult& r = job->result->result;
+        if (r.rejected && !job->result->duplicate)
             LOG(Sync, Info) << "request " << r.requestId << " of "
                             << (session ? session->device() : std::string("a closed link"))
                             << " rejected: " << r.reason;
         // The request's log entry first (a quiet commit calls no listener), then its answer:
         // the slave usually holds the change before it hears the result.
         if (r.seq) onCommitted();
-        if (session && !session->closed()) session->requestDone(*job.result);
+        if (session && !session->closed()) session->requestDone(*job->result);
     }
+    runRequests();
 }
 
 }  // namespace possync::sync

@@ -122,8 +122,7 @@ private:
     void storeUnusable(const Error& e);  // disk faults: MDB_PANIC -> config_.onStoreUnusable
     struct RequestJob;
     void runRequests();
-    void onRequestsApplied(const std::vector<std::shared_ptr<RequestJob>>& jobs);
-    void finishRequest(RequestJob& job);
+    void onRequestApplied(const std::shared_ptr<RequestJob>& job);
 
     uv::Loop& loop_;
     UvTime time_;
@@ -136,7 +135,7 @@ private:
     uv::Owned<uv::Timer> reaper_;
     std::unique_ptr<uv::Work> trimWork_;                // the trim in flight, if any
     std::deque<std::shared_ptr<RequestJob>> requests_;  // slave writes waiting for the worker
-    std::unique_ptr<uv::Work> requestWork_;             // the run being applied, if any
+    std::unique_ptr<uv::Work> requestWork_;             // the one being applied, if any
     uv::Owned<uv::Timer> requestRetry_;                 // after a Busy store (a new table's handle)
     int commitListener_ = 0;
     std::vector<std::unique_ptr<MasterSession>> sessions_;

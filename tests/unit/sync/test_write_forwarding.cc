@@ -361,3 +361,65 @@ TEST_CASE("replica: a WriteResult for a request never sent closes the link") {
     CHECK(lastError(sentMessages(*probe)) == wire::ErrorCode::PROTOCOL);
     CHECK(outboxCount(s) == 1);
 }
+
+TEST_CASE("master: a failed condition is answered REJECTED with its seq; its log entry carries the reason") {
+    MasterSide m(1);  // holds t/k0
+    std::shared_ptr<LinkProbe> probe;
+    auto s = streaming(m, probe);
+    uint64_t head = m.head();
+    wire::RequestWriter w;
+    w.condition("t", Bytes("k0"), wire::Require::ABSENT, 0);
+    w.change("t", wire::Op::PUT, Bytes("k0"), Bytes("mine"));
+    Bytes b = w.finish("slave-dev", 3, m.generation(), 1'700'000'000'000);
+    deliver(*s, std::vector<uint8_t>(b.data, b.data + b.size));
+    auto msgs = sentMessages(*probe);
+    auto res = results(msgs);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0]->status() == wire::WriteStatus::REJECTED);
+    CHECK(res[0]->seq() == head + 1);
+    std::string reason(wire::textOf(res[0]->reason()));
+    CHECK(reason.find("k0") != std::string::npos);
+    const wire::ChangeModel* cm = nullptr;
+    for (const auto& msg : msgs)
+        if (msg.type() == wire::Message::ChangeModel) cm = msg.frame()->message_as_ChangeModel();
+    REQUIRE(cm != nullptr);
+    REQUIRE(cm->origin() != nullptr);
+    CHECK(cm->origin()->status() == wire::WriteStatus::REJECTED);
+    CHECK(wire::textOf(cm->origin()->reason()) == reason);
+    CHECK((!cm->changes() || cm->changes()->size() == 0));
+    auto clients = m.store->clients();
+    REQUIRE_OK(clients);
+    REQUIRE(clients->size() == 1);
+    CHECK((*clients)[0].rejected == 1);
+    CHECK((*clients)[0].applied == 0);
+}
+
+TEST_CASE("replica: a rejection the master logged settles with its change model") {
+    SlaveSide s;
+    std::shared_ptr<LinkProbe> probe;
+    streamingAt5(s, probe);
+    auto ids = queue(s, 1);
+    s.replica->outboxChanged();
+    REQUIRE(requestIds(sentMessages(*probe)).size() == 1);
+    deliver(*s.replica, writeResult(ids[0], 6, true, "t/'a' is present"));
+    // Not settled yet: the log entry at seq 6 is what settles it, in the transaction applying it.
+    CHECK(outboxCount(s) == 1);
+    auto meta = s.store->meta();
+    REQUIRE_OK(meta);
+    wire::ChangeModelWriter w;
+    wire::OriginFields o;
+    o.deviceId = meta->device;
+    o.requestId = ids[0];
+    o.status = wire::WriteStatus::REJECTED;
+    o.reason = "t/'a' is present";
+    Bytes b = w.finishIncremental(kGen, 6, 6, &o);
+    deliver(*s.replica, std::vector<uint8_t>(b.data, b.data + b.size));
+    CHECK(s.replica->state() == ReplicaState::Streaming);
+    CHECK(s.replica->status().position == 6);
+    CHECK(outboxCount(s) == 0);
+    auto st = s.store->requestState(ids[0]);
+    REQUIRE_OK(st);
+    CHECK(st->kind == store::RequestState::Rejected);
+    CHECK(st->reason == "t/'a' is present");
+    CHECK(s.get("w0") == "<none>");
+}

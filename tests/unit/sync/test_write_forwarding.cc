@@ -423,3 +423,62 @@ TEST_CASE("replica: a rejection the master logged settles with its change model"
     CHECK(st->reason == "t/'a' is present");
     CHECK(s.get("w0") == "<none>");
 }
+
+// ---- bytes in flight (a peer's requests are bounded in bytes, not only in count) ----------------
+
+TEST_CASE("master: more than 2*kRequestWindowBytes of unanswered requests close the link") {
+    MasterSide m(1);
+    HoldingHost host(m.host);
+    auto probe = std::make_shared<LinkProbe>();
+    sync::MasterSession s(host, std::make_unique<ScriptedLink>(probe), 1);
+    REQUIRE_OK(s.start());
+    deliver(s, wire::buildHello(m.hello(true, m.generation(), m.head())));
+    REQUIRE(s.state() == SessionState::Streaming);
+    const std::string value(12u << 20, 'v');                            // under the 16 MiB frame limit
+    const uint64_t fit = 2 * sync::kRequestWindowBytes / value.size();  // 5 fit in 64 MiB
+    for (uint64_t id = 1; id <= fit; ++id) deliver(s, request(id, m.generation(), "x", value.c_str()));
+    CHECK_FALSE(s.closed());
+    CHECK(host.held.size() == fit);
+    deliver(s, request(fit + 1, m.generation(), "x", value.c_str()));
+    CHECK(s.closed());
+    CHECK(host.held.size() == fit);
+    CHECK(lastError(sentMessages(*probe)) == wire::ErrorCode::PROTOCOL);
+}
+
+TEST_CASE("master: answered requests free their bytes; one request alone may be larger") {
+    MasterSide m(1);
+    std::shared_ptr<LinkProbe> probe;
+    auto s = streaming(m, probe);
+    const std::string value(12u << 20, 'v');
+    // Applied and answered at once (TestHost): ten times the bytes of the bound go through.
+    for (uint64_t id = 1; id <= 10; ++id) deliver(*s, request(id, m.generation(), "x", value.c_str()));
+    CHECK_FALSE(s->closed());
+    CHECK(results(sentMessages(*probe)).size() == 10);
+}
+
+TEST_CASE("replica: at most kRequestWindowBytes in flight, or one request alone") {
+    SlaveSide s;
+    std::shared_ptr<LinkProbe> probe;
+    streamingAt5(s, probe);
+    const std::string value(12u << 20, 'v');  // two fit in 32 MiB, three do not
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto w = s.store->beginWrite();
+        REQUIRE_OK(w);
+        std::string k = "big" + std::to_string(i);
+        REQUIRE_OK(w->put("t", Bytes(k), Bytes(value)));
+        auto c = w->commitWrite();
+        REQUIRE_OK(c);
+        ids.push_back(c->request);
+    }
+    s.replica->outboxChanged();
+    auto sent = requestIds(sentMessages(*probe));
+    CHECK(sent == std::vector<uint64_t>{ids[0], ids[1]});
+    CHECK(s.replica->requestBytesInFlight() <= sync::kRequestWindowBytes);
+    // Rejected (seq 0) answers free the window: the third goes, alone.
+    deliver(*s.replica, writeResult(ids[0], 0, true, "test"));
+    deliver(*s.replica, writeResult(ids[1], 0, true, "test"));
+    CHECK(requestIds(sentMessages(*probe)) == std::vector<uint64_t>{ids[2]});
+    CHECK(s.replica->requestsInFlight() == 1);
+    CHECK(s.replica->requestBytesInFlight() > value.size());
+}

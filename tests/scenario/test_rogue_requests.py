@@ -18,6 +18,11 @@ hand-built WriteRequests (wire::RequestWriter), one at a time, printing each Wri
    Afterwards the digest, position, log head and client record are unchanged and the unwatched
    table holds nothing of the rogue's.
 3. A slave speaking protocol version 2 is refused with a reason naming both versions.
+4. A peer that sends a full window of requests and hangs up, again and again, while a POS
+   process holds LMDB's writer lock (the master's worker waits): the requests of a closed link
+   not yet begun are dropped, not queued (the master's queue stays bounded; a slave resends on
+   its next link). Once the lock is released, only the one request the worker had begun is
+   applied, and a later request is answered.
 """
 
 import os
@@ -149,6 +154,38 @@ def old_version(master):
     check(state(master) == before, "a refused slave changed the master")
 
 
+def closed_links_drop_their_queue(scn, master):
+    hold = scn.spawn([harness.WRITER, "hold", "--data", master.data, "--table", "local", "--hold-ms", "60000",
+                      "--before", "0"], stdin=subprocess.PIPE)
+    check(hold.stdout.readline().decode().strip() == "holding", "scenario_writer hold did not start")
+    applied_before = client_record(master)[1]
+    window = [f"{100 + i} put:orders:q{100 + i}:x" for i in range(1, 65)]  # 2*kRequestWindow
+    rounds = 5
+    mark = master.mark()
+    for _ in range(rounds):
+        # The tool ends its side and returns once the master closed the link: the master has
+        # handled the close of each link before the next one and before the lock is released.
+        out = rogue(master, window, "--no-wait", "1")
+        check(out[-1] == "sent 64", f"the rogue did not send its window: {out[-2:]}")
+    closes = master.count(r"slave rogue-till at 127\.0\.0\.1:\d+: slave closed the link", since=mark)
+    check(closes == rounds, f"the master logged {closes} closes of the rogue's {rounds} links")
+    hold.stdin.write(b"go\n")
+    hold.stdin.flush()
+    hold.stdin.close()
+    check(hold.wait(timeout=30) == 0, "scenario_writer hold failed")
+    # Requests are applied in the order received: once this one is answered, none is left.
+    got = results(rogue(master, ["200 put:orders:q200:x"]))
+    check(got and got[0][:2] == (200, "COMMITTED"), f"a request after the hold: {got}")
+    rows = client_record(master)[1]
+    say(f"client record before {applied_before}, after {rows}")
+    applied = int(rows[0].split()[3])
+    check(applied == int(applied_before[0].split()[3]) + 2,
+          f"requests of closed links were applied after they closed: {rows} (before {applied_before})")
+    check(possync(master.data, "get", "orders", "q101").strip() == "x", "the begun request was not applied")
+    rc, _, _ = run_tool([harness.POSSYNC, "--data", master.data, "get", "orders", "q102"], check_rc=False)
+    check(rc == 1, "a request of a closed link that had not begun was applied")
+
+
 def main(scn):
     master = scn.master("master", STORE, ["orders", "stock"], ["--max-frame", str(MAX_FRAME)]).start()
     possync(master.data, "put", "orders", "o1", "burger")
@@ -157,6 +194,7 @@ def main(scn):
     seq1, seq10 = honest(master)
     rogue_requests(master, seq1, seq10)
     old_version(master)
+    closed_links_drop_their_queue(scn, master)
     master.expect_alive()
 
 

@@ -21,7 +21,7 @@
 //                                          "Hello store=s1 ... state=RESUMING position=GEN:SEQ";
 //                                          exit 1 when it fails verification
 //   wire_tool rogue-slave --port P --store S [--device D] [--resuming GEN:SEQ] [--version N]
-//                   [--max-frame B] [--timeout-ms T]
+//                   [--max-frame B] [--timeout-ms T] [--no-wait 1]
 //                                          a slave on 127.0.0.1:P: sends a Hello, prints the
 //                                          Welcome ("Welcome ..." as decode prints it), then one
 //                                          hand-built WriteRequest per stdin line, each answered
@@ -34,6 +34,9 @@
 //                                          (gen: the Welcome's unless given; other: another one).
 //                                          A request over --max-frame goes as Fragments. An Error
 //                                          or a close prints "Error code=C text=X" / "closed".
+//                                          --no-wait 1: sends every request at once, ends
+//                                          its side of the link and reads until the master
+//                                          closed it (so the master saw the close): "sent N".
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -81,7 +84,8 @@ int usage() {
         "       wire_tool ping\n"
         "       wire_tool decode HEX\n"
         "       wire_tool rogue-slave --port P --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
-        "                             [--max-frame B] [--timeout-ms T]   (requests on stdin)\n");
+        "                             [--max-frame B] [--timeout-ms T] [--no-wait 1]   (requests on "
+        "stdin)\n");
     return 2;
 }
 
@@ -311,6 +315,15 @@ public:
         }
         return true;
     }
+    // Ends our side (FIN) and reads past whatever comes until the peer closes: true when it did.
+    bool finish(uint64_t timeoutMs) {
+        ::shutdown(fd_, SHUT_WR);
+        for (;;) {
+            size_t size = 0;
+            std::string why;
+            if (!next(timeoutMs, size, why)) return why == "closed";
+        }
+    }
     // The next verified frame's payload (an aligned copy); nullopt on close, error or timeout.
     std::optional<std::vector<uint64_t>> next(uint64_t timeoutMs, size_t& size, std::string& why) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
@@ -412,6 +425,7 @@ int runRogueSlave(const Options& o) {
     auto version = parseU64(option(o, "version", std::to_string(POSSYNC_PROTOCOL_VERSION)));
     auto maxFrame = parseU64(option(o, "max-frame", std::to_string(wire::kDefaultMaxFrameBytes)));
     auto timeoutMs = parseU64(option(o, "timeout-ms", "10000"));
+    const bool noWait = option(o, "no-wait", "0") == "1";
     if (!port || *port == 0 || *port > 65535 || store.empty() || !version || *version > UINT32_MAX ||
         !maxFrame || *maxFrame < 4096 || *maxFrame > UINT32_MAX || !timeoutMs)
         return fail(
@@ -480,6 +494,7 @@ int runRogueSlave(const Options& o) {
     fflush(stdout);
 
     std::string line;
+    uint64_t sentCount = 0;
     while (std::getline(std::cin, line)) {
         std::istringstream in(line);
         std::string word;
@@ -514,6 +529,10 @@ int runRogueSlave(const Options& o) {
             printf("closed\n");
             return 0;
         }
+        if (noWait) {
+            ++sentCount;
+            continue;
+        }
         // Everything up to this request's answer (change models, Pings) is read past.
         for (;;) {
             auto m = link.next(*timeoutMs, size, why);
@@ -531,6 +550,10 @@ int runRogueSlave(const Options& o) {
                 f->message_as_WriteResult()->request_id() == *id)
                 break;
         }
+    }
+    if (noWait) {
+        if (!link.finish(*timeoutMs)) return fail("the master did not close the link after ours");
+        printf("sent %llu\n", (unsigned long long)sentCount);
     }
     return 0;
 }

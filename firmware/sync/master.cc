@@ -172,7 +172,18 @@ void Master::pumpAll() {
         if (!s->closed()) s->pump();
 }
 
-void Master::sessionClosed(MasterSession*) {
+struct Master::RequestJob {
+    uint64_t session = 0;
+    std::vector<uint8_t> frame;  // a verified Frame holding one WriteRequest
+    Result<store::RequestOutcome> result = makeError(Errc::Busy, "not applied yet");
+};
+
+void Master::sessionClosed(MasterSession* session) {
+    // Its requests not yet begun go too: nothing of them was recorded, the slave resends them on
+    // its next link. Kept, a peer that reconnects and sends a window each time (while a POS
+    // process holds the writer lock) would grow this queue without bound.
+    const uint64_t id = session->id();
+    std::erase_if(requests_, [id](const std::shared_ptr<RequestJob>& j) { return j->session == id; });
     if (reaper_ && !stopping_) reaper_->start(0, 0, [this] { reap(); });
 }
 
@@ -252,12 +263,6 @@ void Master::stop() {
     requestRetry_.reset();
     requests_.clear();
 }
-
-struct Master::RequestJob {
-    uint64_t session = 0;
-    std::vector<uint8_t> frame;  // a verified Frame holding one WriteRequest
-    Result<store::RequestOutcome> result = makeError(Errc::Busy, "not applied yet");
-};
 
 void Master::submitRequest(MasterSession& session, std::vector<uint8_t> frame) {
     auto job = std::make_shared<RequestJob>();

@@ -242,7 +242,13 @@ Status MasterSession::onFrame(Bytes payload) {
             if (requestsInFlight_ >= 2 * kRequestWindow)
                 return makeError(Errc::Protocol, "more than " + std::to_string(2 * kRequestWindow) +
                                                      " WriteRequests unanswered");
+            // The same in bytes (each request may be as large as a reassembled message).
+            if (requestBytesInFlight_ && requestBytesInFlight_ + payload.size > 2 * kRequestWindowBytes)
+                return makeError(Errc::Protocol, "more than " + std::to_string(2 * kRequestWindowBytes) +
+                                                     " bytes of WriteRequests unanswered");
             ++requestsInFlight_;
+            requestBytes_.push_back(payload.size);
+            requestBytesInFlight_ += payload.size;
             master_.stats().requestsIn++;
             master_.submitRequest(*this, std::vector<uint8_t>(payload.data, payload.data + payload.size));
             return {};
@@ -264,6 +270,10 @@ Status MasterSession::onFrame(Bytes payload) {
 void MasterSession::requestDone(const store::RequestOutcome& outcome) {
     if (closed()) return;
     if (requestsInFlight_) --requestsInFlight_;
+    if (!requestBytes_.empty()) {  // answered in the order submitted
+        requestBytesInFlight_ -= requestBytes_.front();
+        requestBytes_.pop_front();
+    }
     const store::RequestResult& r = outcome.result;
     if (r.rejected) master_.stats().requestsRejected++;
     if (!sendPayload(wire::buildWriteResult(

@@ -180,6 +180,8 @@ private:
     uint64_t rttMs_ = 0;
     std::deque<std::pair<uint64_t, uint64_t>> sentTimes_;  // (last seq of a batch, sent at)
     uint32_t requestsInFlight_ = 0;                        // WriteRequests submitted, not answered
+    std::deque<uint64_t> requestBytes_;                    // their sizes, in the order submitted
+    uint64_t requestBytesInFlight_ = 0;                    // their sum
 };
 
 }  // namespace possync::sync

@@ -13,6 +13,10 @@ namespace possync::sync {
 // WriteRequests a slave keeps unanswered on a link (DESIGN.md §9); a master drops a link with
 // twice as many.
 inline constexpr uint32_t kRequestWindow = 32;
+// ... and their bytes: a slave sends another request only while those unanswered and it stay
+// within this (one request alone may be larger, up to wire::kMaxMessageBytes); a master drops a
+// link that goes past twice this, so what one peer makes it queue is bounded in bytes too.
+inline constexpr uint64_t kRequestWindowBytes = uint64_t(32) << 20;
 
 // ---- The sync rule (DESIGN.md §3) ------------------------------------------------------
 

@@ -260,6 +260,7 @@ void Replica::dropLink() {
     // (the master answers one it applied already with its stored outcome).
     forwardedUpTo_ = 0;
     inFlight_.clear();
+    inFlightBytes_ = 0;
     fragmenting_.clear();
     fragOffset_ = 0;
 }
@@ -667,7 +668,7 @@ void Replica::onSent() {
 
 void Replica::noteSettled(const std::vector<uint64_t>& ids) {
     for (uint64_t id : ids)
-        if (auto it = inFlight_.find(id); it != inFlight_.end()) it->second = true;
+        if (auto it = inFlight_.find(id); it != inFlight_.end()) it->second.settled = true;
 }
 
 void Replica::forward() {
@@ -690,6 +691,7 @@ void Replica::forward() {
     uint64_t held = 0;
     auto r = store_.readOutbox(forwardedUpTo_, [&](uint64_t id, Bytes frame) {
         if (inFlight_.size() >= kRequestWindow || link_->queuedBytes() >= config_.sendBufferBytes / 2 ||
+            (!inFlight_.empty() && inFlightBytes_ + frame.size > kRequestWindowBytes) ||
             !fragmenting_.empty())
             return false;
         auto f = wire::verifyFrame(frame);
@@ -706,7 +708,8 @@ void Replica::forward() {
             ++held;
             return true;
         }
-        inFlight_.emplace(id, false);
+        inFlight_.emplace(id, InFlight{false, frame.size});
+        inFlightBytes_ += frame.size;
         stats_.requestsOut++;
         if (frame.size > masterMaxFrame_) {
             fragmenting_.assign(frame.data, frame.data + frame.size);
@@ -734,7 +737,8 @@ Status Replica::onWriteResult(const wire::WriteResult* result) {
     if (it == inFlight_.end())
         return makeError(Errc::Protocol, "WriteResult for request " + std::to_string(result->request_id()) +
                                              ", which was not sent");
-    bool settled = it->second;
+    bool settled = it->second.settled;
+    inFlightBytes_ -= it->second.bytes;
     inFlight_.erase(it);
     stats_.requestResults++;
     store::RequestResult r{result->request_id(), result->status() == wire::WriteStatus::REJECTED,

@@ -132,6 +132,7 @@ public:
     void outboxChanged();
     // WriteRequests sent on this link and not answered yet.
     size_t requestsInFlight() const { return inFlight_.size(); }
+    uint64_t requestBytesInFlight() const { return inFlightBytes_; }
 
 private:
     struct OwnedIo;
@@ -234,7 +235,12 @@ private:
     // Slave writes, per link: the last request id sent, the requests unanswered (true once the
     // change model carrying its origin was applied here), the request being sent as Fragments.
     uint64_t forwardedUpTo_ = 0;
-    std::map<uint64_t, bool> inFlight_;
+    struct InFlight {
+        bool settled = false;
+        uint64_t bytes = 0;
+    };
+    std::map<uint64_t, InFlight> inFlight_;
+    uint64_t inFlightBytes_ = 0;  // bounded by kRequestWindowBytes (or one request)
     std::vector<uint8_t> fragmenting_;
     uint64_t fragOffset_ = 0;
     uint32_t masterMaxFrame_ = wire::kDefaultMaxFrameBytes;

@@ -47,11 +47,13 @@
 //       settles it on DIR (ApplyTxn::settleOwnRequest; no change model is applied there). One line
 //       per request: "request N: committed seq S" or "request N: rejected: REASON".
 //   scenario_writer orders --data DIR --prefix P --count N [--first F] [--add D] [--last-key K]
-//                          [--claim KEY] [--wait-ms W] [--out FILE] [--pause-ms P --every K]
+//                          [--chain 1] [--claim KEY] [--wait-ms W] [--out FILE] [--pause-ms P --every K]
 //       A till taking orders (issue 12), on any board: N transactions, one request each on a
 //       slave: transaction i (F, default 1, to F+N-1) puts orders/P/<i, 8 digits> = "P i", with
 //       --add D also ADDs D to stock/items (8-byte BE signed), with --last-key K also puts
-//       orders/K = "i" (a sequence on one key: its final value shows the order of application).
+//       orders/K = "i" (a sequence on one key: its final value shows the order of application);
+//       --chain 1 with --last-key also requires orders/K to hold "i-1" (absent for i = 1) when
+//       applied: a request applied out of order or twice is rejected (and so is every one after).
 //       Then with --claim KEY one more transaction: require stock/KEY absent + put stock/KEY = P
 //       (the "last item": exactly one board may win it). A board busy with a FULL sync (Busy) is
 //       retried. With --wait-ms W (default 0: no wait) the writer then waits (one deadline of W ms
@@ -76,6 +78,7 @@
 
 #include "base/bytes.h"
 
+#include "store/requests.h"
 #include "store/store.h"
 #include "wire/change_model.h"
 #include "wire/messages.h"
@@ -624,6 +627,9 @@ int runOrders(store::Store& s, const Args& a) {
     }
     const std::string prefix = a.options.at("prefix");
     const std::string lastKey = a.options.count("last-key") ? a.options.at("last-key") : "";
+    auto chainOpt = number(a, "chain", 0);
+    if (!chainOpt || (*chainOpt && lastKey.empty())) return fail("--chain takes 0 or 1 and needs --last-key");
+    const bool chain = *chainOpt != 0;
     std::vector<OrderTxn> done;
     done.reserve(*count + 1);
     for (uint64_t i = *first; i < *first + *count; ++i) {
@@ -633,6 +639,10 @@ int runOrders(store::Store& s, const Args& a) {
         auto st = commitOrder(s, o, [&](store::WriteTxn& t) -> Status {
             POSSYNC_TRY(t.put("orders", Bytes(o.key), Bytes(value)));
             if (delta != 0) POSSYNC_TRY(t.add("stock", Bytes(std::string_view("items")), delta));
+            if (chain && i == 1) POSSYNC_TRY(t.require("orders", Bytes(lastKey), store::Require::Absent));
+            if (chain && i > 1)
+                POSSYNC_TRY(t.require("orders", Bytes(lastKey), store::Require::ValueHash,
+                                      store::valueHash(Bytes(std::to_string(i - 1)))));
             if (!lastKey.empty()) POSSYNC_TRY(t.put("orders", Bytes(lastKey), Bytes(seqText)));
             return Status{};
         });
@@ -719,7 +729,8 @@ int usage() {
         "       scenario_writer make-slave --data DIR --master MDIR\n"
         "       scenario_writer forward --data DIR --master MDIR\n"
         "       scenario_writer orders --data DIR --prefix P --count N [--first F] [--add D] [--last-key K]\n"
-        "                              [--claim KEY] [--wait-ms W] [--out FILE] [--pause-ms P --every K]\n");
+        "                              [--chain 1] [--claim KEY] [--wait-ms W] [--out FILE] [--pause-ms P "
+        "--every K]\n");
     return 2;
 }
 

@@ -314,7 +314,12 @@ void Master::onRequestApplied(const std::shared_ptr<RequestJob>& job) {
     if (!job->result) {
         stats_.error("request_apply");
         LOG(Sync, Warning) << "cannot apply a write request: " << job->result.error().message;
-        // The slave resends it on its next link (exactly once: nothing was recorded).
+        // The slave resends it on its next link (exactly once: nothing was recorded), and the
+        // requests that link sent after it with it. Applying those now would leave a gap: this
+        // one, resent, would then sit below the client's last request id and be taken for one
+        // handled before (its outcome "no longer kept"), i.e. lost.
+        std::erase_if(requests_,
+                      [&](const std::shared_ptr<RequestJob>& j) { return j->session == job->session; });
         if (session)
             session->close(wire::ErrorCode::INTERNAL,
                            "cannot apply your write request: " + job->result.error().message, "store");

@@ -61,6 +61,11 @@
 //       one line per transaction: "KEY committed SEQ", "KEY rejected REASON", "KEY queued REQ"
 //       (not yet applied when the wait ended); the claim's KEY is "claim". Prints one summary:
 //       "orders: P count=N committed=C rejected=R pending=Q claim=won|rejected|pending|-".
+//   scenario_writer check-orders --data DIR --prefix P
+//       Read only, in ONE read transaction (what a POS application reading the board sees): the
+//       number of orders/P/... keys, stock/items and orders/last; checks what `orders --add 1
+//       --last-key last` leaves after each transaction: items = last = number of orders (absent
+//       counts as 0). Prints "orders=N items=I last=L" and exits 0, or names the mismatch, exit 1.
 #include <poll.h>
 
 #include <cerrno>
@@ -715,6 +720,40 @@ int runOrders(store::Store& s, const Args& a) {
     return 0;
 }
 
+int runCheckOrders(store::Store& s, const Args& a) {
+    if (!a.options.count("prefix")) return fail("--prefix P is required");
+    const std::string prefix = a.options.at("prefix") + "/";
+    auto txn = s.beginRead();
+    if (!txn) return fail(txn.error().message);
+    uint64_t orders = 0;
+    auto scanned = txn->scan("orders", Bytes(prefix), 0, [&](Bytes key, Bytes) {
+        if (key.view().substr(0, prefix.size()) != prefix) return false;
+        ++orders;
+        return true;
+    });
+    if (!scanned && scanned.error().code != Errc::NotFound) return fail(scanned.error().message);
+    int64_t items = 0;
+    auto item = txn->get("stock", Bytes(std::string_view("items")));
+    if (!item.ok() && item.error().code != Errc::NotFound) return fail(item.error().message);
+    if (item.ok() && *item) {
+        if ((**item).size != 8) return fail("stock/items is not an 8-byte counter");
+        items = static_cast<int64_t>(getBe64((**item).data));
+    }
+    uint64_t last = 0;
+    auto l = txn->get("orders", Bytes(std::string_view("last")));
+    if (!l.ok() && l.error().code != Errc::NotFound) return fail(l.error().message);
+    if (l.ok() && *l) {
+        auto v = parseU64((**l).view());
+        if (!v) return fail("orders/last holds '" + (**l).str() + "', not a number");
+        last = *v;
+    }
+    std::string line = "orders=" + std::to_string(orders) + " items=" + std::to_string(items) +
+                       " last=" + std::to_string(last);
+    if (items != static_cast<int64_t>(orders) || last != orders) return fail("inconsistent read: " + line);
+    printf("%s\n", line.c_str());
+    return 0;
+}
+
 int usage() {
     fprintf(
         stderr,
@@ -738,7 +777,7 @@ int run(int argc, char** argv) {
     auto args = parseArgs(argc, argv);
     if (!args || !args->options.count("data")) return usage();
     const Args& a = *args;
-    bool check = a.command == "check-counter" || a.command == "observe";
+    bool check = a.command == "check-counter" || a.command == "observe" || a.command == "check-orders";
     if (!check && a.command != "mixed" && a.command != "counter" && a.command != "hold" &&
         a.command != "soak" && a.command != "corrupt" && a.command != "make-slave" &&
         a.command != "forward" && a.command != "orders")
@@ -758,6 +797,7 @@ int run(int argc, char** argv) {
     if (a.command == "make-slave") return runMakeSlave(**s, a);
     if (a.command == "forward") return runForward(**s, a);
     if (a.command == "orders") return runOrders(**s, a);
+    if (a.command == "check-orders") return runCheckOrders(**s, a);
     return runCounter(**s, a);
 }
 

@@ -8,6 +8,7 @@ then counts the requests the master applied, and each order key is that request'
 1. While both slaves forward with hundreds of requests queued (the master has applied at least
    100 of till1's; up to 32 per link are in flight, some committed but not yet answered), the
    master gets SIGKILL; the tills keep queuing; the master restarts on the same data and port.
+   Each till ends with a claim of stock/last (require absent + put): exactly one wins.
 2. New tills on both slaves; while till1 forwards (at least 100 applied), till1's daemon gets
    SIGKILL; its till keeps queuing into the outbox; the daemon restarts on the same data.
 
@@ -36,11 +37,11 @@ def applied(master, dev):
     return row[2] if row else 0
 
 
-def tills(scn, slaves, phase):
+def tills(scn, slaves, phase, *extra):
     # Paced lightly (2 ms after every 4th commit): the outbox runs ahead of the forwarding, so many
     # requests are in flight when the SIGKILL comes, and the till is still writing.
-    return [Till(scn, s, f"{phase}-{s.name}", COUNT, "--add", 1, "--wait-ms", 150000, "--pause-ms", 2, "--every", 4)
-            for s in slaves]
+    return [Till(scn, s, f"{phase}-{s.name}", COUNT, "--add", 1, "--wait-ms", 150000, "--pause-ms", 2, "--every", 4,
+                 *extra) for s in slaves]
 
 
 def finish(group):
@@ -56,7 +57,7 @@ def main(scn):
     written = []
 
     # 1. The master dies while both slaves forward.
-    group = tills(scn, slaves, "a")
+    group = tills(scn, slaves, "a", "--claim", "last")  # each ends claiming stock/last
     written += group
     base = applied(master, devices["till1"])
     wait_until("the master to apply 100 of till1's requests", lambda: applied(master, devices["till1"]) >= base + 100,
@@ -67,7 +68,9 @@ def main(scn):
     time.sleep(1.0)  # the tills keep queuing; the slaves' links are down
     master.restart_on_same_port()
     finish(group)
-    say(f"after the master's restart: {clients(master.data)}")
+    claims = {t.board.name: t.summary["claim"] for t in group}
+    check(sorted(claims.values()) == ["rejected", "won"], f"stock/last not claimed exactly once: {claims}")
+    say(f"after the master's restart: {clients(master.data)}; claims {claims}")
 
     # 2. A slave dies while it forwards; its till keeps queuing into the outbox.
     group = tills(scn, slaves, "b")
@@ -92,10 +95,12 @@ def main(scn):
     for s in slaves:
         box = outbox(s.data)
         check(box.get("count") == "0", f"{s.name}'s outbox is not empty: {box}")
+        # 2 * COUNT orders and the claim: applied once each, the claim rejected unless it won.
+        won = 1 if claims[s.name] == "won" else 0
         row = rows.get(devices[s.name])
-        check(row is not None and row[0] == 2 * COUNT and row[2] == 2 * COUNT and row[3] == 0,
+        check(row is not None and row[0] == 2 * COUNT + 1 and row[2] == 2 * COUNT + won and row[3] == 1 - won,
               f"{s.name}: master's client row (last_request, last_seq, applied, rejected) = {row}, "
-              f"expected {2 * COUNT} requests applied once each")
+              f"expected {2 * COUNT + 1} requests handled once each")
     say(f"every board: {len(expected)} markers once each, stock/items = {len(expected)}; clients {rows}")
 
 

@@ -3,9 +3,9 @@
 
 A master under `fiu-run` (libfiu, as test_disk_faults.py) and one slave. The slave queues 2,000
 requests (scenario_writer orders --chain: request i puts orders/last = i requiring it to hold
-i-1, ADDs +1 to stock/items). While they drain, the master's fdatasync fails with ENOSPC at
-random (30 %) for 3 s: a request whose commit fails is not recorded, the master closes the
-link, and the slave sends it again on its next link (proven by the master's log).
+i-1, ADDs +1 to stock/items). While they drain (100 applied), the master's fdatasync fails with
+ENOSPC at random (30 %) until 10 request commits failed: a request whose commit fails is not
+recorded, the master closes the link, and the slave sends it again on its next link.
 
 Every request must end applied exactly once, in order: the master's clients show 2,000 applied
 and none rejected (a request lost or applied out of order breaks the chain and every later
@@ -18,7 +18,6 @@ answered as "handled before, outcome no longer kept": a lost write (1,000+ rejec
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -37,16 +36,24 @@ def main(scn):
     till = scn.slave("till1", "shop", master).start()
     wait_until("till1 synced", lambda: synced(till.data), timeout=60, interval=0.2)
     mark = master.mark()
-    # Queued first (no wait), so the drain runs while the disk fails.
     t = Till(scn, till, "d", COUNT, "--add", 1, "--last-key", "last", "--chain", 1)
     summary = t.finish()
     check(summary["pending"] == str(COUNT), f"till1 did not queue {COUNT} requests: {summary}")
+    # Once the drain runs (it takes seconds), the fault; each failed commit costs a reconnect, so
+    # the drain lasts until the fault is cleared.
+    dev = device(till.data)
+    wait_until("the master to apply 100 requests", lambda: (clients(master.data).get(dev) or (0, 0, 0))[2] >= 100,
+               timeout=60, interval=0.05)
     fiu.enable_random(FDATASYNC, ENOSPC, 0.3)
-    time.sleep(3)
+
+    def failures():
+        return master.count(r"cannot apply a write request: .*No space left on device", since=mark)
+
+    wait_until("10 request commits to fail with ENOSPC on the master", lambda: failures() >= 10, timeout=60)
     fiu.disable(FDATASYNC)
-    failed = master.count(r"cannot apply a write request: .*No space left on device", since=mark)
-    say(f"{failed} request commits failed with ENOSPC on the master")
-    check(failed > 0, "no request commit failed: the fault was not injected")
+    failed = failures()
+    applied = clients(master.data).get(dev)
+    say(f"{failed} request commits failed with ENOSPC on the master; client row then: {applied}")
     wait_until("till1's outbox to drain", lambda: outbox(till.data).get("count") == "0", timeout=120, interval=0.5)
     harness.converge(master, [till], timeout=60)
     row = clients(master.data).get(device(till.data))

@@ -14,7 +14,9 @@ heartbeat timeout and keep reconnecting into the black hole).
   its queued writes (they are not applied locally) and `possync outbox` counts 10,000.
 - Cut off, till2 queues `possync put --no-wait` until the bound: the failing write exits 1 with
   one line naming the outbox and its limit, and queues nothing.
-- The link comes back: both outboxes drain. The master's clients show till1's 10,000 requests
+- The link comes back: both outboxes drain. A reader polling till1 meanwhile (check-orders, one
+  read transaction each) sees every order with its +1 and its orders/last step, never without
+  or twice, and never goes backwards. The master's clients show till1's 10,000 requests
   applied, none rejected (so in order, each once), till2's queued requests applied and the
   refused one absent; every board holds orders/last = 10000, all 10,000 markers and
   stock/items = 10,000; digests and tables are equal; the outboxes are empty; till2 writes again.
@@ -40,6 +42,15 @@ from writes import TABLES, Till, check_orders, clients, device, get, order_key, 
 COUNT = 10000
 BOUND = 4096
 CUT = 10.0  # seconds (not the issue's 30: see above)
+
+
+def read_orders(data):
+    """scenario_writer check-orders on `data`: the number of off/ orders (it checks the counter
+    and orders/last agree with it, in one read transaction)."""
+    rc, out, err = harness.run_tool([harness.WRITER, "check-orders", "--data", data, "--prefix", "off"],
+                                    check_rc=False)
+    check(rc == 0, err.strip())
+    return int(out.split()[0].split("=")[1])
 
 
 def main(scn):
@@ -92,6 +103,10 @@ def main(scn):
     for s in slaves:
         s.wait_log(r"link to master (lost|closed)", count=2, since=marks[s.name], timeout=60)
     time.sleep(max(0.0, CUT - (time.monotonic() - cut)))
+    # A reader on till1 during the drain (one read transaction each, as a POS application): each
+    # order it sees came with its +1 and its orders/last step, never twice, never without them,
+    # and what it sees only grows.
+    reader = harness.Poller(lambda: read_orders(till1.data), interval=0.2).start()
     relay.pass_all()
     relay.reset_links()  # the black-holed links lost bytes: end them now rather than at the timeout
     say(f"link back after {time.monotonic() - cut:.1f} s")
@@ -99,6 +114,11 @@ def main(scn):
         wait_until(f"{s.name}'s outbox to drain", lambda s=s: outbox(s.data).get("count") == "0", timeout=150,
                    interval=0.5)
     say(f"drained {time.monotonic() - cut:.1f} s after the cut")
+    seen = reader.stop()
+    check(not reader.errors, f"a reader on till1 saw an inconsistent state: {reader.errors[:3]}")
+    counts = [n for _, n in seen]
+    check(counts and all(a <= b for a, b in zip(counts, counts[1:])), f"till1's reads went backwards: {counts}")
+    say(f"{len(counts)} reads on till1 during the drain, {len(set(counts))} distinct states, all consistent")
 
     harness.converge(master, slaves, timeout=60)
     rows = clients(master.data)

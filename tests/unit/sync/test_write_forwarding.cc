@@ -163,7 +163,8 @@ TEST_CASE("master: a resent request gets the same result and is not applied twic
     (void)sentMessages(*probe);
     // The same request again (a slave that lost the answer), on this link and on a new one.
     deliver(*s, request(7, m.generation(), "x", "2"));
-    auto again = results(sentMessages(*probe));
+    auto againMsgs = sentMessages(*probe);  // results() points into these frames
+    auto again = results(againMsgs);
     REQUIRE(again.size() == 1);
     CHECK(again[0]->request_id() == 7);
     CHECK(again[0]->status() == wire::WriteStatus::COMMITTED);
@@ -171,7 +172,8 @@ TEST_CASE("master: a resent request gets the same result and is not applied twic
     std::shared_ptr<LinkProbe> probe2;
     auto s2 = streaming(m, probe2);
     deliver(*s2, request(7, m.generation(), "x", "3"));
-    auto third = results(sentMessages(*probe2));
+    auto thirdMsgs = sentMessages(*probe2);
+    auto third = results(thirdMsgs);
     REQUIRE(third.size() == 1);
     CHECK(third[0]->seq() == seq);
     CHECK(m.head() == head);

@@ -165,11 +165,7 @@ Result<console::OutboxInfo> DaemonBackend::outbox() {
     o.bytes = info->bytes;
     o.limit = info->maxBytes;
     if (info->oldestId) o.oldestId = info->oldestId;
-    // The request's clock is the writing process's wall clock: a clock step back shows 0.
-    if (info->oldestCreatedMs) {
-        uint64_t now = uv::Loop::wallMs();
-        o.oldestAgeMs = now > info->oldestCreatedMs ? now - info->oldestCreatedMs : 0;
-    }
+    o.oldestAgeMs = info->oldestAgeMs(uv::Loop::wallMs());
     o.held = info->held;
     o.nextRequest = info->nextRequest;
     o.lastRejection = info->lastRejection;

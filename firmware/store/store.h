@@ -61,6 +61,13 @@ struct OutboxInfo {
     // holds: kept and reported, never forwarded (the operator decides).
     uint64_t held = 0;
     std::string lastRejection;
+
+    // How long the oldest request has waited at wall clock `nowMs`. It was stamped with the
+    // writer's wall clock: a clock stepped back shows 0, never a wrapped number. nullopt: empty.
+    std::optional<uint64_t> oldestAgeMs(uint64_t nowMs) const {
+        if (!oldestCreatedMs) return std::nullopt;
+        return nowMs > oldestCreatedMs ? nowMs - oldestCreatedMs : 0;
+    }
 };
 
 // Where one of this board's requests stands (possync_wait).

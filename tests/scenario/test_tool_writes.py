@@ -25,21 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 from harness import POSSYNC, check, possync, run_tool, say, wait_until, writer  # noqa: E402
+from writes import facts  # noqa: E402
 
 
 def tool(data, *args, **kw):
     """`possync --data DATA ARGS...` -> (rc, stdout, stderr), any exit code."""
     return run_tool([POSSYNC, "--data", data, *args], check_rc=False, **kw)
-
-
-def facts(text):
-    """`key: value` lines as a dict (table lines, with no ': ', are left out)."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep:
-            out[key] = value
-    return out
 
 
 def counter(data, table, key):

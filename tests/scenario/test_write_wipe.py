@@ -23,12 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 from harness import check, possync, say  # noqa: E402
+from writes import facts  # noqa: E402
 
 STORE = "store-wipe"
-
-
-def facts(text):
-    return {k: v for k, _, v in (line.partition(": ") for line in text.splitlines()) if v}
 
 
 def main(scn):

@@ -44,11 +44,7 @@ int cmdOutbox(store::Store& s) {
         o.bytes = info->bytes;
         o.limit = info->maxBytes;
         if (info->oldestId) o.oldestId = info->oldestId;
-        // The writer's wall clock stamped the request: a clock step back shows 0, not a wrap.
-        if (info->oldestCreatedMs) {
-            uint64_t now = wallMs();
-            o.oldestAgeMs = now > info->oldestCreatedMs ? now - info->oldestCreatedMs : 0;
-        }
+        o.oldestAgeMs = info->oldestAgeMs(wallMs());
         o.held = info->held;
         o.nextRequest = info->nextRequest;
         o.lastRejection = info->lastRejection;

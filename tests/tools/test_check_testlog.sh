@@ -73,8 +73,8 @@ cp "$dir/lan-skipped.json" "$dir/build/meson-logs/testlog.json"
 out=$(cd "$(dirname "$checker")/.." && PATH="$dir/bin:$PATH" bash -c '
     tests_ok=0 tests_fail=0 tests_skip=0
     eval "$(sed -n "/^meson_suites() {/,/^}/p" "$1")"
-    meson_suites "$2" unit lan; echo "step=$? $tests_ok/$tests_fail/$tests_skip"
-    meson_suites "$2" unit; echo "step=$? $tests_ok/$tests_fail/$tests_skip"' _ "$test_all" "$dir/build" 2>&1)
+    meson_suites "$2" 2 unit lan; echo "step=$? $tests_ok/$tests_fail/$tests_skip"
+    meson_suites "$2" 2 unit; echo "step=$? $tests_ok/$tests_fail/$tests_skip"' _ "$test_all" "$dir/build" 2>&1)
 if grep -qx "step=1 2/0/2" <<<"$out" && grep -qx "step=0 4/0/2" <<<"$out"; then
     echo "ok   test-all: a step whose lan suite all skipped fails; totals add up"
 else

@@ -14,7 +14,7 @@ public:
         auto c = finder_.choose();
         if (!c) return c.takeError();
         return sync::MasterTarget{c->address, c->port, c->deviceId,
-                                  c->isStatic ? "static" : "avahi " + c->serviceName};
+                                  c->isStatic ? "static" : "avahi " + c->serviceName, c->term};
     }
     void setOnChange(std::function<void()> onChange) override {
         finder_.setChangeCallback([onChange](const discovery::Change&) { onChange(); });

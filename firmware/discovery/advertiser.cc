@@ -39,7 +39,7 @@ struct Advertiser::Impl {
 
 namespace {
 Announcement announcementOf(const AdvertiserOptions& o) {
-    return Announcement{o.storeId, o.deviceId, POSSYNC_PROTOCOL_VERSION, o.generation};
+    return Announcement{o.storeId, o.deviceId, POSSYNC_PROTOCOL_VERSION, o.generation, o.term};
 }
 
 AdvertiserState fromPublisher(avahi::PublisherState s) {
@@ -90,7 +90,8 @@ Result<std::unique_ptr<Advertiser>> Advertiser::create(uv_loop_s* loop, Advertis
         if (self->stateCallback_) self->stateCallback_(st);
     });
     LOG(Discovery, Info) << "advertising \"" << o.serviceName << "\" " << kServiceType << " port " << o.port
-                         << " store=" << o.storeId << " dev=" << o.deviceId << " gen=" << hex64(o.generation);
+                         << " store=" << o.storeId << " dev=" << o.deviceId << " gen=" << hex64(o.generation)
+                         << " term=" << o.term;
     return adv;
 #else
     (void)loop;
@@ -107,7 +108,12 @@ Status Advertiser::setPort(uint16_t port) {
 }
 
 void Advertiser::setGeneration(uint64_t generation) {
+    setGenerationAndTerm(generation, options_.term);
+}
+
+void Advertiser::setGenerationAndTerm(uint64_t generation, uint64_t term) {
     options_.generation = generation;
+    options_.term = term;
     Status st = republish();
     if (!st.ok()) LOG(Discovery, Error) << "cannot re-advertise: " << st.error().message;
 }
@@ -115,7 +121,7 @@ void Advertiser::setGeneration(uint64_t generation) {
 Status Advertiser::republish() {
 #if POSSYNC_DISCOVERY_AVAHI
     LOG(Discovery, Info) << "re-advertising \"" << serviceName() << "\" port " << options_.port
-                         << " gen=" << hex64(options_.generation);
+                         << " gen=" << hex64(options_.generation) << " term=" << options_.term;
     return impl_->publisher->update(options_.port, makeTxt(announcementOf(options_)));
 #else
     return {};
@@ -141,8 +147,8 @@ std::string Advertiser::serviceName() const {
 std::string Advertiser::describe() const {
     std::string text = "advertising \"" + serviceName() + "\" " + kServiceType + " port " +
                        std::to_string(options_.port) + " store=" + options_.storeId +
-                       " dev=" + options_.deviceId + " gen=" + hex64(options_.generation) + ": " +
-                       advertiserStateName(state());
+                       " dev=" + options_.deviceId + " gen=" + hex64(options_.generation) +
+                       " term=" + std::to_string(options_.term) + ": " + advertiserStateName(state());
 #if POSSYNC_DISCOVERY_AVAHI
     text += std::string(" (avahi ") + avahi::clientStateName(impl_->client->state());
     std::string host = impl_->client->hostName();

@@ -4,7 +4,7 @@
 // Runs on the daemon's libuv loop through platform/avahi; keeps the service published
 // across avahi-daemon restarts and renames it on a name collision (two boards given the
 // same name): serviceName() is the name actually in use. setPort/setGeneration re-publish
-// (a generation change is sent as a TXT update). In a build without Avahi, create() fails
+// (a generation or term change is sent as a TXT update). In a build without Avahi, create() fails
 // with a clear message.
 //
 // Callbacks run on the loop and must not destroy the Advertiser.
@@ -27,6 +27,7 @@ struct AdvertiserOptions {
     uint16_t port = 0;  // the master's listening TCP port
     uint64_t generation = 0;
     std::string serviceName;  // "" = defaultServiceName(store, device)
+    uint64_t term = 0;        // the store's failover term (DESIGN.md §10)
 };
 
 enum class AdvertiserState {
@@ -50,6 +51,8 @@ public:
 
     Status setPort(uint16_t port);
     void setGeneration(uint64_t generation);
+    // A promotion: the new generation and term in one TXT update.
+    void setGenerationAndTerm(uint64_t generation, uint64_t term);
 
     AdvertiserState state() const;
     // The service name in use (after collision renames).

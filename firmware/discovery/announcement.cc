@@ -19,6 +19,7 @@ std::vector<std::pair<std::string, std::string>> makeTxt(const Announcement& a) 
     std::vector<std::pair<std::string, std::string>> txt{
         {"store", a.storeId}, {"dev", a.deviceId}, {"proto", std::to_string(a.proto)}};
     if (a.generation) txt.emplace_back("gen", hex64(*a.generation));
+    if (a.term != 0) txt.emplace_back("term", std::to_string(a.term));
     return txt;
 }
 
@@ -44,6 +45,11 @@ Result<Announcement> parseAnnouncement(const std::map<std::string, std::string>&
         std::optional<uint64_t> g = gen->empty() ? std::nullopt : parseHex64(*gen);
         if (!g) return makeError(Errc::Protocol, "TXT gen=" + *gen + " is not 1..16 hex digits");
         a.generation = *g;
+    }
+    if (const std::string* term = get("term")) {
+        std::optional<uint64_t> t = parseU64(*term);
+        if (!t) return makeError(Errc::Protocol, "TXT term=" + *term + " is not a decimal number");
+        a.term = *t;
     }
     return a;
 }

@@ -19,8 +19,8 @@ std::string Candidate::endpoint() const {
 
 bool Candidate::sameAnnouncement(const Candidate& o) const {
     return serviceName == o.serviceName && address == o.address && port == o.port && deviceId == o.deviceId &&
-           generation == o.generation && host == o.host && interfaceIndex == o.interfaceIndex &&
-           isStatic == o.isStatic;
+           generation == o.generation && term == o.term && host == o.host &&
+           interfaceIndex == o.interfaceIndex && isStatic == o.isStatic;
 }
 
 const char* finderStateName(FinderState state) {
@@ -75,6 +75,7 @@ std::optional<Change> CandidateTable::seen(const Sighting& s, uint64_t nowMs) {
     c.port = s.port;
     c.deviceId = a->deviceId;
     c.generation = a->generation;
+    c.term = a->term;
     c.host = s.host;
     c.interfaceIndex = s.interfaceIndex;
     c.seenWallMs = nowMs;
@@ -117,48 +118,80 @@ std::vector<Ignored> CandidateTable::ignored() const {
         (void)name;
         out.push_back(ig);
     }
+    uint64_t top = topTerm();
+    for (const Candidate& c : candidates_)
+        if (c.term < top)
+            out.push_back(
+                Ignored{c.serviceName, c.endpoint(),
+                        "term " + std::to_string(c.term) + ", superseded by term " + std::to_string(top)});
     return out;
 }
 
+uint64_t CandidateTable::topTerm() const {
+    uint64_t top = minTerm_;
+    for (const Candidate& c : candidates_) top = std::max(top, c.term);
+    return top;
+}
+
 std::vector<std::string> CandidateTable::deviceIds() const {
+    uint64_t top = topTerm();
     std::set<std::string> ids;
-    for (const Candidate& c : candidates_) ids.insert(c.deviceId);
+    for (const Candidate& c : candidates_)
+        if (c.term == top) ids.insert(c.deviceId);
     return {ids.begin(), ids.end()};
 }
 
 FinderState CandidateTable::state() const {
-    if (candidates_.empty()) return FinderState::Searching;
-    return deviceIds().size() > 1 ? FinderState::Conflict : FinderState::Found;
+    std::vector<std::string> ids = deviceIds();
+    if (ids.empty()) return FinderState::Searching;
+    return ids.size() > 1 && topTerm() == 0 ? FinderState::Conflict : FinderState::Found;
 }
 
 const Candidate* CandidateTable::latestOf(const std::string& deviceId) const {
+    uint64_t top = topTerm();
     const Candidate* best = nullptr;
     for (const Candidate& c : candidates_)
-        if (c.deviceId == deviceId && (best == nullptr || c.seenWallMs > best->seenWallMs)) best = &c;
+        if (c.deviceId == deviceId && c.term == top && (best == nullptr || c.seenWallMs > best->seenWallMs))
+            best = &c;
     return best;
 }
 
 Result<Candidate> CandidateTable::choose() const {
     switch (state()) {
         case FinderState::Searching:
+            if (!candidates_.empty())
+                return makeError(Errc::NotFound, "no master announces store " + storeId_ + " at term " +
+                                                     std::to_string(topTerm()) +
+                                                     " (older terms are superseded)");
             return makeError(Errc::NotFound, "no master announces store " + storeId_ + " yet");
         case FinderState::Conflict:
             return makeError(Errc::Refused,
                              conflictText() + "; not choosing one (stop the extra master or use --master)");
         case FinderState::Found: break;
     }
-    return *latestOf(candidates_.front().deviceId);
+    return *latestOf(deviceIds().front());  // a tie above term 0: the lowest device id
 }
 
-std::string CandidateTable::conflictText() const {
-    std::vector<std::string> ids = deviceIds();
-    if (ids.size() < 2) return {};
-    std::string text = std::to_string(ids.size()) + " boards claim master for store " + storeId_ + ":";
+std::string CandidateTable::claimText(const std::vector<std::string>& ids) const {
+    std::string text;
     for (size_t i = 0; i < ids.size(); ++i) {
         const Candidate* c = latestOf(ids[i]);
         text += (i == 0 ? " " : ", ") + ids[i] + " at " + c->endpoint();
     }
     return text;
+}
+
+std::string CandidateTable::conflictText() const {
+    std::vector<std::string> ids = deviceIds();
+    if (ids.size() < 2 || topTerm() != 0) return {};
+    return std::to_string(ids.size()) + " boards claim master for store " + storeId_ + ":" + claimText(ids);
+}
+
+std::string CandidateTable::tieText() const {
+    std::vector<std::string> ids = deviceIds();
+    if (ids.size() < 2 || topTerm() == 0) return {};
+    return std::to_string(ids.size()) + " boards claim term " + std::to_string(topTerm()) + " of store " +
+           storeId_ + ":" + claimText(ids) + "; " + ids.front() + " wins (lowest device id)";
 }
 
 }  // namespace possync::discovery

@@ -150,9 +150,26 @@ void MasterFinder::apply(std::optional<Change> change) {
     const Candidate& c = change->candidate;
     LOG(Discovery, Info) << "master candidate " << changeKindName(change->kind) << ": \"" << c.serviceName
                          << "\" dev=" << c.deviceId << " at " << c.endpoint()
-                         << (c.generation ? " gen=" + hex64(*c.generation) : std::string());
+                         << (c.generation ? " gen=" + hex64(*c.generation) : std::string())
+                         << " term=" << c.term;
     if (changeCallback_) changeCallback_(*change);
+    reviewState();
+}
 
+void MasterFinder::setMinTerm(uint64_t term) {
+    if (term <= table_.minTerm()) return;
+    table_.setMinTerm(term);
+    LOG(Discovery, Info) << "following term " << term << " or above of store " << storeId();
+    if (changeCallback_ && !table_.candidates().empty())
+        changeCallback_(Change{Change::Kind::Updated, table_.candidates().front()});
+    reviewState();
+}
+
+void MasterFinder::reviewState() {
+    if (std::string tie = table_.tieText(); tie != lastTie_) {
+        if (!tie.empty()) LOG(Discovery, Warning) << tie;
+        lastTie_ = tie;
+    }
     FinderState now = table_.state();
     std::vector<std::string> devs = table_.deviceIds();
     bool stateChanged = now != lastState_;
@@ -174,6 +191,8 @@ DiscoverySnapshot MasterFinder::snapshot() const {
     s.candidates = table_.candidates();
     s.ignored = table_.ignored();
     s.conflict = table_.conflictText();
+    s.tie = table_.tieText();
+    s.term = table_.topTerm();
     s.initialScanDone = allForNow_;
     switch (mode_) {
         case DiscoveryMode::Static:
@@ -200,7 +219,8 @@ DiscoverySnapshot MasterFinder::snapshot() const {
 std::string formatSnapshot(const DiscoverySnapshot& snap, uint64_t nowMs) {
     std::string out = "discovery " + std::string(discoveryModeName(snap.mode)) + ": " + snap.source +
                       "; store " + snap.storeId + ": " + finderStateName(snap.state) +
-                      (snap.initialScanDone ? "" : " (scanning)") + "\n";
+                      (snap.initialScanDone ? "" : " (scanning)") +
+                      (snap.term != 0 ? ", term " + std::to_string(snap.term) : std::string()) + "\n";
     for (const Candidate& c : snap.candidates) {
         out += "  master ";
         out += c.isStatic ? std::string("(static)") : "\"" + c.serviceName + "\"";
@@ -208,6 +228,7 @@ std::string formatSnapshot(const DiscoverySnapshot& snap, uint64_t nowMs) {
         out += " at " + c.endpoint();
         if (!c.host.empty() && c.host != c.address) out += " (" + c.host + ")";
         if (c.generation) out += " gen=" + hex64(*c.generation);
+        if (c.term != 0) out += " term=" + std::to_string(c.term);
         if (!c.isStatic) {
             uint64_t age = nowMs > c.seenWallMs ? (nowMs - c.seenWallMs) / 1000 : 0;
             out += " seen " + std::to_string(age) + " s ago";
@@ -217,6 +238,7 @@ std::string formatSnapshot(const DiscoverySnapshot& snap, uint64_t nowMs) {
     for (const Ignored& i : snap.ignored)
         out += "  ignored \"" + i.serviceName + "\" at " + i.endpoint + ": " + i.reason + "\n";
     if (!snap.conflict.empty()) out += "  CONFLICT: " + snap.conflict + "\n";
+    if (!snap.tie.empty()) out += "  TIE: " + snap.tie + "\n";
     return out;
 }
 

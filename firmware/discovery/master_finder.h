@@ -47,6 +47,8 @@ struct DiscoverySnapshot {
     std::vector<Candidate> candidates;
     std::vector<Ignored> ignored;
     std::string conflict;  // conflictText() or ""
+    std::string tie;       // tieText() or ""
+    uint64_t term = 0;     // the term followed (topTerm())
 };
 // Multi-line text, one item per line, ages relative to nowMs.
 std::string formatSnapshot(const DiscoverySnapshot& snap, uint64_t nowMs);
@@ -76,6 +78,9 @@ public:
     const std::vector<Candidate>& candidates() const { return table_.candidates(); }
     Result<Candidate> choose() const { return table_.choose(); }
     DiscoverySnapshot snapshot() const;
+    // The highest term this board has seen (from its store): masters below it are superseded.
+    // Raising it may change the choice: the change and state callbacks then run.
+    void setMinTerm(uint64_t term);
 
     void setChangeCallback(ChangeCallback callback) { changeCallback_ = std::move(callback); }
     void setStateCallback(StateCallback callback) { stateCallback_ = std::move(callback); }
@@ -91,12 +96,14 @@ private:
     struct AvahiSide;  // the Avahi objects (master_finder.cc)
     MasterFinder(DiscoveryMode mode, std::string storeId);
     void apply(std::optional<Change> change);
+    void reviewState();  // logs conflicts and ties, runs the state callback on a change
 
     DiscoveryMode mode_;
     CandidateTable table_;
     std::unique_ptr<AvahiSide> avahi_;
     FinderState lastState_ = FinderState::Searching;
     std::vector<std::string> lastConflictDevs_;
+    std::string lastTie_;
     bool allForNow_ = false;
     ChangeCallback changeCallback_;
     StateCallback stateCallback_;

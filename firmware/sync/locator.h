@@ -15,6 +15,7 @@ struct MasterTarget {
     uint16_t port = 0;
     std::string device;  // the master's device id when known (from discovery)
     std::string source;  // how it was found: "static", "avahi <service name>"
+    uint64_t term = 0;   // the failover term it announces (DESIGN.md §10; 0: none or static)
 };
 
 class Locator {

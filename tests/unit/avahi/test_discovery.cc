@@ -29,6 +29,12 @@ Sighting sighting(std::string name, std::string store, std::string dev, std::str
     s.interfaceIndex = 2;
     return s;
 }
+
+Sighting termed(std::string name, std::string dev, std::string address, uint64_t term) {
+    Sighting s = sighting(std::move(name), "42", std::move(dev), std::move(address));
+    s.txt["term"] = std::to_string(term);
+    return s;
+}
 }  // namespace
 
 TEST_CASE("announcement: TXT items in contract order, parsed back") {
@@ -179,6 +185,100 @@ TEST_CASE("candidate table: one board under two names is not a conflict; two boa
     CHECK(t.state() == FinderState::Found);
 }
 
+TEST_CASE("announcement: term= is published above 0 only, and parsed back; a bad one is refused") {
+    Announcement a{"42", "devA", 3, 0xabcULL, 0};
+    auto txt = makeTxt(a);
+    CHECK(txt.size() == 4);  // store, dev, proto, gen: a store that never failed over looks as before
+    a.term = 7;
+    txt = makeTxt(a);
+    REQUIRE(txt.size() == 5);
+    CHECK(txt[4] == std::pair<std::string, std::string>{"term", "7"});
+    auto back = parseAnnouncement({txt.begin(), txt.end()});
+    REQUIRE(back.ok());
+    CHECK(back->term == 7);
+    CHECK(parseAnnouncement({{"store", "42"}, {"dev", "d"}, {"proto", "3"}})->term == 0);
+    auto bad = parseAnnouncement({{"store", "42"}, {"dev", "d"}, {"proto", "3"}, {"term", "x1"}});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message == "TXT term=x1 is not a decimal number");
+}
+
+TEST_CASE("candidate table: the highest term is followed; an old master is superseded, not a conflict") {
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
+    REQUIRE(t.seen(sighting("possync-42-old", "42", "old", "10.231.0.10"), 1000));
+    CHECK(t.choose()->deviceId == "old");
+    // A slave promoted after the old master died: term 1.
+    REQUIRE(t.seen(termed("possync-42-s1", "s1", "10.231.0.11", 1), 2000));
+    CHECK(t.state() == FinderState::Found);
+    CHECK(t.topTerm() == 1);
+    CHECK(t.choose()->deviceId == "s1");
+    CHECK(t.choose()->term == 1);
+    CHECK(t.conflictText().empty());
+    CHECK(t.tieText().empty());
+    auto ign = t.ignored();
+    REQUIRE(ign.size() == 1);
+    CHECK(ign[0].serviceName == "possync-42-old");
+    CHECK(ign[0].reason == "term 0, superseded by term 1");
+
+    // The new master is not visible for a while: the floor keeps the old one out.
+    t.setMinTerm(1);
+    REQUIRE(t.gone("possync-42-s1"));
+    CHECK(t.state() == FinderState::Searching);
+    auto none = t.choose();
+    REQUIRE_FALSE(none.ok());
+    CHECK(none.error().code == Errc::NotFound);
+    CHECK(none.error().message == "no master announces store 42 at term 1 (older terms are superseded)");
+    REQUIRE(t.seen(termed("possync-42-s1", "s1", "10.231.0.12", 1), 3000));  // back, at another address
+    CHECK(t.choose()->endpoint() == "10.231.0.12:7700");
+}
+
+TEST_CASE("candidate table: two boards promoted at once: the lowest device id wins, everywhere the same") {
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
+    REQUIRE(t.seen(termed("possync-42-s2", "s2", "10.231.0.12", 2), 1000));
+    REQUIRE(t.seen(termed("possync-42-s1", "s1", "10.231.0.11", 2), 2000));
+    CHECK(t.state() == FinderState::Found);
+    CHECK(t.choose()->deviceId == "s1");
+    CHECK(t.tieText() ==
+          "2 boards claim term 2 of store 42: s1 at 10.231.0.11:7700, s2 at 10.231.0.12:7700; s1 wins "
+          "(lowest device id)");
+    // Seen in the other order, another board decides the same.
+    CandidateTable u("42", POSSYNC_PROTOCOL_VERSION);
+    REQUIRE(u.seen(termed("possync-42-s1", "s1", "10.231.0.11", 2), 1000));
+    REQUIRE(u.seen(termed("possync-42-s2", "s2", "10.231.0.12", 2), 2000));
+    CHECK(u.choose()->deviceId == "s1");
+    // A third promotion of the loser, at term 3, ends the tie.
+    REQUIRE(t.seen(termed("possync-42-s2", "s2", "10.231.0.12", 3), 3000));
+    CHECK(t.choose()->deviceId == "s2");
+    CHECK(t.tieText().empty());
+    // Two masters at term 0 stay a conflict: nothing is chosen.
+    CandidateTable v("42", POSSYNC_PROTOCOL_VERSION);
+    REQUIRE(v.seen(sighting("a", "42", "a", "10.0.0.1"), 1000));
+    REQUIRE(v.seen(sighting("b", "42", "b", "10.0.0.2"), 1000));
+    CHECK(v.state() == FinderState::Conflict);
+    CHECK(v.tieText().empty());
+}
+
+TEST_CASE("master finder: a raised floor re-decides and is shown by `discovery`") {
+    auto f = MasterFinder::createInjected("42");
+    REQUIRE(f.ok());
+    int changes = 0;
+    (*f)->setChangeCallback([&](const Change&) { ++changes; });
+    (*f)->inject(sighting("possync-42-old", "42", "old", "10.231.0.10"));
+    CHECK(changes == 1);
+    REQUIRE((*f)->choose().ok());
+    (*f)->setMinTerm(1);  // this board learnt of term 1 (a Welcome, its store)
+    CHECK(changes == 2);  // the replica looks again
+    CHECK_FALSE((*f)->choose().ok());
+    (*f)->setMinTerm(1);  // not higher: nothing happens
+    CHECK(changes == 2);
+    (*f)->inject(termed("possync-42-s1", "s1", "10.231.0.11", 1));
+    (*f)->injectAllForNow();
+    std::string text = formatSnapshot((*f)->snapshot(), 0);
+    CHECK(text.find("store 42: found, term 1\n") != std::string::npos);
+    CHECK(text.find("dev=s1 at 10.231.0.11:7700 (h.local) gen=00000000000000aa term=1") != std::string::npos);
+    CHECK(text.find("ignored \"possync-42-old\" at 10.231.0.10:7700: term 0, superseded by term 1") !=
+          std::string::npos);
+}
+
 TEST_CASE("master finder: injected sightings drive change and state callbacks and a conflict warning") {
     auto made = MasterFinder::createInjected("42");
     REQUIRE(made.ok());
@@ -284,7 +384,7 @@ TEST_CASE("master finder and advertiser with Avahi but no bus: created, waiting,
         (*a)->setGeneration(0xdef);
         CHECK(
             (*a)->describe().find("advertising \"possync-42-devA\" _possync._tcp port 7701 store=42 dev=devA "
-                                  "gen=0000000000000def: waiting-for-avahi (avahi connecting)") == 0);
+                                  "gen=0000000000000def term=0: waiting-for-avahi (avahi connecting)") == 0);
         CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "", 7700, 0, ""}).ok());
         CHECK_FALSE(Advertiser::create(&loop, AdvertiserOptions{"42", "d", 0, 0, ""}).ok());
     }

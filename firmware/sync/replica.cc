@@ -101,6 +101,20 @@ void Replica::start() {
             connecting_.reset();
             step(ReplicaEvent::ConnectFailed);
         }
+        // A master of a higher term (a slave promoted while this link's master lived on, e.g.
+        // behind a partition; DESIGN.md §10) supersedes it: the link closes and the backoff
+        // below goes to the new one. A tie is decided by the locator, the same on every board.
+        if (link_) {
+            auto next = locator_.choose();
+            if (next && next->term > target_.term) {
+                linkLost("a master of term " + std::to_string(next->term) + " (" + next->device +
+                             ") supersedes " +
+                             (target_.device.empty() ? std::string("this link's master") : target_.device) +
+                             " of term " + std::to_string(target_.term),
+                         wire::ErrorCode::NONE, nullptr);
+                backoff_.reset();
+            }
+        }
         if (state_ == ReplicaState::Backoff || state_ == ReplicaState::WaitingOperator) {
             retry_->stop();
             backoff_.reset();

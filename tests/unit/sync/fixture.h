@@ -295,11 +295,14 @@ class TestLocator final : public sync::Locator {
 public:
     Result<sync::MasterTarget> choose() override {
         if (!available) return makeError(Errc::NotFound, "no master found");
-        return sync::MasterTarget{"127.0.0.1", 7700, "master-dev", "test"};
+        return sync::MasterTarget{"127.0.0.1", port, device, "test", term};
     }
     void setOnChange(std::function<void()> fn) override { onChange = std::move(fn); }
     std::string describe() const override { return "test locator"; }
     bool available = true;
+    uint16_t port = 7700;
+    std::string device = "master-dev";
+    uint64_t term = 0;
     std::function<void()> onChange;
 };
 

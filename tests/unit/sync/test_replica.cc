@@ -124,6 +124,27 @@ TEST_CASE("time: Pings when idle, a timeout drops the link, the backoff reconnec
     CHECK(s.connector.attempts.back()->cancelled);
 }
 
+TEST_CASE("a master of a higher term closes the link to the old one; the same or a lower term does not") {
+    SlaveSide s;
+    std::shared_ptr<LinkProbe> probe;
+    streamingAt5(s, probe);
+    REQUIRE(s.locator.onChange);
+    s.locator.device = "other-dev";  // another board, same term: a tie is the locator's business
+    s.locator.onChange();
+    CHECK(s.replica->state() == ReplicaState::Streaming);
+    s.locator.device = "promoted";
+    s.locator.port = 7800;
+    s.locator.term = 1;
+    size_t attempts = s.connector.attempts.size();
+    s.locator.onChange();
+    CHECK(s.replica->state() == ReplicaState::Backoff);
+    CHECK(probe->closed);
+    CHECK(s.replica->stats().errors.empty());  // not a fault of the link
+    for (int i = 0; i < 100 && s.connector.attempts.size() == attempts; ++i) s.time.advance(10);
+    REQUIRE(s.connector.attempts.size() == attempts + 1);
+    CHECK(s.replica->status().position == 5);  // nothing applied or lost by the switch
+}
+
 TEST_CASE("a failed Ack write drops the link; the applied batch stays committed") {
     SlaveSide s;
     std::shared_ptr<LinkProbe> probe;

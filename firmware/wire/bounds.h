@@ -20,6 +20,8 @@ inline constexpr size_t kMaxReasonBytes = 256;
 // Change.table and ChangeModel.tables: the store's limit on a table name (LMDB's named
 // databases; store/meta.cc validateTableName uses this constant).
 inline constexpr size_t kMaxTableNameBytes = 255;
+// Welcome.lineage: the ancestry a master keeps (store/meta.h, history) is bounded by this.
+inline constexpr size_t kMaxLineage = 16;
 
 // True when `text` holds at most kMaxIdBytes and no ASCII control byte (a newline or an
 // escape sequence in an id would forge log lines and console output). UTF-8 passes.

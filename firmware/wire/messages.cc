@@ -119,6 +119,9 @@ Status checkStrings(const Frame* frame) {
             const Welcome* w = frame->message_as_Welcome();
             problem = idProblem("device id", w->device_id());
             if (problem.empty()) problem = lengthProblem("refusal reason", w->reason(), kMaxReasonBytes);
+            if (problem.empty() && w->lineage() && w->lineage()->size() > kMaxLineage)
+                problem = "lineage of " + std::to_string(w->lineage()->size()) + " generations (at most " +
+                          std::to_string(kMaxLineage) + ")";
             break;
         }
         case Message::Error:
@@ -204,12 +207,15 @@ std::vector<uint8_t> buildHello(const HelloFields& h) {
     b.add_accept_new_generation(h.acceptNewGeneration);
     b.add_max_frame(h.maxFrame);
     b.add_max_message(h.maxMessage);
+    if (h.term) b.add_term(h.term);
     return finish(fbb, Message::Hello, b.Finish().Union());
 }
 
 std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
     flatbuffers::FlatBufferBuilder fbb(256);
     auto device = fbb.CreateString(w.deviceId.data(), w.deviceId.size());
+    flatbuffers::Offset<flatbuffers::Vector<const Position*>> lineage;
+    if (!w.lineage.empty()) lineage = fbb.CreateVectorOfStructs(w.lineage);
     WelcomeBuilder b(fbb);
     b.add_device_id(device);
     b.add_generation(w.generation);
@@ -225,6 +231,8 @@ std::vector<uint8_t> buildWelcome(const WelcomeFields& w) {
         b.add_digest(w.digest->digest);
     }
     if (w.lastRequest) b.add_last_request(w.lastRequest);
+    if (w.term) b.add_term(w.term);
+    if (lineage.o) b.add_lineage(lineage);
     return finish(fbb, Message::Welcome, b.Finish().Union());
 }
 

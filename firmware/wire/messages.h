@@ -84,6 +84,7 @@ struct HelloFields {
     bool acceptNewGeneration = false;
     uint32_t maxFrame = 0;    // this slave's frame limit (0: not said)
     uint64_t maxMessage = 0;  // the largest message it reassembles (0: not said)
+    uint64_t term = 0;        // the highest failover term it has seen
 };
 
 struct WelcomeFields {
@@ -96,6 +97,8 @@ struct WelcomeFields {
     uint64_t maxMessage = 0;
     std::optional<DigestAt> digest;  // the master's digest at a position (none: not sent)
     uint64_t lastRequest = 0;        // the slave device's last request the master handled
+    uint64_t term = 0;               // the master's failover term
+    std::vector<Position> lineage;   // (parent generation, fork seq), newest first; <= kMaxLineage
 };
 
 // Builders: each returns one complete payload (see the convention above). Reasons and

@@ -66,6 +66,14 @@ std::vector<uint8_t> changeModelWithTable(const std::string& table) {
 
 }  // namespace
 
+TEST_CASE("limits: a Welcome's lineage is bounded") {
+    WelcomeFields w{"m", 1, 0, SyncMode::FULL, 500};
+    w.lineage.assign(kMaxLineage, Position(7, 1));
+    CHECK(verify(buildWelcome(w)).ok());
+    w.lineage.push_back(Position(7, 1));
+    checkRefused(buildWelcome(w), "lineage of 17 generations (at most 16)");
+}
+
 TEST_CASE("limits: a Hello with an 8 MiB store id is refused without quoting it") {
     const std::string huge(8u << 20, 'x');
     checkRefused(hello(huge, "till-1"), "store id of 8388608 bytes");

@@ -122,6 +122,20 @@ TEST_CASE("messages: Welcome and refusal round trip") {
     CHECK(w->heartbeat_ms() == 1000);
     CHECK_FALSE(w->refused());
     CHECK(w->code() == ErrorCode::NONE);
+    CHECK(w->term() == 0);
+    CHECK(w->lineage() == nullptr);  // a master that never failed over sends no ancestry
+
+    WelcomeFields promoted{"s1", 0xbb, 130, SyncMode::INCREMENTAL, 1000};
+    promoted.term = 2;
+    promoted.lineage = {Position(0xaa, 120), Position(0x99, 40)};
+    auto pBytes = buildWelcome(promoted);
+    auto p = mustVerify(pBytes)->message_as_Welcome();
+    CHECK(p->term() == 2);
+    REQUIRE(p->lineage());
+    REQUIRE(p->lineage()->size() == 2);
+    CHECK(p->lineage()->Get(0)->generation() == 0xaa);
+    CHECK(p->lineage()->Get(0)->seq() == 120);
+    CHECK(p->lineage()->Get(1)->generation() == 0x99);
 
     auto fullBytes = buildWelcome({"m", 1, 0, SyncMode::FULL, 500});
     auto full = mustVerify(fullBytes)->message_as_Welcome();

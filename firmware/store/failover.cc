@@ -45,8 +45,9 @@ Result<PromoteResult> Store::promote(const PromoteOptions& options) {
     auto refusal = [&](const Meta& m) -> std::optional<Error> {
         if (m.role != Role::Slave) return makeError(Errc::Refused, dir_ + " is already a master's directory");
         if (!m.synced)
-            return makeError(Errc::Refused, dir_ + " has never completed a sync with a master: it holds no "
-                                                   "data of the store to continue from");
+            return makeError(Errc::Refused, dir_ +
+                                                " has never completed a sync with a master: it holds no "
+                                                "data of the store to continue from");
         return std::nullopt;
     };
     {
@@ -56,8 +57,9 @@ Result<PromoteResult> Store::promote(const PromoteOptions& options) {
     }
     // A FULL sync holds LMDB's writer lock for its whole length: refused at once, as writers are.
     if (fullSyncRunning(dir_))
-        return makeError(Errc::Busy, dir_ + ": a FULL sync is in progress; its data is not complete, "
-                                            "promote once it is done");
+        return makeError(Errc::Busy, dir_ +
+                                         ": a FULL sync is in progress; its data is not complete, "
+                                         "promote once it is done");
     PromoteResult out;
     {
         auto txn = lmdb::Txn::begin(*env_, true);
@@ -126,9 +128,10 @@ Result<uint64_t> Store::drainOwnOutbox() {
         if (*old) {
             uint64_t size = (*old)->size;
             POSSYNC_TRY(txn->del(requestDbs_.outbox, Bytes(key, 8)));
-            POSSYNC_TRY(writeMetaU64(*txn, metaDbi_, "outbox_count", m->outboxCount ? m->outboxCount - 1 : 0));
             POSSYNC_TRY(
-                writeMetaU64(*txn, metaDbi_, "outbox_bytes", m->outboxBytes >= size ? m->outboxBytes - size : 0));
+                writeMetaU64(*txn, metaDbi_, "outbox_count", m->outboxCount ? m->outboxCount - 1 : 0));
+            POSSYNC_TRY(writeMetaU64(*txn, metaDbi_, "outbox_bytes",
+                                     m->outboxBytes >= size ? m->outboxBytes - size : 0));
         }
         if (record) POSSYNC_TRY(putResult(*txn, requestDbs_, m->device, *settle));
         if (settle->rejected) {
@@ -147,7 +150,8 @@ Result<ResumePlan> Store::resumePlan(uint64_t peerGeneration, uint64_t peerSeq) 
     if (!txn) return txn.takeError();
     auto m = readMeta(*txn, metaDbi_);
     if (!m) return m.takeError();
-    if (m->role != Role::Master) return makeError(Errc::Refused, dir_ + " is a slave's directory: it serves no peer");
+    if (m->role != Role::Master)
+        return makeError(Errc::Refused, dir_ + " is a slave's directory: it serves no peer");
     ResumeView view{m->history, m->generation, m->seq, 0, m->resyncSeq};
     auto cur = lmdb::Cursor::open(*txn, logDbi_);
     if (!cur) return cur.takeError();
@@ -258,8 +262,8 @@ Result<ExportInfo> Store::exportSince(uint64_t forkSeq, const std::string& path)
     };
     ExportInfo info;
     std::string buf = "# possync export of " + m.device + ": generation " + hex64(m.generation) + " (term " +
-                      std::to_string(m.term) + "), log entries after seq " + std::to_string(forkSeq) + " up to " +
-                      std::to_string(m.seq) + "\n# seq\top\ttable\tkey (hex)\tvalue (hex)\n";
+                      std::to_string(m.term) + "), log entries after seq " + std::to_string(forkSeq) +
+                      " up to " + std::to_string(m.seq) + "\n# seq\top\ttable\tkey (hex)\tvalue (hex)\n";
     auto cur = lmdb::Cursor::open(rt->raw(), logDbi_);
     if (!cur) return fail(cur.takeError());
     uint8_t from[8];
@@ -283,7 +287,8 @@ Result<ExportInfo> Store::exportSince(uint64_t forkSeq, const std::string& path)
         }
         if (cm->changes()) {
             for (const wire::Change* c : *cm->changes()) {
-                buf += std::to_string(seq) + '\t' + opName(c->op()) + '\t' + std::string(wire::tableOf(c)) + '\t';
+                buf += std::to_string(seq) + '\t' + opName(c->op()) + '\t' + std::string(wire::tableOf(c)) +
+                       '\t';
                 appendHex(buf, wire::keyOf(c));
                 buf += '\t';
                 appendHex(buf, wire::valueOf(c));

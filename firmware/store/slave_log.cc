@@ -77,7 +77,8 @@ Status ApplyTxn::clearReplicated() {
         for (auto r = cur->first(k, v);; r = cur->next(k, v)) {
             if (!r) return fail(r.takeError());
             if (!*r) break;
-            if (k.size < own.size() || std::memcmp(k.data, own.data(), own.size()) != 0) drop.push_back(k.str());
+            if (k.size < own.size() || std::memcmp(k.data, own.data(), own.size()) != 0)
+                drop.push_back(k.str());
         }
     }
     for (const auto& k : drop)
@@ -105,20 +106,23 @@ Status ApplyTxn::commitLog() {
                 pushHistory(history, r);
                 reached = r.generation == meta_.generation;
             }
-            if (!reached) pushHistory(history, HistoryRecord{meta_.generation, startGeneration_, startSeq_, term});
+            if (!reached)
+                pushHistory(history, HistoryRecord{meta_.generation, startGeneration_, startSeq_, term});
         }
     } else {
         return {};
     }
     POSSYNC_TRY(writeMetaHistory(txn_, store_->metaDbi(), history));
     POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "term", term));
-    if (term > meta_.highestTermSeen) POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "highest_term_seen", term));
+    if (term > meta_.highestTermSeen)
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "highest_term_seen", term));
     meta_.history = std::move(history);
     meta_.term = term;
     return {};
 }
 
-Status ReadTxn::scanReplicated(std::string_view table, Bytes from, const std::function<bool(Bytes, Bytes)>& fn) {
+Status ReadTxn::scanReplicated(std::string_view table, Bytes from,
+                               const std::function<bool(Bytes, Bytes)>& fn) {
     if (!isReplicatedTable(table) || !store_->hasRequestDbs())
         return makeError(Errc::NotFound, "no replicated table " + std::string(table));
     const RequestDbs& dbs = store_->requestDbs();

@@ -122,7 +122,7 @@ struct PromoteResult {
     uint64_t parent = 0;      // the generation this board held
     uint64_t forkSeq = 0;     // its seq: the new generation's log continues at forkSeq+1
     uint64_t term = 0;
-    uint64_t drained = 0;     // this board's own queued requests applied here
+    uint64_t drained = 0;  // this board's own queued requests applied here
 };
 
 struct PromoteOptions {

@@ -259,7 +259,7 @@ private:
     uint64_t lastLogged_ = 0;  // the log's last seq (entries at or below it are not logged again)
     bool logChanged_ = false;
     bool fullStarted_ = false;
-    uint64_t curGeneration_ = 0;             // the generation of the last model applied
+    uint64_t curGeneration_ = 0;            // the generation of the last model applied
     std::vector<HistoryRecord> crossings_;  // generations entered in this transaction
     std::optional<std::vector<HistoryRecord>> lineage_;
     Status applyOrigin(const wire::ChangeModel* model);

@@ -268,7 +268,8 @@ TEST_CASE("promote: refused before a sync and during a FULL, then a child genera
     REQUIRE(log.size() == 6);
     CHECK(log.back().first == before.seq + 1);
     CHECK(wire::asChangeModel(*wire::verifyFrame(Bytes(log.back().second)))->generation() == p->generation);
-    CHECK(wire::asChangeModel(*wire::verifyFrame(Bytes(log.front().second)))->generation() == before.generation);
+    CHECK(wire::asChangeModel(*wire::verifyFrame(Bytes(log.front().second)))->generation() ==
+          before.generation);
     // What a peer resuming on it is told.
     auto same = st.a.s->resumePlan(before.generation, before.seq - 2);
     REQUIRE_OK(same);
@@ -388,7 +389,8 @@ TEST_CASE("fence, export of the changes after the fork, rejoin") {
     std::stringstream text;
     text << in.rdbuf();
     std::string s = text.str();
-    CHECK(s.find(std::to_string(fork + 1) + "\tput\torders\t6f727068616e\t6c6f73743f\n") != std::string::npos);
+    CHECK(s.find(std::to_string(fork + 1) + "\tput\torders\t6f727068616e\t6c6f73743f\n") !=
+          std::string::npos);
     CHECK(s.find(std::to_string(fork + 2) + "\tdel\torders\t736861726564\t\n") != std::string::npos);
     REQUIRE_OK(st.master.s->unfence());
     REQUIRE_OK(st.master.s->beginWrite());

@@ -402,3 +402,21 @@ TEST_CASE("fence, export of the changes after the fork, rejoin") {
     CHECK(m.fenced.empty());
     CHECK(m.history.size() == 1);
 }
+
+TEST_CASE("a directory from before failover reads as term 0, its own root, not fenced") {
+    Board old("old", false);
+    REQUIRE_OK(old.s->setWatchedTables(kShared));
+    {
+        auto txn = lmdb::Txn::begin(old.s->env(), true);
+        REQUIRE_OK(txn);
+        for (const char* k : {"term", "highest_term_seen", "history", "fenced"})
+            REQUIRE_OK(txn->del(old.s->metaDbi(), Bytes(k)));
+        REQUIRE_OK(txn->commit());
+    }
+    store::Meta m = old.meta();
+    CHECK(m.term == 0);
+    CHECK(m.fenced.empty());
+    CHECK(m.history == std::vector<HistoryRecord>{{m.generation, 0, 0, 0}});
+    put(*old.s, "orders", "k", "v");
+    CHECK(old.s->resumePlan(m.generation, m.seq)->kind == ResumePlan::Incremental);
+}

@@ -86,8 +86,33 @@ Status ApplyTxn::clearReplicated() {
     return {};
 }
 
+Status ApplyTxn::trimLog() {
+    const TrimLimits& limits = store_->slaveTrim();
+    auto count = txn_.entries(store_->logDbi());
+    if (!count) return count.takeError();
+    uint64_t n = *count;
+    if (n <= limits.maxEntries && meta_.logBytes <= limits.maxBytes) return {};
+    auto cur = lmdb::Cursor::open(txn_, store_->logDbi());
+    if (!cur) return cur.takeError();
+    Bytes k, v;
+    // The newest entry stays (the position's own), whatever the limits.
+    while (n > 1 && (n > limits.maxEntries || meta_.logBytes > limits.maxBytes)) {
+        auto r = cur->first(k, v);
+        if (!r) return r.takeError();
+        if (!*r) break;
+        uint64_t size = v.size;
+        POSSYNC_TRY(cur->del());
+        --n;
+        meta_.logBytes = meta_.logBytes > size ? meta_.logBytes - size : 0;
+    }
+    return {};
+}
+
 Status ApplyTxn::commitLog() {
-    if (logChanged_) POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes));
+    if (logChanged_) {
+        POSSYNC_TRY(trimLog());
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes));
+    }
     if (!positionSet_) return {};
     std::vector<HistoryRecord> history = meta_.history;
     uint64_t term = std::max(meta_.term, meta_.highestTermSeen);

@@ -33,6 +33,15 @@
 
 namespace possync::store {
 
+struct TrimLimits {
+    uint64_t maxEntries = 100000;    // trim down to this many entries ...
+    uint64_t maxBytes = 256u << 20;  // ... and this many bytes, unless pinned
+    // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
+    // slave pinned there gets a FULL sync on its next request.
+    uint64_t hardMaxEntries = 1000000;
+    uint64_t hardMaxBytes = 1024u << 20;
+};
+
 struct StoreOptions {
     // LMDB map size in bytes; 0 = default (1 GiB, 512 MiB on 32-bit boards). A larger size
     // takes effect at the next open; the size stored in data.mdb never shrinks.
@@ -48,6 +57,10 @@ struct StoreOptions {
     // Largest change model (one transaction's log entry) in bytes: what every peer can take
     // (wire/fragment.h). Not tied to --max-frame: larger models travel as Fragments.
     size_t maxChangeModelBytes = wire::kMaxMessageBytes;
+    // A slave trims the log it keeps (ApplyTxn) to these limits in each apply transaction (no
+    // pins: nobody reads a slave's log until it is promoted). The daemon passes its --trim
+    // settings; the defaults bound it like a master's.
+    TrimLimits slaveTrim;
 };
 
 // A slave's outbox (DESIGN.md §9), for the console and the tool.
@@ -89,15 +102,6 @@ struct LogInfo {
     uint64_t last = 0;   // newest seq in the log (0 when empty)
     uint64_t entries = 0;
     uint64_t bytes = 0;
-};
-
-struct TrimLimits {
-    uint64_t maxEntries = 100000;    // trim down to this many entries ...
-    uint64_t maxBytes = 256u << 20;  // ... and this many bytes, unless pinned
-    // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
-    // slave pinned there gets a FULL sync on its next request.
-    uint64_t hardMaxEntries = 1000000;
-    uint64_t hardMaxBytes = 1024u << 20;
 };
 
 struct TableInfo {
@@ -150,6 +154,7 @@ public:
     lmdb::Env& env() { return *env_; }
     size_t maxKeySize() const { return env_->maxKeySize(); }
     size_t maxChangeModelBytes() const { return options_.maxChangeModelBytes; }
+    const TrimLimits& slaveTrim() const { return options_.slaveTrim; }
 
     // A fresh read of possync.meta.
     Result<Meta> meta();

@@ -239,6 +239,7 @@ private:
     Status putReplicated(std::string_view table, Bytes key, Bytes value);
     Status clearReplicated();
     Status commitLog();
+    Status trimLog();  // to Store::slaveTrim(), oldest first
     Status putOne(TableSet::Entry& t, Bytes key, Bytes value, bool append);
 
     Store* store_ = nullptr;

@@ -215,6 +215,29 @@ TEST_CASE("a slave keeps the master's log entries as received, and trims it") {
     CHECK(slave.s->logInfo()->first == master.meta().seq);
 }
 
+TEST_CASE("a slave trims the log it keeps in its apply transactions") {
+    Board master("master", false);
+    TempDir sd;
+    store::StoreOptions o;
+    o.deviceId = "till1";
+    o.slaveTrim.maxEntries = 10;
+    auto slave = openStore(sd.path(), o);
+    REQUIRE_OK(slave->setRole(store::Role::Slave));
+    REQUIRE_OK(master.s->setWatchedTables(kShared));
+    fullSync(*master.s, *slave);
+    for (int i = 0; i < 25; ++i) {
+        put(*master.s, "orders", "k" + std::to_string(i), "v");
+        if (i % 4 == 0) replicate(*master.s, *slave);
+    }
+    replicate(*master.s, *slave);
+    auto info = slave->logInfo();
+    CHECK(info->entries == 10);
+    CHECK(info->last == master.meta().seq);
+    uint64_t bytes = 0;
+    for (auto& [seq, f] : logOf(*slave)) bytes += f.size();
+    CHECK(info->bytes == bytes);
+}
+
 TEST_CASE("a FULL sync carries possync.clients and possync.results") {
     Store3 st;
     put(*st.a.s, "orders", "o1", "from till1");

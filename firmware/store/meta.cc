@@ -42,7 +42,8 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
     for (Field f : {Field{"generation", &m.generation}, Field{"seq", &m.seq},
                     Field{"resync_seq", &m.resyncSeq}, Field{"log_bytes", &m.logBytes},
                     Field{"next_request", &m.nextRequest}, Field{"outbox_count", &m.outboxCount},
-                    Field{"outbox_bytes", &m.outboxBytes}, Field{"outbox_max", &m.outboxMaxBytes}}) {
+                    Field{"outbox_bytes", &m.outboxBytes}, Field{"outbox_max", &m.outboxMaxBytes},
+                    Field{"term", &m.term}, Field{"highest_term_seen", &m.highestTermSeen}}) {
         auto v = getKey(txn, dbi, f.name);
         if (!v) return v.takeError();
         *f.out = asU64(*v);
@@ -51,6 +52,18 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
     auto rejection = getKey(txn, dbi, "last_rejection");
     if (!rejection) return rejection.takeError();
     if (*rejection) m.lastRejection = (*rejection)->str();
+    auto fenced = getKey(txn, dbi, "fenced");
+    if (!fenced) return fenced.takeError();
+    if (*fenced) m.fenced = (*fenced)->str();
+    auto history = getKey(txn, dbi, "history");
+    if (!history) return history.takeError();
+    if (*history) {
+        auto h = decodeHistory(**history);
+        if (!h) return h.takeError();
+        m.history = std::move(*h);
+    }
+    // A directory from before the history (or one whose lineage was cut): its own root.
+    if (m.history.empty()) m.history.push_back(HistoryRecord{m.generation, 0, 0, m.term});
     auto synced = getKey(txn, dbi, "synced");
     if (!synced) return synced.takeError();
     m.synced = asU64(*synced) != 0;
@@ -76,6 +89,11 @@ Status writeMetaU64(lmdb::Txn& txn, lmdb::Dbi dbi, std::string_view key, uint64_
     return txn.put(dbi, Bytes(key), Bytes(be, 8));
 }
 
+Status writeMetaHistory(lmdb::Txn& txn, lmdb::Dbi dbi, const std::vector<HistoryRecord>& history) {
+    std::string v = encodeHistory(history);
+    return txn.put(dbi, Bytes("history"), Bytes(v));
+}
+
 Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
     POSSYNC_TRY(writeMetaU64(txn, dbi, "format", m.format));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "generation", m.generation));
@@ -87,6 +105,10 @@ Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
     POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_count", m.outboxCount));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_bytes", m.outboxBytes));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "outbox_max", m.outboxMaxBytes));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "term", m.term));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "highest_term_seen", m.highestTermSeen));
+    POSSYNC_TRY(txn.put(dbi, Bytes("fenced"), Bytes(m.fenced)));
+    POSSYNC_TRY(writeMetaHistory(txn, dbi, m.history));
     POSSYNC_TRY(txn.put(dbi, Bytes("device"), Bytes(m.device)));
     POSSYNC_TRY(txn.put(dbi, Bytes("role"), Bytes(roleName(m.role))));
     std::string watched = joinTableList(m.watched);

@@ -14,6 +14,12 @@
 //   outbox_count, outbox_bytes u64  slave: requests in possync.outbox and their bytes
 //   outbox_max  u64  slave: the outbox bound (possyncd --outbox-max-bytes; 0: the default)
 //   last_rejection str  slave: the last rejection of one of its requests, for people
+//   term        u64  the term of this board's generation (+1 per promotion; 0: never failed over)
+//   highest_term_seen u64  the highest term of this store seen (Store::noteTerm)
+//   history     4 x u64 per record: this board's generation lineage (store/history.h)
+//   fenced      str  why this board is fenced (a newer master of its store exists); empty: not
+// Keys added after format 1 are optional: a directory without them reads as term 0, history
+// [{generation, 0, 0, 0}], not fenced (no format bump).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +29,8 @@
 
 #include "base/result.h"
 #include "lmdb/mdb.h"
+
+#include "store/history.h"
 
 namespace possync::store {
 
@@ -48,6 +56,10 @@ struct Meta {
     uint64_t outboxBytes = 0;
     uint64_t outboxMaxBytes = 0;
     std::string lastRejection;
+    uint64_t term = 0;
+    uint64_t highestTermSeen = 0;
+    std::vector<HistoryRecord> history;  // oldest first; never empty once read
+    std::string fenced;
 
     bool isWatched(std::string_view table) const;
 };
@@ -62,6 +74,8 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi metaDbi);
 // Writes the fields of `meta` (all of them).
 Status writeMeta(lmdb::Txn& txn, lmdb::Dbi metaDbi, const Meta& meta);
 Status writeMetaU64(lmdb::Txn& txn, lmdb::Dbi metaDbi, std::string_view key, uint64_t value);
+
+Status writeMetaHistory(lmdb::Txn& txn, lmdb::Dbi metaDbi, const std::vector<HistoryRecord>& history);
 
 // Validates a table name for business data: non-empty, at most 255 bytes, no NUL, not reserved.
 Status validateTableName(std::string_view name);

@@ -34,6 +34,12 @@ inline constexpr uint64_t kResultsKeptPerDevice = 4096;
 // --outbox-max-bytes when neither the daemon nor the directory says otherwise.
 inline constexpr uint64_t kDefaultOutboxMaxBytes = uint64_t(64) << 20;
 
+// The reserved tables a FULL sync carries with the watched ones (a promoted slave must know
+// what its old master applied for every writing board).
+inline bool isReplicatedTable(std::string_view table) {
+    return table == kClientsDb || table == kResultsDb;
+}
+
 // What the master did with one request.
 struct RequestResult {
     uint64_t requestId = 0;

@@ -125,6 +125,7 @@ Status Store::init() {
         Meta fresh;
         fresh.format = POSSYNC_FORMAT_VERSION;
         fresh.generation = randomU64();
+        fresh.history = {HistoryRecord{fresh.generation, 0, 0, 0}};
         fresh.device =
             options_.deviceId.empty() ? "board-" + hex64(randomU64()).substr(0, 8) : options_.deviceId;
         POSSYNC_TRY(writeMeta(*txn, metaDbi_, fresh));
@@ -164,6 +165,11 @@ static Error notSyncedRefusal(const std::string& dir) {
                                         "it does not know which tables are shared; write again once it has");
 }
 
+static Error fencedRefusal(const std::string& dir, const std::string& reason) {
+    return makeError(Errc::Refused, dir + " is fenced: " + reason +
+                                        "; it takes no writes (rejoin makes it a slave of the new master)");
+}
+
 Result<WriteTxn> Store::beginWrite() {
     if (options_.readOnly) return makeError(Errc::Refused, dir_ + " is open read-only");
     {
@@ -172,6 +178,7 @@ Result<WriteTxn> Store::beginWrite() {
         // rather than waiting for it.
         auto m = meta();
         if (!m) return m.takeError();
+        if (!m->fenced.empty()) return fencedRefusal(dir_, m->fenced);
         if (m->role == Role::Slave) {
             if (!m->synced) return notSyncedRefusal(dir_);
             int fd = ::open((dir_ + "/possync.full").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
@@ -191,6 +198,7 @@ Result<WriteTxn> Store::beginWrite() {
     if (!m) return m.takeError();
     // Again under the writer lock: the role may have changed while this process waited.
     if (m->role == Role::Slave && !m->synced) return notSyncedRefusal(dir_);
+    if (!m->fenced.empty()) return fencedRefusal(dir_, m->fenced);
     return WriteTxn(this, std::move(*txn), std::move(*m));
 }
 
@@ -260,7 +268,9 @@ Status Store::setRole(Role role) {
     next.logBytes = 0;
     next.resyncSeq = 0;
     if (role == Role::Master) {
+        // Made master by configuration, not promoted: a new lineage (Store::promote keeps it).
         next.generation = randomU64();
+        next.history = {HistoryRecord{next.generation, 0, 0, next.term}};
         next.seq = 0;
         next.synced = false;
     } else {

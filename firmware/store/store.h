@@ -25,12 +25,22 @@
 #include "base/result.h"
 #include "lmdb/mdb.h"
 
+#include "store/history.h"
 #include "store/meta.h"
 #include "store/requests.h"
 #include "store/txn.h"
 #include "wire/fragment.h"
 
 namespace possync::store {
+
+struct TrimLimits {
+    uint64_t maxEntries = 100000;    // trim down to this many entries ...
+    uint64_t maxBytes = 256u << 20;  // ... and this many bytes, unless pinned
+    // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
+    // slave pinned there gets a FULL sync on its next request.
+    uint64_t hardMaxEntries = 1000000;
+    uint64_t hardMaxBytes = 1024u << 20;
+};
 
 struct StoreOptions {
     // LMDB map size in bytes; 0 = default (1 GiB, 512 MiB on 32-bit boards). A larger size
@@ -47,6 +57,10 @@ struct StoreOptions {
     // Largest change model (one transaction's log entry) in bytes: what every peer can take
     // (wire/fragment.h). Not tied to --max-frame: larger models travel as Fragments.
     size_t maxChangeModelBytes = wire::kMaxMessageBytes;
+    // A slave trims the log it keeps (ApplyTxn) to these limits in each apply transaction (no
+    // pins: nobody reads a slave's log until it is promoted). The daemon passes its --trim
+    // settings; the defaults bound it like a master's.
+    TrimLimits slaveTrim;
 };
 
 // A slave's outbox (DESIGN.md §9), for the console and the tool.
@@ -90,15 +104,6 @@ struct LogInfo {
     uint64_t bytes = 0;
 };
 
-struct TrimLimits {
-    uint64_t maxEntries = 100000;    // trim down to this many entries ...
-    uint64_t maxBytes = 256u << 20;  // ... and this many bytes, unless pinned
-    // Pins are honoured up to these hard limits; past them the oldest entries go anyway and a
-    // slave pinned there gets a FULL sync on its next request.
-    uint64_t hardMaxEntries = 1000000;
-    uint64_t hardMaxBytes = 1024u << 20;
-};
-
 struct TableInfo {
     std::string name;
     uint64_t entries = 0;
@@ -115,6 +120,28 @@ struct WatchedDigest {
     bool synced = false;  // the data holds a position (a slave that never synced: false)
 };
 
+// What Store::promote did.
+struct PromoteResult {
+    uint64_t generation = 0;  // the new generation
+    uint64_t parent = 0;      // the generation this board held
+    uint64_t forkSeq = 0;     // its seq: the new generation's log continues at forkSeq+1
+    uint64_t term = 0;
+    uint64_t drained = 0;  // this board's own queued requests applied here
+};
+
+struct PromoteOptions {
+    // The term at least (e.g. one past a term the sync layer knows of but has not noted).
+    uint64_t minTerm = 0;
+};
+
+// What Store::exportSince wrote.
+struct ExportInfo {
+    uint64_t entries = 0;   // log entries (transactions) written
+    uint64_t changes = 0;   // changes in them
+    uint64_t firstSeq = 0;  // the first seq exported (0: none)
+    bool complete = true;   // false: the log no longer held forkSeq+1 (trimmed before it)
+};
+
 class Store final {
 public:
     static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& options);
@@ -127,6 +154,7 @@ public:
     lmdb::Env& env() { return *env_; }
     size_t maxKeySize() const { return env_->maxKeySize(); }
     size_t maxChangeModelBytes() const { return options_.maxChangeModelBytes; }
+    const TrimLimits& slaveTrim() const { return options_.slaveTrim; }
 
     // A fresh read of possync.meta.
     Result<Meta> meta();
@@ -173,7 +201,35 @@ public:
     // A slave taking a master's data of another generation: forget the position (not synced).
     Status setDeviceId(const std::string& device);
 
-    // The change log.
+    // --- Failover (DESIGN.md §10; failover.cc) ---
+    // Slave: becomes the master of a new generation in ONE write transaction (history record
+    // {new, parent = old generation, fork = seq, term = max(term, highest seen, minTerm) + 1};
+    // the log continues at seq+1), then applies this board's own queued requests as a master
+    // applies forwarded ones (drainOwnOutbox). Refused (Errc::Refused) on a slave that never
+    // synced or a master, Errc::Busy while a FULL sync holds DIR/possync.full.
+    Result<PromoteResult> promote(const PromoteOptions& options = {});
+    // Master: applies the requests still in this board's own outbox through applyRequest, in id
+    // order, exactly once (each leaves the outbox in the transaction that records its outcome);
+    // returns how many were handled. Promote calls it; call it again at start when outboxInfo()
+    // shows requests on a master (a crash between promotion and drain).
+    Result<uint64_t> drainOwnOutbox();
+    // Master: how a peer at (generation, seq) continues (store/history.h, planResume).
+    Result<ResumePlan> resumePlan(uint64_t peerGeneration, uint64_t peerSeq);
+    // Raises highest_term_seen to `term` (never lowers it).
+    Status noteTerm(uint64_t term);
+    // Fencing: every writer (and applyRequest) is refused with Errc::Refused naming `reason`.
+    Status fence(const std::string& reason);
+    Status unfence();
+    // Writes the log entries after `forkSeq` (changes a new master never got) to `path` in the
+    // text format of `possync --hex dump` with two leading columns (see failover.cc), atomically
+    // (temp file, fsync, rename).
+    Result<ExportInfo> exportSince(uint64_t forkSeq, const std::string& path);
+    // A fenced (or any) master becomes a slave that takes a FULL sync next: role slave, not
+    // synced, not fenced; history and term kept (export first: the FULL empties the log).
+    Status rejoinAsSlave();
+
+    // The change log. On a slave it holds the master's entries as received (ApplyTxn), from its
+    // last FULL sync's seq on: trim it as a master's (trimLogAt).
     Result<LogInfo> logInfo();
     // Calls fn(seq, frame bytes) for entries with seq >= from, in order, until fn returns false,
     // maxEntries entries or maxBytes bytes were given (at least one entry when any exists).
@@ -211,6 +267,7 @@ public:
     lmdb::Dbi logDbi() const { return logDbi_; }
     lmdb::Dbi digestDbi() const { return digestDbi_; }
     const RequestDbs& requestDbs() const { return requestDbs_; }
+    bool hasRequestDbs() const { return hasRequestDbs_; }
     void committed(uint64_t seq, bool appendedLog);
     // Wakes daemons watching the directory (possync.notify), without in-process listeners.
     void touchNotify();

@@ -107,7 +107,9 @@ Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
         if (*before) return std::move(**before);
     }
     if (id == 0) return refuse("request id 0");
-    if (req->generation() != w->meta().generation)
+    // A request written against an ancestor of this generation (queued on a slave before a
+    // promotion) applies: its conditions are checked on the data here, as any request's.
+    if (req->generation() != w->meta().generation && !sharedUpTo(w->meta().history, req->generation()))
         return refuse("written against generation " + hex64(req->generation()) +
                       "; the master holds generation " + hex64(w->meta().generation));
     if (auto p = malformed(req, w->meta(), maxKeySize()); !p.empty()) return refuse(p);
@@ -192,7 +194,7 @@ Result<OutboxInfo> Store::outboxInfo() {
             info.oldestId = getBe64(k.data);
             info.oldestCreatedMs = req ? req->created_ms() : 0;
         }
-        if (req && req->generation() != m.generation) ++info.held;
+        if (req && !sharedUpTo(m.history, req->generation())) ++info.held;
     }
     return info;
 }

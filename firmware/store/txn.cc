@@ -329,6 +329,7 @@ Result<CommitInfo> WriteTxn::commitWrite() {
                 RequestResult result{origin_->requestId, origin_->status == wire::WriteStatus::REJECTED, seq,
                                      originReason_};
                 POSSYNC_TRY(recordOutcome(txn_, store_->requestDbs(), originDevice_, result));
+                if (originDevice_ == meta_.device) POSSYNC_TRY(settleOwnQueued(result.requestId));
             }
         }
         POSSYNC_TRY(txn_.commit());
@@ -466,9 +467,11 @@ Status ApplyTxn::putOne(TableSet::Entry& e, Bytes key, Bytes value, bool append)
     return {};
 }
 
-Status ApplyTxn::apply(const wire::ChangeModel* model) {
+Status ApplyTxn::apply(const wire::ChangeModel* model, Bytes frame) {
     if (failed_) return *failed_;
-    if (!model || !model->changes()) return {};
+    if (!model) return {};
+    if (auto l = logEntry(model, frame); !l) return l;
+    if (!model->changes()) return model->origin() ? applyOrigin(model) : Status{};
     for (const wire::Change* c : *model->changes()) {
         auto t = tables_.get(txn_, store_->digestDbi(), meta_, wire::tableOf(c), true);
         if (!t) return fail(t.takeError());
@@ -570,7 +573,7 @@ Status ApplyTxn::beginFull(const std::vector<std::string>& tables) {
     if (!sorted) return fail(sorted.takeError());
     meta_.watched = std::move(*sorted);
     watchedSet_ = true;
-    return {};
+    return clearReplicated();
 }
 
 Status ApplyTxn::applyFullChunk(const wire::ChangeModel* model) {
@@ -579,6 +582,10 @@ Status ApplyTxn::applyFullChunk(const wire::ChangeModel* model) {
     for (const wire::Change* c : *model->changes()) {
         if (c->op() != wire::Op::PUT)
             return fail(makeError(Errc::Protocol, "FULL chunk holds a change that is not a PUT"));
+        if (isReplicatedTable(wire::tableOf(c))) {
+            if (auto r = putReplicated(wire::tableOf(c), wire::keyOf(c), wire::valueOf(c)); !r) return r;
+            continue;
+        }
         auto t = tables_.get(txn_, store_->digestDbi(), meta_, wire::tableOf(c), true);
         if (!t) return fail(t.takeError());
         auto r = putOne(**t, wire::keyOf(c), wire::valueOf(c), true);
@@ -609,6 +616,7 @@ Status ApplyTxn::commit() {
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", meta_.seq));
             POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "synced", 1));
         }
+        POSSYNC_TRY(commitLog());
         if (watchedSet_) {
             std::string list = joinTableList(meta_.watched);
             POSSYNC_TRY(txn_.put(store_->metaDbi(), Bytes("watched"), Bytes(list)));

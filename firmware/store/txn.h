@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "lmdb/mdb.h"
 
+#include "store/history.h"
 #include "store/meta.h"
 #include "store/requests.h"
 
@@ -117,6 +118,9 @@ private:
     // Slave: a write to a watched table goes into the request (true) instead of applying.
     bool forwards(std::string_view table) const { return request_ && meta_.isWatched(table); }
     Result<CommitInfo> commitRequest();
+    // A promoted board applying its own queued request (Store::drainOwnOutbox): the request
+    // leaves the outbox in the transaction that records its outcome (failover.cc).
+    Status settleOwnQueued(uint64_t requestId);
     // Master, Store::applyRequest: the log entry carries this origin (written even with no
     // changes) and the outcome is recorded in possync.clients/possync.results; `quiet`: no
     // in-process listeners are called (the commit runs on a worker thread).
@@ -150,6 +154,11 @@ public:
     // Entries with keys >= `from`, in key order, until fn returns false.
     Status scanFrom(std::string_view table, Bytes from,
                     const std::function<bool(Bytes key, Bytes value)>& fn);
+    // scanFrom and entries for the reserved tables a FULL sync carries (possync.clients,
+    // possync.results: isReplicatedTable); NotFound on a directory made before them.
+    Status scanReplicated(std::string_view table, Bytes from,
+                          const std::function<bool(Bytes key, Bytes value)>& fn);
+    Result<uint64_t> entriesReplicated(std::string_view table);
     // Business table names (reserved possync.* excluded), sorted.
     Result<std::vector<std::string>> tableNames();
     Result<uint64_t> entries(std::string_view table);
@@ -179,13 +188,23 @@ public:
     // Applies every change of an INCREMENTAL model in order. Keys and values go from the
     // model's buffer straight into LMDB (no copy, no per-record allocation). A change naming a
     // reserved or invalid table, or an oversize key, fails the whole transaction.
-    Status apply(const wire::ChangeModel* model);
+    // The model is appended to this board's possync.log under its seq (a promoted slave serves
+    // other slaves from it): `frame` is the verified Frame the model came in (a Fragment-joined
+    // one included), kept as received, old generation in its header and all; empty: the model
+    // is encoded again. A model at or below the last logged seq (a replay) is not logged again.
+    Status apply(const wire::ChangeModel* model, Bytes frame = {});
     // Starts a FULL data set: empties `tables` (this transaction only; readers keep the old data
     // until commit) and records them as this slave's watched tables (the master's listening
     // configuration, so `digest` compares the same tables on both boards).
     Status beginFull(const std::vector<std::string>& tables);
-    // Applies a FULL chunk (PUTs in key order per table: appended where possible).
+    // Applies a FULL chunk (PUTs in key order per table: appended where possible). PUTs to
+    // possync.clients / possync.results replace this board's copies (beginFull emptied them,
+    // but for this board's own outcomes, which the master's overwrite).
     Status applyFullChunk(const wire::ChangeModel* model);
+    // The master's lineage (history records, oldest first; its term is the last one's), when
+    // the sync layer knows it: written with the position. Without it a new generation is
+    // recorded as a child of the one held (INCREMENTAL across a promotion) or a root (FULL).
+    void setLineage(std::vector<HistoryRecord> history) { lineage_ = std::move(history); }
     // The position written with this transaction (and synced = 1).
     Status setPosition(uint64_t generation, uint64_t seq);
     // Settles one of this board's own requests whose outcome arrived without a change model to
@@ -206,8 +225,21 @@ public:
 private:
     friend class Store;
     ApplyTxn(Store* store, lmdb::Txn txn, Meta meta)
-        : store_(store), txn_(std::move(txn)), meta_(std::move(meta)) {}
+        : store_(store),
+          txn_(std::move(txn)),
+          meta_(std::move(meta)),
+          startGeneration_(meta_.generation),
+          startSeq_(meta_.seq),
+          startSynced_(meta_.synced),
+          lastLogged_(meta_.seq),
+          curGeneration_(meta_.generation) {}
     Status fail(Error e);
+    // slave_log.cc: the slave's log, the replicated reserved tables, the lineage.
+    Status logEntry(const wire::ChangeModel* model, Bytes frame);
+    Status putReplicated(std::string_view table, Bytes key, Bytes value);
+    Status clearReplicated();
+    Status commitLog();
+    Status trimLog();  // to Store::slaveTrim(), oldest first
     Status putOne(TableSet::Entry& t, Bytes key, Bytes value, bool append);
 
     Store* store_ = nullptr;
@@ -223,6 +255,14 @@ private:
     // slave is then refused at once (Errc::Busy) instead of waiting for LMDB's writer lock.
     std::shared_ptr<void> fullLock_;
     std::optional<Error> failed_;
+    uint64_t startGeneration_ = 0, startSeq_ = 0;
+    bool startSynced_ = false;
+    uint64_t lastLogged_ = 0;  // the log's last seq (entries at or below it are not logged again)
+    bool logChanged_ = false;
+    bool fullStarted_ = false;
+    uint64_t curGeneration_ = 0;            // the generation of the last model applied
+    std::vector<HistoryRecord> crossings_;  // generations entered in this transaction
+    std::optional<std::vector<HistoryRecord>> lineage_;
     Status applyOrigin(const wire::ChangeModel* model);
     Status settleOwn(const RequestResult& result, bool recordResult);
 };

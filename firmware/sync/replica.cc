@@ -416,7 +416,9 @@ Status Replica::onFrame(Bytes payload) {
             noteMasterDigest(wire::digestOf(f->message_as_Welcome()));
             decoder_->setMaxFrameBytes(static_cast<uint32_t>(config_.maxFrameBytes));
             return {};
-        case wire::Message::ChangeModel: return onChangeModel(f->message_as_ChangeModel());
+        case wire::Message::ChangeModel:
+            currentFrame_ = payload;  // kept in this board's log as received (ApplyTxn::apply)
+            return onChangeModel(f->message_as_ChangeModel());
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();
             masterHead_ = std::max(masterHead_, p->head_seq());
@@ -604,7 +606,7 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
         if (cm->first_seq() != fullAppliedSeq_ + 1)
             return makeError(Errc::Protocol, "change model " + std::to_string(cm->first_seq()) +
                                                  " does not follow " + std::to_string(fullAppliedSeq_));
-        POSSYNC_TRY(full_->apply(cm));
+        POSSYNC_TRY(full_->apply(cm, currentFrame_));
         fullAppliedSeq_ = cm->last_seq();
         if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
         if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true,
@@ -625,7 +627,7 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
         if (!txn) return txn.takeError();
         batch_.emplace(std::move(*txn));
     }
-    POSSYNC_TRY(batch_->apply(cm));
+    POSSYNC_TRY(batch_->apply(cm, currentFrame_));
     batchSeq_ = cm->last_seq();
     return {};
 }

@@ -188,6 +188,7 @@ private:
     std::unique_ptr<Link> link_;
     std::unique_ptr<wire::FrameDecoder> decoder_;
     wire::Reassembler reassembler_;  // Fragments of a message over our frame limit
+    Bytes currentFrame_;             // the verified frame of the change model being handled
     // Dropped inside a callback of theirs: freed by reap() on a later loop turn.
     std::vector<std::unique_ptr<Link>> retiredLinks_;
     std::vector<std::unique_ptr<wire::FrameDecoder>> retiredDecoders_;

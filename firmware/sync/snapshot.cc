@@ -11,6 +11,11 @@ Snapshot::Snapshot(store::Store& store, uint64_t generation, std::vector<std::st
                    size_t chunkBytes)
     : store_(store), generation_(generation), tables_(std::move(tables)), chunkBytes_(chunkBytes) {
     starts_.push_back(Start{});
+    // After the watched tables, the records of the writing boards (DESIGN.md §10): a slave
+    // promoted after a FULL sync must know what was applied for every device (exactly once).
+    scanned_ = tables_;
+    scanned_.emplace_back(store::kClientsDb);
+    scanned_.emplace_back(store::kResultsDb);
 }
 
 Result<Chunk> Snapshot::chunk(uint32_t number) {
@@ -41,13 +46,17 @@ Result<Chunk> Snapshot::build(uint32_t number) {
     size_t bytes = 0, records = 0;
     Start next = start;
     bool cut = false, overflow = false;
-    while (next.table < tables_.size() && !cut && !overflow) {
+    while (next.table < scanned_.size() && !cut && !overflow) {
         if (stop && next.table == stop->table && stop->afterKey.empty()) break;
-        const std::string& table = tables_[next.table];
+        const std::string& table = scanned_[next.table];
         const bool stopInThisTable = stop && next.table == stop->table;
         std::string lastKey;
         const std::string after = next.afterKey;
-        auto r = txn->scanFrom(table, Bytes(after), [&](Bytes k, Bytes v) {
+        auto scan = [&](const std::function<bool(Bytes, Bytes)>& fn) {
+            return next.table < tables_.size() ? txn->scanFrom(table, Bytes(after), fn)
+                                               : txn->scanReplicated(table, Bytes(after), fn);
+        };
+        auto r = scan([&](Bytes k, Bytes v) {
             if (!after.empty() && k.view() == after) return true;  // the previous chunk's last key
             if (stopInThisTable && k.view() > std::string_view(stop->afterKey)) {
                 cut = true;
@@ -86,7 +95,7 @@ Result<Chunk> Snapshot::build(uint32_t number) {
             next.afterKey.clear();
         }
     }
-    bool last = rebuilding ? bool(lastFlags_[number]) : next.table >= tables_.size();
+    bool last = rebuilding ? bool(lastFlags_[number]) : next.table >= scanned_.size();
     // Chunk 0 announces the snapshot's size (records at its read): a slave refuses a FULL that
     // goes far past it instead of filling its map with a FULL that never ends.
     std::optional<uint64_t> total;
@@ -95,6 +104,10 @@ Result<Chunk> Snapshot::build(uint32_t number) {
         for (const auto& table : tables_) {
             auto n = txn->entries(table);
             if (n) *total += *n;  // NotFound: not created yet
+        }
+        for (size_t i = tables_.size(); i < scanned_.size(); ++i) {
+            auto n = txn->entriesReplicated(scanned_[i]);
+            if (n) *total += *n;
         }
     }
     Bytes payload = writer.finishFull(generation_, readSeq, number, last,

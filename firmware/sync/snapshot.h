@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,7 @@ private:
     store::Store& store_;
     uint64_t generation_;
     std::vector<std::string> tables_;
+    std::vector<std::string> scanned_;  // tables_, then the replicated reserved tables
     size_t chunkBytes_;
     uint64_t firstSeq_ = 0;
     std::vector<Start> starts_;  // starts_[i]: chunk i

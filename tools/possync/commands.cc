@@ -218,6 +218,17 @@ int cmdInfo(store::Store& s) {
         m->synced ? "yes" : "no", store::joinTableList(m->watched).c_str(), (unsigned long long)m->resyncSeq,
         (unsigned long long)log->entries, (unsigned long long)log->first, (unsigned long long)log->bytes,
         (unsigned long long)m->format);
+    // Failover (DESIGN.md §10): the lineage a technician compares across boards.
+    std::string history;
+    for (const auto& r : m->history) {
+        if (!history.empty()) history += ", ";
+        history += hex64(r.generation);
+        if (r.parent) history += " (from " + hex64(r.parent) + " at " + std::to_string(r.fork) + ")";
+        history += " term " + std::to_string(r.term);
+    }
+    printf("term: %llu\nhighest_term_seen: %llu\nhistory: %s\nfenced: %s\n", (unsigned long long)m->term,
+           (unsigned long long)m->highestTermSeen, history.c_str(),
+           m->fenced.empty() ? "no" : m->fenced.c_str());
     return 0;
 }
 

@@ -292,3 +292,19 @@ TEST_SUITE("capi.requests") {
     }
 
 }  // TEST_SUITE
+
+TEST_CASE("possync_begin on a fenced board: POSSYNC_EREFUSED naming the reason") {
+    TempDir d;
+    {
+        auto s = openStore(d.path());
+        REQUIRE_OK(s->setWatchedTables({"orders"}));
+        REQUIRE_OK(s->fence("store s1 has a newer master (till2, term 2)"));
+    }
+    possync_db* db = nullptr;
+    REQUIRE(possync_open(d.path().c_str(), &db) == POSSYNC_OK);
+    possync_txn* t = nullptr;
+    CHECK(possync_begin(db, &t) == POSSYNC_EREFUSED);
+    CHECK(t == nullptr);
+    CHECK(std::string(possync_last_error(db)).find("till2, term 2") != std::string::npos);
+    possync_close(db);
+}

@@ -55,6 +55,55 @@ std::optional<uint64_t> sharedUpTo(const std::vector<HistoryRecord>& history, ui
     return std::nullopt;
 }
 
+std::vector<Ancestor> ancestryOf(const std::vector<HistoryRecord>& history) {
+    std::vector<Ancestor> out;
+    if (history.empty()) return out;
+    const HistoryRecord* at = &history.back();
+    while (at->parent != 0 && out.size() < kMaxHistory) {
+        out.push_back(Ancestor{at->parent, at->fork});
+        const HistoryRecord* parent = nullptr;
+        for (const auto& r : history)
+            if (r.generation == at->parent) parent = &r;
+        if (!parent) break;  // known no further back
+        at = parent;
+    }
+    return out;
+}
+
+std::vector<HistoryRecord> historyFromAncestry(uint64_t generation, uint64_t term,
+                                               const std::vector<Ancestor>& ancestry) {
+    std::vector<HistoryRecord> history;
+    // Oldest first: the deepest ancestor is a root; each later one names the one before.
+    for (size_t i = ancestry.size(); i-- > 0;) {
+        uint64_t parent = i + 1 < ancestry.size() ? ancestry[i + 1].generation : 0;
+        uint64_t fork = i + 1 < ancestry.size() ? ancestry[i + 1].fork : 0;
+        pushHistory(history, HistoryRecord{ancestry[i].generation, parent, fork, 0});
+    }
+    pushHistory(history, HistoryRecord{generation, ancestry.empty() ? 0 : ancestry[0].generation,
+                                       ancestry.empty() ? 0 : ancestry[0].fork, term});
+    return history;
+}
+
+uint64_t generationAt(uint64_t generation, const std::vector<Ancestor>& ancestry, uint64_t seq) {
+    uint64_t g = generation;
+    for (const auto& a : ancestry) {
+        if (seq > a.fork) break;
+        g = a.generation;
+    }
+    return g;
+}
+
+std::optional<uint64_t> sharedWith(uint64_t generation, const std::vector<Ancestor>& ancestry,
+                                   uint64_t peerGeneration) {
+    if (peerGeneration == generation) return UINT64_MAX;
+    uint64_t limit = UINT64_MAX;
+    for (const auto& a : ancestry) {
+        limit = std::min(limit, a.fork);
+        if (a.generation == peerGeneration) return limit;
+    }
+    return std::nullopt;
+}
+
 ResumePlan planResume(const ResumeView& m, uint64_t peerGeneration, uint64_t peerSeq) {
     ResumePlan p;
     std::vector<HistoryRecord> history = m.history;

@@ -65,4 +65,33 @@ ResumePlan planResume(const ResumeView& master, uint64_t peerGeneration, uint64_
 // (the current generation itself: UINT64_MAX), or nullopt when it is not an ancestor.
 std::optional<uint64_t> sharedUpTo(const std::vector<HistoryRecord>& history, uint64_t generation);
 
+// One step of a generation's ancestry as the Welcome carries it (wire Position): the generation
+// it continued, and the last seq it shares with it.
+struct Ancestor {
+    uint64_t generation = 0;
+    uint64_t fork = 0;
+
+    bool operator==(const Ancestor&) const = default;
+};
+
+// The ancestry of the current (last) generation of `history`, newest first, following the
+// parent chain while the history knows it; each fork is at or before the one after it.
+std::vector<Ancestor> ancestryOf(const std::vector<HistoryRecord>& history);
+
+// The history a slave keeps of a master's lineage (the inverse of ancestryOf): the current
+// generation at `term`, its ancestors as roots of their chain. Ancestors' own terms are not on
+// the wire: they are recorded as 0 (only the current term decides anything).
+std::vector<HistoryRecord> historyFromAncestry(uint64_t generation, uint64_t term,
+                                               const std::vector<Ancestor>& ancestry);
+
+// The generation whose entry `seq` is in a log of `generation` with that ancestry: an ancestor
+// for seqs at or before its fork, else `generation` (log entries keep the generation that wrote
+// them).
+uint64_t generationAt(uint64_t generation, const std::vector<Ancestor>& ancestry, uint64_t seq);
+
+// How far a board at (peerGeneration, peerSeq) shares the data of `generation` with that
+// ancestry: UINT64_MAX for the same generation, the fork for an ancestor, nullopt when unrelated.
+std::optional<uint64_t> sharedWith(uint64_t generation, const std::vector<Ancestor>& ancestry,
+                                   uint64_t peerGeneration);
+
 }  // namespace possync::store

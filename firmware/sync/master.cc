@@ -58,6 +58,8 @@ Result<MasterView> Master::view() {
     v.generation = rt->meta().generation;
     v.head = rt->meta().seq;
     v.resyncSeq = rt->meta().resyncSeq;
+    v.history = rt->meta().history;
+    v.term = rt->meta().term;
     rt->end();
     auto info = store_.logInfo();
     if (!info) return info.takeError();

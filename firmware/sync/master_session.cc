@@ -314,7 +314,24 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         close(wire::ErrorCode::INTERNAL, "cannot read the change log: " + view.error().message, "store");
         return makeError(Errc::Closed, "store error");
     }
+    if (hello->term() > view->term) {
+        // The slave follows a master of a higher term: this one was superseded (a slave was
+        // promoted while it was away). It serves nothing more (DESIGN.md §10).
+        std::string why = "this master is of term " + std::to_string(view->term) +
+                          " but the slave has seen term " + std::to_string(hello->term()) +
+                          ": a newer master of the store exists";
+        master_.supersededBy(hello->term(), device_);
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::SUPERSEDED, why));
+        refuse(why, "superseded");
+        return makeError(Errc::Closed, "refused");
+    }
     generation_ = view->generation;
+    {
+        std::vector<store::HistoryRecord> history = view->history;
+        if (history.empty() || history.back().generation != view->generation)
+            history.push_back(store::HistoryRecord{view->generation, 0, 0, view->term});
+        ancestry_ = store::ancestryOf(history);
+    }
     // The slave's limits: our frames never exceed its --max-frame (larger messages go as
     // Fragments), and a message over what it reassembles is never sent.
     peerMaxFrame_ = static_cast<uint32_t>(master_.config().maxFrameBytes);
@@ -326,9 +343,11 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     auto pos = wire::positionOf(hello->position());
     slave.generation = pos.generation();
     slave.seq = pos.seq();
-    if (slave.resuming && slave.generation != view->generation && !hello->accept_new_generation()) {
+    SyncDecision d = decideSync(*view, slave);
+    if (slave.resuming && !d.related && !hello->accept_new_generation()) {
         // The slave keeps another generation's data until its operator says otherwise
         // (DESIGN.md §8): a snapshot would only be thrown away, on every retry. Say so instead.
+        // (An ancestor of ours is not another generation: a promotion continued it, §10.)
         std::string why = "this master has generation " + hex64(view->generation) + ", the slave holds " +
                           hex64(slave.generation) + " up to seq " + std::to_string(slave.seq) +
                           ": waiting for the operator (accept-generation)";
@@ -336,7 +355,6 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         refuse(why, "generation");
         return makeError(Errc::Closed, "refused");
     }
-    SyncDecision d = decideSync(*view, slave);
     wire::WelcomeFields w;
     w.deviceId = master_.config().deviceId;
     w.generation = view->generation;
@@ -346,6 +364,8 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     w.maxFrame = static_cast<uint32_t>(master_.config().maxFrameBytes);
     w.maxMessage = wire::kMaxMessageBytes;
     w.digest = digestToAnnounce();
+    w.term = view->term;
+    for (const auto& a : ancestry_) w.lineage.emplace_back(a.generation, a.fork);
     if (auto clients = master_.store().clients(); clients) {
         for (const auto& c : *clients)
             if (c.device == device_) w.lastRequest = c.lastRequest;
@@ -355,6 +375,10 @@ Status MasterSession::onHello(const wire::Hello* hello) {
                     << (d.kind == SyncKind::Full ? "FULL" : "INCREMENTAL") << " sync (" << d.why
                     << "; slave at " << hex64(slave.generation) << ":" << slave.seq << ", head " << view->head
                     << ")";
+    if (d.discarded)
+        LOG(Sync, Warning) << "slave " << device_ << " holds " << d.discarded
+                           << " change(s) past the fork of its generation that this master never received: "
+                           << "the FULL sync discards them on the slave";
     if (d.kind == SyncKind::Full) {
         step(SessionEvent::HelloFull);
         startFull();
@@ -387,7 +411,7 @@ Status MasterSession::onAck(const wire::Ack* ack) {
     // never got is broken or hostile, and trusting it would stall the FULL with the log pinned
     // (a wrapped chunk count) or let the log be trimmed under it.
     auto pos = wire::positionOf(ack->position());
-    if (pos.generation() != generation_ || pos.seq() >= nextSeq_)
+    if (pos.generation() != store::generationAt(generation_, ancestry_, pos.seq()) || pos.seq() >= nextSeq_)
         return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
                                              std::to_string(pos.seq()) + " that was never sent (next seq " +
                                              std::to_string(nextSeq_) + ")");

@@ -164,6 +164,9 @@ private:
     uint64_t streamBase_ = 0;  // the position streaming started from (FULL: snapshot first seq)
     uint64_t ackedSeq_ = 0;
     uint64_t generation_ = 0;
+    // Its ancestry (Welcome.lineage): Acks may name an ancestor generation for the seqs at or
+    // before its fork (log entries keep the generation that wrote them).
+    std::vector<store::Ancestor> ancestry_;
     int pin_ = 0;
     // Limits the slave announced in its Hello: frames above peerMaxFrame_ go as Fragments;
     // a message above peerMaxMessage_ cannot be sent at all (problem_ says so).

@@ -5,15 +5,20 @@
 namespace possync::sync {
 
 SyncDecision decideSync(const MasterView& m, const SlaveView& s) {
-    if (!s.resuming) return {SyncKind::Full, 0, "slave is starting"};
-    if (s.generation != m.generation) return {SyncKind::Full, 0, "slave holds another generation"};
-    if (s.seq > m.head) return {SyncKind::Full, 0, "slave is ahead of the master's head"};
-    if (s.seq < m.resyncSeq) return {SyncKind::Full, 0, "watched tables changed since the slave's position"};
-    if (s.seq == m.head) return {SyncKind::Incremental, s.seq + 1, "slave is up to date"};
-    // The slave needs s.seq+1 .. head: all of it must still be in the log.
-    if (m.logFirst == 0 || s.seq + 1 < m.logFirst)
-        return {SyncKind::Full, 0, "slave's position was trimmed from the log"};
-    return {SyncKind::Incremental, s.seq + 1, "resuming from the log"};
+    store::ResumeView view{m.history, m.generation, m.head, m.logFirst, m.resyncSeq};
+    if (view.history.empty()) view.history.push_back(store::HistoryRecord{m.generation, 0, 0, m.term});
+    SyncDecision d;
+    d.related = store::sharedUpTo(view.history, s.generation).has_value();
+    if (!s.resuming) {
+        d.why = "slave is starting";
+        return d;
+    }
+    store::ResumePlan p = store::planResume(view, s.generation, s.seq);
+    d.kind = p.kind == store::ResumePlan::Incremental ? SyncKind::Incremental : SyncKind::Full;
+    d.fromSeq = p.fromSeq;
+    d.discarded = p.discarded;
+    d.why = p.why;
+    return d;
 }
 
 Backoff::Backoff(uint64_t minMs, uint64_t maxMs, uint64_t seed)

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "store/history.h"
 
 namespace possync::sync {
 
@@ -25,6 +28,9 @@ struct MasterView {
     uint64_t head = 0;       // newest committed seq
     uint64_t logFirst = 0;   // oldest seq still in the log (0: empty log)
     uint64_t resyncSeq = 0;  // positions before this need FULL (watched set changed)
+    // Failover (DESIGN.md §10): the generation history (oldest first; empty: a root, term 0).
+    std::vector<store::HistoryRecord> history;
+    uint64_t term = 0;
 };
 
 struct SlaveView {
@@ -37,13 +43,16 @@ enum class SyncKind { Full, Incremental };
 
 struct SyncDecision {
     SyncKind kind = SyncKind::Full;
-    uint64_t fromSeq = 0;  // INCREMENTAL: first seq to send
-    const char* why = "";  // for logs and the console
+    uint64_t fromSeq = 0;    // INCREMENTAL: first seq to send
+    bool related = false;    // the slave's generation is the master's or one of its ancestors
+    uint64_t discarded = 0;  // FULL: the slave's changes past the fork it shares with the master
+    std::string why;         // for logs and the console
 };
 
-// FULL if the slave is STARTING, its generation differs, it is ahead of the head, older than
-// the watched-set cut, or older than the oldest change still in the log; INCREMENTAL from
-// seq+1 otherwise.
+// FULL if the slave is STARTING, its generation is unrelated to the master's (neither it nor
+// an ancestor it left at or before the fork: store::planResume), it is ahead of the head,
+// older than the watched-set cut, or older than the oldest change still in the log;
+// INCREMENTAL from seq+1 otherwise.
 SyncDecision decideSync(const MasterView& master, const SlaveView& slave);
 
 // ---- Reconnect backoff -----------------------------------------------------------------

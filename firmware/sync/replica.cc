@@ -52,6 +52,7 @@ Result<std::unique_ptr<Replica>> Replica::create(Clock& clock, Timers& timers, C
     r->generation_ = m->generation;
     r->position_ = m->seq;
     r->synced_ = m->synced;
+    r->highestTerm_ = std::max(m->term, m->highestTermSeen);
     return r;
 }
 
@@ -219,6 +220,7 @@ void Replica::onConnected(std::unique_ptr<Link> link) {
     h.state = resuming ? wire::SlaveState::RESUMING : wire::SlaveState::STARTING;
     h.position = wire::Position(generation_, position_);
     h.acceptNewGeneration = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
+    h.term = highestTerm_;
     h.maxFrame = static_cast<uint32_t>(config_.maxFrameBytes);
     h.maxMessage = reassembler_.maxMessageBytes();
     lastHeardMs_ = helloSentMs_ = clock_.nowMs();
@@ -487,14 +489,37 @@ Status Replica::onWelcome(const wire::Welcome* w) {
         scheduleRetry();
         return makeError(Errc::Closed, "refused");
     }
+    if (w->term() < highestTerm_) {
+        // A master superseded by a promotion (DESIGN.md §10): following it could mix changes of
+        // two masters. Its Hello check refuses us too; this covers an older one that did not.
+        waitingReason_ = "master " + masterDevice_ + " is of term " + std::to_string(w->term()) +
+                         ", this board has seen term " + std::to_string(highestTerm_) +
+                         ": not following a superseded master";
+        LOG(Sync, Warning) << waitingReason_;
+        stats_.error("superseded");
+        (void)send(wire::buildError(wire::ErrorCode::SUPERSEDED, waitingReason_));
+        dropLink();
+        step(ReplicaEvent::Refused);
+        scheduleRetry();
+        return makeError(Errc::Closed, "superseded");
+    }
     linkGeneration_ = w->generation();
     masterHead_ = w->head_seq();
+    masterTerm_ = w->term();
+    ancestry_.clear();
+    if (w->lineage())
+        for (const wire::Position* p : *w->lineage()) ancestry_.push_back({p->generation(), p->seq()});
     bool allowed = config_.acceptNewGeneration || acceptOnce_ || forceStarting_;
     std::string problem;
-    if (synced_ && w->generation() != generation_)
+    // Our generation is the master's, or one it continued (a promotion): up to where.
+    auto shared = store::sharedWith(linkGeneration_, ancestry_, generation_);
+    uint64_t discarded = 0;
+    if (synced_ && !shared)
         problem = "master data replaced: the master has generation " + hex64(w->generation()) +
                   ", this slave holds generation " + hex64(generation_) + " up to seq " +
                   std::to_string(position_);
+    else if (synced_ && *shared != UINT64_MAX && position_ > *shared)
+        discarded = position_ - *shared;  // went past the fork: a FULL, no operator needed
     else if (synced_ && w->head_seq() < position_)
         problem = "the master (head " + std::to_string(w->head_seq()) + ") is behind this slave (seq " +
                   std::to_string(position_) + "): was its data restored?";
@@ -509,6 +534,23 @@ Status Replica::onWelcome(const wire::Welcome* w) {
         scheduleRetry();
         return makeError(Errc::Closed, "generation mismatch");
     }
+    if (discarded && w->mode() != wire::SyncMode::FULL)
+        return makeError(Errc::Protocol, "INCREMENTAL offered to a slave " + std::to_string(discarded) +
+                                             " changes past the fork of its generation");
+    if (discarded) {
+        discarded_ = std::to_string(discarded) + " change(s) this board held past seq " +
+                     std::to_string(*shared) + " of generation " + hex64(generation_) +
+                     " (the fork of the new master " + masterDevice_ + ", term " +
+                     std::to_string(masterTerm_) + ") were never received by it: the FULL sync discards them";
+        LOG(Sync, Warning) << discarded_;
+        stats_.error("discarded_past_fork");
+    }
+    if (masterTerm_ > highestTerm_) {
+        highestTerm_ = masterTerm_;
+        if (auto t = store_.noteTerm(masterTerm_); !t)
+            LOG(Sync, Warning) << "cannot record term " << masterTerm_ << ": " << t.error().message;
+    }
+    lineagePending_ = true;
     if (storeFault_ == StoreFault::None) {  // else both stay until a commit works again
         waitingReason_.clear();
         backoff_.reset();
@@ -531,9 +573,14 @@ Status Replica::onWelcome(const wire::Welcome* w) {
 }
 
 Status Replica::onChangeModel(const wire::ChangeModel* cm) {
-    if (cm->generation() != linkGeneration_)
-        return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) +
-                                            " on a link of generation " + hex64(linkGeneration_));
+    // A FULL chunk is of the master's generation; a log entry of the generation that wrote it
+    // (an ancestor's up to its fork, DESIGN.md §10).
+    uint64_t expected = cm->flag() == wire::SyncMode::FULL ? linkGeneration_ : generationAt(cm->first_seq());
+    if (cm->generation() != expected ||
+        (cm->flag() != wire::SyncMode::FULL && generationAt(cm->last_seq()) != expected))
+        return makeError(Errc::Corrupt, "change model of generation " + hex64(cm->generation()) + " at seq " +
+                                            std::to_string(cm->first_seq()) + " on a link of generation " +
+                                            hex64(linkGeneration_) + " (expected " + hex64(expected) + ")");
     // One transaction, or one chunk read at one seq: never a range the model does not carry.
     POSSYNC_TRY(wire::checkSeqFields(cm));
     stats_.changesIn += cm->changes() ? cm->changes()->size() : 0;
@@ -591,7 +638,8 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
     POSSYNC_TRY(full_->applyFullChunk(cm));
     fullTargetSeq_ = std::max(fullTargetSeq_, cm->snapshot_seq());
     ++nextChunk_;
-    if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true, cm->chunk())))
+    if (!send(wire::buildAck(wire::Position(generationAt(fullAppliedSeq_), fullAppliedSeq_), true,
+                             cm->chunk())))
         return makeError(Errc::Closed, "link lost");
     if (cm->last_chunk()) {
         lastChunkSeen_ = true;
@@ -609,7 +657,7 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
         POSSYNC_TRY(full_->apply(cm, currentFrame_));
         fullAppliedSeq_ = cm->last_seq();
         if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
-        if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true,
+        if (!send(wire::buildAck(wire::Position(generationAt(fullAppliedSeq_), fullAppliedSeq_), true,
                                  nextChunk_ ? nextChunk_ - 1 : 0)))
             return makeError(Errc::Closed, "link lost");
         return {};
@@ -634,13 +682,15 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
 
 Status Replica::commitBatch() {
     if (!batch_) return {};
-    POSSYNC_TRY(batch_->setPosition(linkGeneration_, batchSeq_));
+    POSSYNC_TRY(setPosition(*batch_, batchSeq_));
     std::vector<uint64_t> settled = batch_->ownSettled();
+    bool withLineage = lineagePending_ && generationAt(batchSeq_) == linkGeneration_;
     auto r = batch_->commit();
     batch_.reset();
     if (!r) return r;
+    if (withLineage) lineagePending_ = false;
     noteSettled(settled);
-    generation_ = linkGeneration_;
+    generation_ = generationAt(batchSeq_);
     position_ = batchSeq_;
     synced_ = true;
     storeRecovered();
@@ -650,13 +700,15 @@ Status Replica::commitBatch() {
 }
 
 Status Replica::finishFull() {
-    POSSYNC_TRY(full_->setPosition(linkGeneration_, fullAppliedSeq_));
+    POSSYNC_TRY(setPosition(*full_, fullAppliedSeq_));
     std::vector<uint64_t> settled = full_->ownSettled();
+    bool withLineage = lineagePending_ && generationAt(fullAppliedSeq_) == linkGeneration_;
     auto r = full_->commit();
     full_.reset();
     if (!r) return r;
+    if (withLineage) lineagePending_ = false;
     noteSettled(settled);
-    generation_ = linkGeneration_;
+    generation_ = generationAt(fullAppliedSeq_);
     position_ = fullAppliedSeq_;
     synced_ = true;
     acceptOnce_ = false;
@@ -670,6 +722,15 @@ Status Replica::finishFull() {
         return makeError(Errc::Closed, "link lost");
     forward();
     return {};
+}
+
+Status Replica::setPosition(store::ApplyTxn& txn, uint64_t seq) {
+    uint64_t generation = generationAt(seq);
+    // The lineage names the master's generation as current: written once the data is in it
+    // (until then this board holds an ancestor's data, up to the fork).
+    if (lineagePending_ && generation == linkGeneration_)
+        txn.setLineage(store::historyFromAncestry(linkGeneration_, masterTerm_, ancestry_));
+    return txn.setPosition(generation, seq);
 }
 
 // --- slave writes (DESIGN.md §9) -------------------------------------------------------------
@@ -718,9 +779,11 @@ void Replica::forward() {
             stats_.error("outbox_damaged");
             return true;
         }
-        if (req->generation() != linkGeneration_) {
+        if (!store::sharedWith(linkGeneration_, ancestry_, req->generation())) {
             // Written against data this board no longer holds (the master's data was
             // replaced): kept and reported, never applied to data it was not written against.
+            // (Requests written against a generation the master continued after a promotion
+            // drain into it, DESIGN.md §10: their conditions are evaluated there.)
             ++held;
             return true;
         }
@@ -931,6 +994,9 @@ ReplicaStatus Replica::status() const {
     s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
     s.waitingReason = waitingReason_;
+    s.masterTerm = masterTerm_;
+    s.highestTerm = highestTerm_;
+    s.discarded = discarded_;
     s.diverged = diverged_;
     if (s.diverged.empty() && !healed_.empty() && clock_.nowMs() - healedAtMs_ < kShowHealedMs)
         s.diverged = healed_;

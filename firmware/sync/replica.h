@@ -92,6 +92,11 @@ struct ReplicaStatus {
     uint64_t lastHeardMsAgo = 0;
     uint64_t fullProgressChunks = 0;
     std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
+    // Failover (DESIGN.md §10): the term of the master followed, the highest this board has seen,
+    // and, after a FULL that replaced changes past a fork, what was discarded (empty: none).
+    uint64_t masterTerm = 0;
+    uint64_t highestTerm = 0;
+    std::string discarded;
     // "diverged: ..." while this slave's digest differed from the master's at the same position
     // and no match has been seen since; for 10 minutes after a match, the same text ending in
     // "; healed: ..." (empty: none known).
@@ -119,6 +124,10 @@ public:
     Status resync();
 
     ReplicaState state() const { return state_; }
+    // The term of the master of the current link (its Welcome; 0 before one), and the highest
+    // term of this store this board has seen (possync.meta highest_term_seen, and Welcomes).
+    uint64_t masterTerm() const { return masterTerm_; }
+    uint64_t highestTerm() const { return highestTerm_; }
     ReplicaStatus status() const;
     Stats& stats() { return stats_; }
 
@@ -170,6 +179,11 @@ private:
     Status onWriteResult(const wire::WriteResult* result);
     // Marks this board's requests settled by an applied change model (their origin).
     void noteSettled(const std::vector<uint64_t>& ids);
+    // The generation of the master's log entry at `seq` (an ancestor's up to its fork).
+    uint64_t generationAt(uint64_t seq) const { return store::generationAt(linkGeneration_, ancestry_, seq); }
+    // The position written with a commit at `seq`, and the master's lineage with it once the
+    // data is in the master's own generation.
+    Status setPosition(store::ApplyTxn& txn, uint64_t seq);
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;
@@ -205,6 +219,12 @@ private:
     MasterTarget target_;
     std::string masterDevice_;
     uint64_t linkGeneration_ = 0;  // the master's generation (Welcome)
+    // Failover (DESIGN.md §10): the master's ancestry and term (Welcome), the highest term seen.
+    std::vector<store::Ancestor> ancestry_;
+    uint64_t masterTerm_ = 0;
+    uint64_t highestTerm_ = 0;
+    bool lineagePending_ = false;  // the master's lineage goes into the next commit in its generation
+    std::string discarded_;        // ReplicaStatus::discarded
     uint64_t masterHead_ = 0;
     uint64_t masterTimeMs_ = 0;  // master's wall clock at its last Ping
     uint64_t lastHeardMs_ = 0;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "base/result.h"
 
@@ -42,6 +43,13 @@ public:
     virtual Status admitHello(const MasterSession& session) {
         (void)session;
         return {};
+    }
+    // Failover (DESIGN.md §10): a slave's Hello says it has seen `term`, higher than this
+    // master's: a newer master of the store exists (this one is to be fenced). The Hello is
+    // refused. The default only lets the refusal go (unit tests).
+    virtual void supersededBy(uint64_t term, const std::string& device) {
+        (void)term;
+        (void)device;
     }
     // A verified WriteRequest frame from `session`'s slave: apply it through the store
     // (Store::applyRequest) and answer with session.requestDone(), in the order submitted.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Socket-level helpers of the scenario tests: the wire framing (protocol 3) written and read in
+"""Socket-level helpers of the scenario tests: the wire framing written and read in
 Python, reading frames off a raw TCP link, and a relay (Proxy) that can hold one direction of a
 link so a test controls "in the middle of a transfer". Only 127.0.0.1 is used; listeners take
 their port from the kernel.

@@ -179,6 +179,36 @@ TEST_CASE("planResume walks the chain of forks") {
     CHECK(store::planResume(v, 1, 90).kind == ResumePlan::Incremental);
 }
 
+TEST_CASE("ancestry: what the Welcome carries, and the history a slave rebuilds from it") {
+    std::vector<HistoryRecord> h = {{1, 0, 0, 0}, {2, 1, 100, 1}, {3, 2, 150, 2}};
+    auto a = store::ancestryOf(h);
+    REQUIRE(a.size() == 2);
+    CHECK(a[0] == store::Ancestor{2, 150});
+    CHECK(a[1] == store::Ancestor{1, 100});
+    // Rebuilt: the same chain; ancestors' terms are not on the wire.
+    auto back = store::historyFromAncestry(3, 2, a);
+    REQUIRE(back.size() == 3);
+    CHECK(back[0] == HistoryRecord{1, 0, 0, 0});
+    CHECK(back[1] == HistoryRecord{2, 1, 100, 0});
+    CHECK(back[2] == HistoryRecord{3, 2, 150, 2});
+    CHECK(store::ancestryOf(back) == a);
+    CHECK(store::historyFromAncestry(7, 0, {}) == std::vector<HistoryRecord>{{7, 0, 0, 0}});
+    CHECK(store::ancestryOf({{7, 0, 0, 0}}).empty());
+    // A log of generation 3: entries up to 100 are generation 1's, up to 150 generation 2's.
+    CHECK(store::generationAt(3, a, 1) == 1);
+    CHECK(store::generationAt(3, a, 100) == 1);
+    CHECK(store::generationAt(3, a, 101) == 2);
+    CHECK(store::generationAt(3, a, 150) == 2);
+    CHECK(store::generationAt(3, a, 151) == 3);
+    CHECK(store::generationAt(9, {}, 5) == 9);
+    // What each generation shares with 3 (as sharedUpTo over the full history).
+    CHECK(store::sharedWith(3, a, 3) == UINT64_MAX);
+    CHECK(store::sharedWith(3, a, 2) == 150);
+    CHECK(store::sharedWith(3, a, 1) == 100);
+    CHECK_FALSE(store::sharedWith(3, a, 4).has_value());
+    for (uint64_t g : {1, 2, 3}) CHECK(store::sharedWith(3, a, g) == store::sharedUpTo(h, g));
+}
+
 TEST_CASE("a slave keeps the master's log entries as received, and trims it") {
     Board master("master", false), slave("till1", true);
     REQUIRE_OK(master.s->setWatchedTables(kShared));

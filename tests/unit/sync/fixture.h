@@ -210,11 +210,17 @@ public:
         v.generation = rt->meta().generation;
         v.head = head_ = rt->meta().seq;
         v.resyncSeq = rt->meta().resyncSeq;
+        v.history = rt->meta().history;
+        v.term = rt->meta().term;
         rt->end();
         auto info = store_.logInfo();
         if (!info) return info.takeError();
         v.logFirst = info->first;
         return v;
+    }
+    void supersededBy(uint64_t term, const std::string& device) override {
+        supersededTerm = term;
+        supersededDevice = device;
     }
     std::shared_ptr<sync::Snapshot> snapshotForFull() override {
         ++snapshotsMade;
@@ -234,6 +240,8 @@ public:
     ManualTime time;
     int snapshotsMade = 0;
     int closedCalls = 0;
+    uint64_t supersededTerm = 0;
+    std::string supersededDevice;
 
 private:
     store::Store& store_;

@@ -39,6 +39,28 @@ TEST_CASE("the sync rule picks FULL or INCREMENTAL as DESIGN.md §3 says") {
     CHECK(decideSync(empty, {true, 7, 4}).kind == SyncKind::Full);
 }
 
+TEST_CASE("the sync rule across a promotion: an ancestor up to its fork resumes, past it FULL") {
+    // Generation 8 continued 7 from seq 15 (DESIGN.md §10).
+    MasterView m{.generation = 8,
+                 .head = 17,
+                 .logFirst = 11,
+                 .resyncSeq = 0,
+                 .history = {{7, 0, 0, 0}, {8, 7, 15, 1}},
+                 .term = 1};
+    auto d = decideSync(m, {true, 7, 10});
+    CHECK((d.kind == SyncKind::Incremental && d.fromSeq == 11 && d.related));
+    d = decideSync(m, {true, 7, 15});
+    CHECK((d.kind == SyncKind::Incremental && d.fromSeq == 16 && d.discarded == 0));
+    d = decideSync(m, {true, 7, 18});
+    CHECK((d.kind == SyncKind::Full && d.related && d.discarded == 3));
+    d = decideSync(m, {true, 9, 5});
+    CHECK((d.kind == SyncKind::Full && !d.related));
+    d = decideSync(m, {false, 7, 10});  // STARTING: FULL, whatever it holds
+    CHECK((d.kind == SyncKind::Full && d.related));
+    d = decideSync(m, {true, 7, 9});  // 10 was trimmed from the log
+    CHECK(d.kind == SyncKind::Full);
+}
+
 TEST_CASE("backoff doubles from the minimum to the cap with bounded jitter") {
     Backoff b(500, 60000, 12345);
     uint64_t base = 500;

@@ -105,6 +105,11 @@ class FakeMaster:
         self.hellos, self.answers, self.closed_by_slave = [], [], []
         self.go_valid = threading.Event()
         self.errors = []
+        # Built before any slave connects: wire_tool is a process (a sanitized one in build-san)
+        # and on a loaded machine starting it between the Hello and the answer can pass the
+        # slave's 3 s Welcome deadline (then a case tests the deadline, not its frame).
+        self.welcomes = {mode: wire("welcome", "--generation", generation, "--head", str(head), "--mode", mode)
+                         for mode in ("incremental", "full")}
         threading.Thread(target=self._serve, daemon=True).start()
 
     def address(self):
@@ -141,8 +146,7 @@ class FakeMaster:
         name, frame, mode = (self.script[i] + ("incremental",))[:3]
         if name == "valid":
             self.go_valid.wait(30)
-        conn.sendall(wire("welcome", "--generation", self.generation, "--head", str(self.head),
-                          "--mode", mode) + frame)
+        conn.sendall(self.welcomes[mode] + frame)
         frames = read_frames_until_close(conn, timeout=10 if name != "valid" else 2)
         self.closed_by_slave.append(frames is not None)
         self.answers.append([decode(f) for f in (frames or [])])

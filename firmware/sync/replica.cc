@@ -424,7 +424,9 @@ Status Replica::onFrame(Bytes payload) {
         case wire::Message::Ping: {
             auto* p = f->message_as_Ping();
             masterHead_ = std::max(masterHead_, p->head_seq());
-            masterTimeMs_ = p->time_ms();
+            // When it arrived, on our own monotonic clock: the lag shown never subtracts the
+            // master's wall clock from ours (store boards often have no NTP and disagree by hours).
+            masterPingAtMs_ = clock_.nowMs();
             noteMasterDigest(wire::digestOf(p));
             if (!send(wire::buildPong(p->time_ms(), clock_.wallMs(), position_)))
                 return makeError(Errc::Closed, "link lost");
@@ -988,8 +990,9 @@ ReplicaStatus Replica::status() const {
     s.synced = synced_;
     s.masterHead = masterHead_;
     s.lagChanges = masterHead_ > position_ ? masterHead_ - position_ : 0;
-    uint64_t wall = clock_.wallMs();
-    s.lagMs = (s.lagChanges && masterTimeMs_ && wall > masterTimeMs_) ? wall - masterTimeMs_ : 0;
+    // The age of the master's last Ping while we are behind it: since it arrived, plus half a
+    // round trip for its way here (NTP's estimate: the two clocks' offset cancels out).
+    s.lagMs = (s.lagChanges && masterPingAtMs_) ? clock_.nowMs() - masterPingAtMs_ + rttMs_ / 2 : 0;
     s.rttMs = rttMs_;
     s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;

@@ -226,7 +226,7 @@ private:
     bool lineagePending_ = false;  // the master's lineage goes into the next commit in its generation
     std::string discarded_;        // ReplicaStatus::discarded
     uint64_t masterHead_ = 0;
-    uint64_t masterTimeMs_ = 0;  // master's wall clock at its last Ping
+    uint64_t masterPingAtMs_ = 0;  // our monotonic clock when the master's last Ping arrived
     uint64_t lastHeardMs_ = 0;
     uint64_t lastSentMs_ = 0;
     uint64_t helloSentMs_ = 0;

@@ -124,6 +124,33 @@ TEST_CASE("time: Pings when idle, a timeout drops the link, the backoff reconnec
     CHECK(s.connector.attempts.back()->cancelled);
 }
 
+TEST_CASE("lag_ms does not depend on the master's wall clock (boards without NTP disagree by hours)") {
+    const uint64_t hours2 = 2 * 3600 * 1000;
+    for (int64_t skew : {int64_t(hours2), -int64_t(hours2), int64_t(0)}) {
+        CAPTURE(skew);
+        SlaveSide s;
+        std::shared_ptr<LinkProbe> probe;
+        streamingAt5(s, probe);
+        // A round trip of 40 ms: our Ping, the master's Pong (stamped with its skewed clock).
+        s.time.advance(1000);
+        auto ping = sentMessages(*probe);
+        REQUIRE_FALSE(ping.empty());
+        uint64_t sentAt = ping.back().frame()->message_as_Ping()->time_ms();
+        s.time.advance(40);
+        deliver(*s.replica, wire::buildPong(sentAt, uint64_t(int64_t(s.time.wallMs()) + skew), 5));
+        CHECK(s.replica->status().rttMs == 40);
+        // The master, 7 changes ahead, pings; 300 ms later the slave has applied none of them.
+        deliver(*s.replica, wire::buildPing(uint64_t(int64_t(s.time.wallMs()) + skew), 12));
+        s.time.advance(300);
+        auto st = s.replica->status();
+        CHECK(st.lagChanges == 7);
+        CHECK(st.lagMs == 320);  // 300 ms since its Ping + half the round trip
+        // Caught up: no lag.
+        for (uint64_t seq = 6; seq <= 12; ++seq) deliver(*s.replica, change(seq, "k", "v"));
+        CHECK(s.replica->status().lagMs == 0);
+    }
+}
+
 TEST_CASE("a master of a higher term closes the link to the old one; the same or a lower term does not") {
     SlaveSide s;
     std::shared_ptr<LinkProbe> probe;

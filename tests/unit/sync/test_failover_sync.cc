@@ -16,7 +16,8 @@ using sync::SessionState;
 namespace {
 
 // A session of `host` over a scripted link, already started; its probe in `probe`.
-std::unique_ptr<sync::MasterSession> sessionOf(TestHost& host, std::shared_ptr<LinkProbe>& probe, uint64_t id) {
+std::unique_ptr<sync::MasterSession> sessionOf(TestHost& host, std::shared_ptr<LinkProbe>& probe,
+                                               uint64_t id) {
     probe = std::make_shared<LinkProbe>();
     auto s = std::make_unique<sync::MasterSession>(host, std::make_unique<ScriptedLink>(probe), id);
     REQUIRE_OK(s->start());
@@ -170,8 +171,8 @@ TEST_CASE("after a promotion, a slave behind the fork resumes INCREMENTAL and on
         CHECK(r.replica->status().position == head);
         CHECK(r.replica->status().generation == genB);
         CHECK(std::regex_search(r.replica->status().discarded,
-                                std::regex("^3 change\\(s\\) this board held past seq " + std::to_string(fork) +
-                                           " .*discards them")));
+                                std::regex("^3 change\\(s\\) this board held past seq " +
+                                           std::to_string(fork) + " .*discards them")));
         CHECK(r.replica->stats().errors["discarded_past_fork"] == 1);
         CHECK(digestOf(*r.store).digest == digestOf(*p.store).digest);
         CHECK(r.get("k17") == "<none>");  // A's 18th put, after the fork: gone here

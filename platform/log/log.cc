@@ -8,6 +8,9 @@
 #include <map>
 #include <string>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace possync::log {
 
 namespace {
@@ -16,6 +19,7 @@ struct State {
     std::vector<Category*> categories;
     Level defaultLevel = Level::Info;
     bool toStderr = true;
+    StderrFormat stderrFormat = journalFormatWanted() ? StderrFormat::Journal : StderrFormat::Plain;
     size_t ringCapacity = 1000;
     std::deque<Line> ring;
     std::map<int, std::function<void(const Line&)>> sinks;
@@ -92,6 +96,35 @@ std::string format(const Line& line) {
     return std::string(stamp) + " " + levelName(line.level) + " " + line.category + ": " + line.text;
 }
 
+void setStderrFormat(StderrFormat format) {
+    state().stderrFormat = format;
+}
+
+bool journalFormatWanted() {
+    const char* env = getenv("JOURNAL_STREAM");
+    if (!env) return false;
+    unsigned long long dev = 0, ino = 0;
+    if (sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+int syslogPriority(Level level) {
+    switch (level) {
+        case Level::Debug: return 7;
+        case Level::Info: return 6;
+        case Level::Warning: return 4;
+        case Level::Error: return 3;
+        case Level::Fatal: return 2;
+    }
+    return 6;
+}
+
+std::string formatJournal(const Line& line) {
+    return "<" + std::to_string(syslogPriority(line.level)) + ">" + line.category + ": " + line.text;
+}
+
 int addSink(std::function<void(const Line&)> sink) {
     State& s = state();
     int id = s.nextSink++;
@@ -138,7 +171,7 @@ Message::~Message() {
     line.category = category_.name();
     line.text = buffer_.take();
     if (s.toStderr) {
-        std::string text = format(line) + "\n";
+        std::string text = (s.stderrFormat == StderrFormat::Journal ? formatJournal(line) : format(line)) + "\n";
         fwrite(text.data(), 1, text.size(), stderr);
     }
     for (auto& [id, sink] : s.sinks) sink(line);

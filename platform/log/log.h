@@ -68,6 +68,19 @@ void setStderr(bool on);
 void setRingCapacity(size_t lines);
 std::vector<Line> recent(size_t n);
 std::string format(const Line& line);
+
+// stderr's line format. Plain: "TIMESTAMP level Category: text". Journal, when stderr is the
+// systemd journal: "<PRIORITY>Category: text" (sd-daemon(3) prefixes; the journal stamps the
+// time itself), so `journalctl -p warning` filters by level. Chosen at start by
+// journalFormatWanted(); settable for tests.
+enum class StderrFormat { Plain, Journal };
+void setStderrFormat(StderrFormat format);
+// True when $JOURNAL_STREAM (set by systemd for a service whose stderr is the journal) names
+// the device and inode of this process's stderr (a redirected stderr keeps the plain format).
+bool journalFormatWanted();
+// The syslog priority of a level (debug 7, info 6, warning 4, error 3, fatal 2).
+int syslogPriority(Level level);
+std::string formatJournal(const Line& line);
 // Extra sink (tests, console live view). Returns an id for removeSink.
 int addSink(std::function<void(const Line&)> sink);
 void removeSink(int id);

@@ -94,3 +94,54 @@ TEST_CASE("a log line is bounded in the ring, the sinks and on stderr") {
     CHECK(st.st_size > 0);
     CHECK(st.st_size < static_cast<off_t>(log::kMaxLineBytes) + 128);
 }
+
+TEST_CASE("on the journal, stderr lines carry sd-daemon priorities and no timestamp of their own") {
+    log::Line line{1'700'000'000'123, log::Level::Warning, "Sync", "link to master lost"};
+    CHECK(log::formatJournal(line) == "<4>Sync: link to master lost");
+    line.level = log::Level::Error;
+    CHECK(log::formatJournal(line) == "<3>Sync: link to master lost");
+    CHECK(log::syslogPriority(log::Level::Info) == 6);
+    CHECK(log::syslogPriority(log::Level::Debug) == 7);
+    CHECK(log::format(line).rfind("2023-11-14T22:13:20.123Z error Sync: ", 0) == 0);
+
+    // JOURNAL_STREAM names stderr's device:inode when systemd connected it to the journal.
+    struct stat st;
+    REQUIRE(fstat(STDERR_FILENO, &st) == 0);
+    std::string mine = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    setenv("JOURNAL_STREAM", mine.c_str(), 1);
+    CHECK(log::journalFormatWanted());
+    setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1)).c_str(), 1);
+    CHECK_FALSE(log::journalFormatWanted());  // stderr redirected elsewhere: plain lines
+    setenv("JOURNAL_STREAM", "garbage", 1);
+    CHECK_FALSE(log::journalFormatWanted());
+    unsetenv("JOURNAL_STREAM");
+    CHECK_FALSE(log::journalFormatWanted());
+
+    // What reaches stderr in each format (stderr redirected to a file for the check).
+    char path[] = "/tmp/possync-log-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    REQUIRE(dup2(fd, STDERR_FILENO) >= 0);
+    log::setStderr(true);
+    logCategoryTest().setLevel(log::Level::Info);
+    log::setStderrFormat(log::StderrFormat::Journal);
+    LOG(Test, Warning) << "to the journal";
+    log::setStderrFormat(log::StderrFormat::Plain);
+    LOG(Test, Info) << "to a file";
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    log::setStderr(false);
+    FILE* f = fopen(path, "r");
+    REQUIRE(f);
+    char buf[256] = {};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    close(fd);
+    unlink(path);
+    std::string out(buf, n);
+    CHECK(out.rfind("<4>Test: to the journal\n", 0) == 0);
+    CHECK(out.find(" info Test: to a file\n") != std::string::npos);
+}

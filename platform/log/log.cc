@@ -1,5 +1,8 @@
 #include "log/log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -7,9 +10,6 @@
 #include <ctime>
 #include <map>
 #include <string>
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace possync::log {
 
@@ -107,7 +107,8 @@ bool journalFormatWanted() {
     if (sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
     struct stat st;
     if (fstat(STDERR_FILENO, &st) != 0) return false;
-    return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+    return static_cast<unsigned long long>(st.st_dev) == dev &&
+           static_cast<unsigned long long>(st.st_ino) == ino;
 }
 
 int syslogPriority(Level level) {
@@ -171,7 +172,8 @@ Message::~Message() {
     line.category = category_.name();
     line.text = buffer_.take();
     if (s.toStderr) {
-        std::string text = (s.stderrFormat == StderrFormat::Journal ? formatJournal(line) : format(line)) + "\n";
+        std::string text =
+            (s.stderrFormat == StderrFormat::Journal ? formatJournal(line) : format(line)) + "\n";
         fwrite(text.data(), 1, text.size(), stderr);
     }
     for (auto& [id, sink] : s.sinks) sink(line);

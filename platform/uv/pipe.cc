@@ -111,6 +111,15 @@ Result<Owned<PipeListener>> PipeListener::create(Loop& loop, const std::string& 
     }
     self->callback_ = std::move(callback);
     rc = uv_pipe_bind(self->raw(), path.c_str());
+    if (rc == UV_EACCES) {
+        // libuv reports a missing directory as EACCES (a compatibility quirk of uv_pipe_bind):
+        // say what really is wrong, or a technician hunts for a permission problem.
+        std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+        struct stat st;
+        if (dir.empty()) dir = "/";
+        if (::stat(dir.c_str(), &st) != 0 && errno == ENOENT)
+            return makeError(Errc::NotFound, "bind " + path + ": no such directory: " + dir);
+    }
     if (rc < 0) return uvError(rc, "bind " + path);
     self->bound_ = true;
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(self->raw()), backlog, [](uv_stream_t* s, int status) {

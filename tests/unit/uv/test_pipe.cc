@@ -143,6 +143,14 @@ TEST_CASE("pipe: connect errors, long paths and non-socket files") {
     REQUIRE_FALSE(tooLongListen.ok());
     CHECK(tooLongListen.error().code == Errc::TooLarge);
 
+    // A socket in a directory that does not exist: ENOENT, named as such (libuv says EACCES).
+    auto noDir =
+        uv::PipeListener::create(*f.loop, dir.path + "/missing/c.sock", [](uv::Owned<uv::PipeStream>) {});
+    REQUIRE_FALSE(noDir.ok());
+    CHECK(noDir.error().code == Errc::NotFound);
+    CHECK(noDir.error().message ==
+          "bind " + dir.path + "/missing/c.sock: no such directory: " + dir.path + "/missing");
+
     std::string plain = dir.path + "/plain";
     int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
     REQUIRE(fd >= 0);

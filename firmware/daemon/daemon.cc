@@ -401,8 +401,10 @@ Status Daemon::initSlave() {
     auto finder = discovery::MasterFinder::create(loop_->raw(), *parsedMode, options_.store, options_.master);
     if (!finder) return finder.takeError();
     finder_ = std::move(*finder);
-    // Masters of a term below the highest this board has seen are superseded (DESIGN.md §10).
-    finder_->setMinTerm(meta->highestTermSeen);
+    // Masters announcing a term below the highest this board has seen are superseded (DESIGN.md
+    // §10). Not for a static --master: it announces no term (its candidate reads as term 0), and
+    // the address is the operator's choice.
+    if (finder_->mode() == discovery::DiscoveryMode::Avahi) finder_->setMinTerm(meta->highestTermSeen);
     locator_ = std::make_unique<FinderLocator>(*finder_);
     sync::ReplicaConfig rc;
     rc.storeId = options_.store;

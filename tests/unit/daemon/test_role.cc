@@ -75,9 +75,10 @@ TEST_CASE("a fenced master starts as a fenced master, also with --role slave") {
     m.fenced = "store s has a master of term 1";
     auto c = chooseRole(Role::Slave, &m);
     CHECK(c.role == Role::Master);
-    CHECK(c.note ==
-          "role master from the data directory (term 0; fenced: store s has a master of term 1); --role slave "
-          "ignored");
+    CHECK(
+        c.note ==
+        "role master from the data directory (term 0; fenced: store s has a master of term 1); --role slave "
+        "ignored");
 }
 
 TEST_CASE("a slave holding a promoted master's data stays slave") {

@@ -250,25 +250,8 @@ void Daemon::reviewWatched() {
     if (!watcher_ || !master_ || !master_->fenced().empty()) return;
     auto meta = store_->meta();
     if (!meta) return;
-    // Our own announcement is among the candidates: boards are told apart by their dev id.
-    for (const auto& c : watcher_->candidates()) {
-        if (c.deviceId.empty() || c.deviceId == meta->device) continue;
-        const std::string who = c.deviceId + " at " + c.endpoint();
-        if (c.term > meta->term) {
-            fence(c.term, "store " + options_.store + " has a master of term " + std::to_string(c.term) +
-                              " (" + who + ", announced over Avahi); this board is term " +
-                              std::to_string(meta->term));
-            return;
-        }
-        // Two boards promoted at once (DESIGN.md §10): slaves follow the lowest device id of the
-        // top term (discovery/candidate_table.h); the other one steps down the same way.
-        if (c.term == meta->term && meta->term > 0 && c.deviceId < meta->device) {
-            fence(c.term, "store " + options_.store + " has two masters of term " + std::to_string(c.term) +
-                              ": " + who + " wins the tie (lowest device id) over this board, " +
-                              meta->device);
-            return;
-        }
-    }
+    if (auto s = supersededBy(options_.store, meta->device, meta->term, watcher_->candidates()))
+        fence(s->term, s->reason);
 }
 
 void Daemon::fence(uint64_t term, const std::string& reason) {
@@ -366,8 +349,8 @@ Result<std::string> Daemon::rejoin() {
         store_->dir() + "/possync-export-" + hex64(meta->generation) + "-" + utcStamp() + ".tsv";
     auto info = store_->exportSince(from, path);
     if (!info)
-        return makeError(info.error().code,
-                         "export to " + path + " failed, nothing changed: " + info.error().message);
+        return makeError(info.error().code, "export to " + path + " failed: " + info.error().message +
+                                                "; this board stays a fenced master (run rejoin again)");
     POSSYNC_TRY(store_->rejoinAsSlave());
     std::string note = "exported " + std::to_string(info->entries) + " log entries (" +
                        std::to_string(info->changes) + " changes) after seq " + std::to_string(from) +

@@ -27,4 +27,24 @@ RoleChoice chooseRole(store::Role requested, const store::Meta* data) {
     return c;
 }
 
+std::optional<Superseded> supersededBy(const std::string& store, const std::string& device, uint64_t term,
+                                       const std::vector<discovery::Candidate>& candidates) {
+    std::optional<Superseded> out;
+    for (const auto& c : candidates) {
+        // Boards are told apart by their dev id; an announcement without one proves nothing.
+        if (c.deviceId.empty() || c.deviceId == device) continue;
+        const std::string who = c.deviceId + " at " + c.endpoint();
+        if (c.term > term && (!out || c.term > out->term)) {
+            out = Superseded{c.term, "store " + store + " has a master of term " + std::to_string(c.term) +
+                                         " (" + who + ", announced over Avahi); this board is term " +
+                                         std::to_string(term)};
+        } else if (c.term == term && term > 0 && c.deviceId < device && !out) {
+            out = Superseded{term, "store " + store + " has two masters of term " + std::to_string(term) +
+                                       ": " + who + " wins the tie (lowest device id) over this board, " +
+                                       device};
+        }
+    }
+    return out;
+}
+
 }  // namespace possync::daemon

@@ -92,3 +92,47 @@ TEST_CASE("a slave holding a promoted master's data stays slave") {
     m.term = 0;
     CHECK(chooseRole(Role::Master, &m).role == Role::Slave);
 }
+
+namespace {
+
+discovery::Candidate seen(std::string dev, uint64_t term, std::string addr = "10.0.0.9") {
+    discovery::Candidate c;
+    c.deviceId = std::move(dev);
+    c.term = term;
+    c.address = std::move(addr);
+    c.port = 7700;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("a master steps down for a higher term, or for a lower device id at its own term above 0") {
+    using daemon::supersededBy;
+    // Its own announcement, anonymous ones and lower terms never count.
+    CHECK_FALSE(supersededBy("42", "till-5", 0, {seen("till-5", 0), seen("", 9), seen("till-1", 0)}));
+    CHECK_FALSE(supersededBy("42", "till-5", 2, {seen("till-1", 1), seen("till-5", 2)}));
+    auto s = supersededBy("42", "till-1", 0, {seen("till-1", 0), seen("till-5", 1, "10.0.0.5")});
+    REQUIRE(s);
+    CHECK(s->term == 1);
+    CHECK(s->reason ==
+          "store 42 has a master of term 1 (till-5 at 10.0.0.5:7700, announced over Avahi); this board is "
+          "term 0");
+    // The highest term names the reason, wherever it is listed.
+    s = supersededBy("42", "till-1", 0, {seen("till-5", 1), seen("till-7", 3), seen("till-6", 2)});
+    REQUIRE(s);
+    CHECK(s->term == 3);
+    // A tie at term 0 is a configuration conflict (two masters configured): nobody steps down.
+    CHECK_FALSE(supersededBy("42", "till-5", 0, {seen("till-1", 0)}));
+    // A tie above 0: the higher device id steps down, the lower one stays.
+    s = supersededBy("42", "till-5", 1, {seen("till-1", 1, "10.0.0.1")});
+    REQUIRE(s);
+    CHECK(s->reason ==
+          "store 42 has two masters of term 1: till-1 at 10.0.0.1:7700 wins the tie (lowest device id) over "
+          "this "
+          "board, till-5");
+    CHECK_FALSE(supersededBy("42", "till-1", 1, {seen("till-5", 1)}));
+    // A higher term wins over a tie.
+    s = supersededBy("42", "till-5", 1, {seen("till-1", 1), seen("till-9", 2)});
+    REQUIRE(s);
+    CHECK(s->term == 2);
+}

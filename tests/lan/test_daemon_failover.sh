@@ -8,6 +8,9 @@
 #      the log, writes on its directory refused with the reason, s2 stays with s1.
 #   4. `rejoin` on mA: its orphan (a write s1 never got) is in the export file; it restarts as a
 #      slave, finds s1 through Avahi and converges.
+#   5. Double promotion: s1 dies, mA and s2 are both promoted at once (term 2 each). The tie goes
+#      to the lowest device id: s2 sees mA announce term 2 and fences itself, mA stays master;
+#      s2 rejoins and follows mA.
 # Needs root (else exit 77).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,5 +72,32 @@ wait_log mA "connected to master at $(re "$S1"):7700 \(avahi possync-42-s1\)" 30
 wait_converged 30 s1 s2 mA
 ans=$(console mA status)
 [ "$(field role "$ans")" = slave ] || fail "mA is not a slave after rejoin: $ans"
+
+say "5. s1 dies; mA and s2 are promoted at once: the lowest device id (mA) keeps the store"
+S2=$(lan addr s2)
+stop_board s2
+n2=$(log_lines s2)
+board s2 s2 --role slave --store 42 --new-generation accept --listen "$S2:7700"
+wait_log s2 "connected to master at $(re "$S1"):7700" 20 "$n2"
+kill -9 "${BG_PID[s1]}"
+wait "${BG_PID[s1]}" 2>/dev/null || true
+unset "BG_PID[s1]"
+nA=$(log_lines mA)
+n2=$(log_lines s2)
+console mA promote confirm > /dev/null &
+p1=$!
+console s2 promote confirm > /dev/null &
+p2=$!
+wait $p1 || fail "promote on mA failed"
+wait $p2 || fail "promote on s2 failed"
+wait_log mA 'role master from the data directory \(promoted at term 2\)' 20 "$nA"
+wait_log s2 'role master from the data directory \(promoted at term 2\)' 20 "$n2"
+wait_log s2 'FENCED: store 42 has two masters of term 2: mA at .* wins the tie \(lowest device id\) over this board, s2' 30 "$n2"
+no_log_since mA "$nA" 'FENCED' "mA, the tie's winner"
+ans=$(console s2 rejoin)
+grep -q '^rejoin: exported ' <<< "$ans" || fail "rejoin on s2 answered: $ans"
+wait_log s2 "connected to master at $(re "$M"):7700 \(avahi possync-42-mA\)" 30 "$n2"
+put mA orders d1 after-tie
+wait_converged 30 mA s2
 
 say "PASS"

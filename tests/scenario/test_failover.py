@@ -6,8 +6,9 @@ back and rejoins (real daemons on 127.0.0.1, static discovery).
    streams from the live master, `promote` without confirm is refused and says what it sees.
 2. Both slaves stop; the master commits 5 more orders (the orphans: no slave has them) and is
    SIGKILLed. The slaves start again, still pointing at the dead master.
-3. `promote` on B is refused (no --listen). `possync console SOCKET promote` on A (no confirm
-   needed: nothing says the master is alive) answers, and A restarts itself as master: its log
+3. An order taken on A while the master is dead waits in A's outbox. `promote` on B is refused
+   (no --listen). `possync console SOCKET promote` on A (no confirm needed: nothing says the
+   master is alive) answers, applies A's queued order, and A restarts itself as master: its log
    says the role comes from the data directory, `possync info` shows term 1, a two-record history
    and the fork at seq 300; the console shows role master, term 1. A takes writes.
 4. A restarted with the same command line (--role slave) is master again.
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 from harness import POSSYNC, check, possync, run_tool, say, wait_until  # noqa: E402
-from writes import facts  # noqa: E402
+from writes import clients, device, facts  # noqa: E402
 
 STORE = "shop"
 CONSOLE = r"Daemon: console on socket"  # a started daemon answers on its console from here
@@ -94,12 +95,17 @@ def main(scn):
     b.start()
     b.wait_log(CONSOLE)
 
+    # A till on A takes an order while the master is dead: it waits in A's outbox.
+    queued = possync(a.data, "put", "orders", "queued1", "from a's till", "--no-wait").strip()
+    check(queued.startswith("queued request "), f"a write on a while the master is dead: {queued!r}")
+
     # 3. Promotion.
     ok, lines = harness.console(scn.path("b.sock"), "promote confirm")
     check(not ok and lines and "--listen" in lines[0], f"promote without --listen: {lines}")
     since = a.mark()
     _, out, _ = run_tool([POSSYNC, "console", "--socket", scn.path("a.sock"), "promote"])
     check(out.startswith("promote: promoted: generation "), f"possync console ... promote answered {out!r}")
+    check("; 1 own queued request(s) applied;" in out, f"a's queued order was not applied by promote: {out!r}")
     say(out.strip())
     a.wait_log(r"role master from the data directory \(promoted at term 1\); --role slave ignored", since=since)
     port = master_port(a, since)
@@ -110,6 +116,9 @@ def main(scn):
     check(i["role_from"].startswith("data directory"), f"role_from: {i['role_from']}")
     st = console_fields(scn.path("a.sock"), "status")
     check(st["role"] == "master" and st["term"] == "1", f"console status after promote: {st}")
+    check(has_key(a.data, "orders", "queued1"), "a's queued order is not in its table after promote")
+    row = clients(a.data).get(device(a.data))  # applied once, recorded as a master records a slave's
+    check(row is not None and row[0] == 1 and row[2] == 1 and row[3] == 0, f"a's own client record: {row}")
     for k in range(1, 4):
         possync(a.data, "put", "orders", f"after{k}", f"new master {k}")
     check(not has_key(a.data, "orders", "orphan1"), "the promoted slave has an orphan it never received")

@@ -24,6 +24,7 @@ struct StatusInfo {
     std::string store;                   // store id
     std::string device;                  // this board's device id
     uint64_t generation = 0;             // generation of the data set (printed as 16 hex digits)
+    uint64_t term = 0;                   // its failover term (DESIGN.md §10; 0: never failed over)
     uint64_t position = 0;               // seq of the last change committed (master) or applied (slave)
     std::optional<uint64_t> masterHead;  // master's head seq as last heard (slave), own head (master)
     std::optional<uint64_t> lagChanges;  // slave: head - position; nullopt when unknown
@@ -112,6 +113,13 @@ public:
     virtual Result<OutboxInfo> outbox() = 0;
     // The writing boards, in device order. An error only for a store failure.
     virtual Result<std::vector<ClientInfo>> clients() = 0;
+    // Failover (DESIGN.md §10). Slave: become the master of a new generation; without `confirmed`
+    // refused while a master of the store may still be alive (the error says what is seen).
+    // Returns a one-line note; the daemon restarts itself as master after answering.
+    virtual Result<std::string> promote(bool confirmed) = 0;
+    // Master (fenced or not): export its generation's changes to a file, become a slave. Returns
+    // a one-line note naming the file; the daemon restarts itself as a slave after answering.
+    virtual Result<std::string> rejoin() = 0;
 };
 
 }  // namespace possync::console

@@ -99,6 +99,12 @@ std::span<const Interpreter::Command> Interpreter::commands() {
          &Interpreter::outbox},
         {"clients", "clients", "writing boards: last request, last seq, applied, rejected", 0, 0,
          &Interpreter::clients},
+        {"promote", "promote [confirm]",
+         "slave: become the store's master when the master board is dead (then restarts as master)", 0, 1,
+         &Interpreter::promote},
+        {"rejoin", "rejoin",
+         "master: export this board's changes to a file and become a slave of the newer master", 0, 0,
+         &Interpreter::rejoin},
     };
     return table;
 }
@@ -160,6 +166,7 @@ Reply Interpreter::status(const Args&) {
                            .add("store", textOrDash(s.store))
                            .add("device", textOrDash(s.device))
                            .add("generation", hex64(s.generation))
+                           .add("term", s.term)
                            .add("position", s.position)
                            .add("master_head", numberOrDash(s.masterHead))
                            .add("lag_changes", numberOrDash(s.lagChanges))
@@ -313,6 +320,19 @@ Reply Interpreter::clients(const Args&) {
     Result<std::vector<ClientInfo>> list = backend_.clients();
     if (!list) return fail(list.error().message);
     return Reply{true, formatClients(*list)};
+}
+
+Reply Interpreter::promote(const Args& args) {
+    if (!args.empty() && lower(args[0]) != "confirm") return fail("usage: promote [confirm]");
+    Result<std::string> note = backend_.promote(!args.empty());
+    if (!note) return fail(note.error().message);
+    return Reply{true, Lines().add("promote", *note).take()};
+}
+
+Reply Interpreter::rejoin(const Args&) {
+    Result<std::string> note = backend_.rejoin();
+    if (!note) return fail(note.error().message);
+    return Reply{true, Lines().add("rejoin", *note).take()};
 }
 
 }  // namespace possync::console

@@ -12,7 +12,8 @@
 //   scan TABLE [PREFIX] [LIMIT]   (LIMIT alone: scan TABLE "" 50)
 //   stats                     log [N]                  loglevel [CATEGORY] [LEVEL]
 //   resync                    accept-generation        discovery
-//   outbox                    clients
+//   outbox                    clients                  promote [confirm]
+//   rejoin
 // Command names are case-insensitive; KEY and PREFIX may be given as 0x-hex.
 #pragma once
 
@@ -68,6 +69,8 @@ private:
     Reply discovery(const Args& args);
     Reply outbox(const Args& args);
     Reply clients(const Args& args);
+    Reply promote(const Args& args);
+    Reply rejoin(const Args& args);
 
     Backend& backend_;
 };

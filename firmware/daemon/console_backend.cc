@@ -13,13 +13,14 @@ namespace possync::daemon {
 
 console::StatusInfo DaemonBackend::status() {
     console::StatusInfo s;
-    s.role = daemon_.options().role;
+    s.role = store::roleName(daemon_.role());
     s.store = daemon_.options().store;
     auto meta = daemon_.store().meta();
     if (meta) {
         s.device = meta->device;
         s.generation = meta->generation;
         s.position = meta->seq;
+        s.term = meta->term;
     }
     s.uptimeS = (daemon_.loopNowMs() - daemon_.startedMs()) / 1000;
     if (auto* m = daemon_.master()) {
@@ -27,6 +28,10 @@ console::StatusInfo DaemonBackend::status() {
         s.link = "listening on " + m->address() + ", " + std::to_string(m->sessions().size()) + " slave(s)";
         s.discovery =
             daemon_.advertiser() ? "avahi " + daemon_.advertiser()->serviceName() : "none (not advertised)";
+        if (std::string why = daemon_.fencedReason(); !why.empty()) {
+            s.link = "FENCED: " + why;
+            s.waiting = "fenced: serves no slave and takes no write; run rejoin";
+        }
     } else if (auto* r = daemon_.replica()) {
         auto st = r->status();
         s.generation = st.generation;
@@ -144,14 +149,22 @@ Result<std::string> DaemonBackend::acceptGeneration() {
 
 std::vector<std::string> DaemonBackend::discovery() {
     std::vector<std::string> lines;
-    if (auto* f = daemon_.finder()) {
-        std::istringstream in(discovery::formatSnapshot(f->snapshot(), uv::Loop::wallMs()));
+    auto snapshot = [&](discovery::MasterFinder& f) {
+        std::istringstream in(discovery::formatSnapshot(f.snapshot(), uv::Loop::wallMs()));
         for (std::string line; std::getline(in, line);) lines.push_back(line);
-    } else if (auto* a = daemon_.advertiser()) {
-        lines.push_back("advertising: " + a->describe());
-    } else {
-        lines.push_back("discovery: none (this master is not advertised; --discovery static)");
+    };
+    if (auto* f = daemon_.finder()) {
+        snapshot(*f);
+        return lines;
     }
+    if (auto* a = daemon_.advertiser())
+        lines.push_back("advertising: " + a->describe());
+    else if (std::string why = daemon_.fencedReason(); !why.empty())
+        lines.push_back("discovery: not advertised (fenced)");
+    else
+        lines.push_back("discovery: none (this master is not advertised; --discovery static)");
+    // A master watches the LAN for a newer master of its store (fencing, DESIGN.md §10).
+    if (auto* w = daemon_.watcher()) snapshot(*w);
     return lines;
 }
 
@@ -179,6 +192,14 @@ Result<std::vector<console::ClientInfo>> DaemonBackend::clients() {
     out.reserve(list->size());
     for (const auto& c : *list) out.push_back({c.device, c.lastRequest, c.lastSeq, c.applied, c.rejected});
     return out;
+}
+
+Result<std::string> DaemonBackend::promote(bool confirmed) {
+    return daemon_.promote(confirmed);
+}
+
+Result<std::string> DaemonBackend::rejoin() {
+    return daemon_.rejoin();
 }
 
 }  // namespace possync::daemon

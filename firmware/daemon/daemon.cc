@@ -1,7 +1,11 @@
 #include "daemon/daemon.h"
 
-#include <csignal>
+#include <sys/stat.h>
 
+#include <csignal>
+#include <ctime>
+
+#include "base/bytes.h"
 #include "log/log.h"
 #include "uv/timer.h"
 
@@ -10,12 +14,46 @@
 #include "console/socket_console.h"
 #include "daemon/console_backend.h"
 #include "daemon/finder_locator.h"
+#include "daemon/role.h"
 #include "discovery/advertiser.h"
 #include "discovery/master_finder.h"
+#include "possync_config.h"
 
 namespace possync::daemon {
 
 POSSYNC_LOG_CATEGORY(Daemon)
+
+namespace {
+
+// The meta of an existing data directory, read without changing anything (nullopt: none yet, or
+// unreadable -- the real open that follows reports why).
+std::optional<store::Meta> peekMeta(const std::string& dir) {
+    struct stat st {};
+    if (::stat((dir + "/data.mdb").c_str(), &st) != 0) return std::nullopt;
+    store::StoreOptions ro;
+    ro.readOnly = true;
+    ro.create = false;
+    auto s = store::Store::open(dir, ro);
+    if (!s) return std::nullopt;
+    auto m = (*s)->meta();
+    if (!m) return std::nullopt;
+    return std::move(*m);
+}
+
+// "20261201T233000Z": export file names sort by time.
+std::string utcStamp() {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+}
+
+// How long the console's answer gets to leave before a restart closes its socket.
+constexpr uint64_t kRestartDelayMs = 200;
+
+}  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
     std::unique_ptr<Daemon> d(new Daemon(options));
@@ -33,13 +71,45 @@ Status Daemon::init() {
     loop_ = std::move(*loop);
     startedMs_ = loop_->nowMs();
 
+    // The role first (DESIGN.md §10): after a failover the data directory's wins over --role,
+    // and the store is opened per role (writeMap), so its meta is read from a read-only open.
+    const store::Role requested = options_.role == "master" ? store::Role::Master : store::Role::Slave;
+    std::optional<store::Meta> held = peekMeta(options_.data);
+    RoleChoice choice = chooseRole(requested, held ? &*held : nullptr);
+    role_ = choice.role;
+    if (!choice.note.empty()) {
+        if (role_ != requested)
+            LOG(Daemon, Warning) << choice.note;
+        else
+            LOG(Daemon, Info) << choice.note;
+    }
+    if (role_ == store::Role::Master && !options_.master.empty())
+        LOG(Daemon, Info) << "--master " << options_.master << " is not used while this board is the master";
+    if (role_ == store::Role::Slave && !options_.tables.empty())
+        LOG(Daemon, Info) << "--tables is not used while this board is a slave (the master's watched tables "
+                             "replicate)";
+    if (role_ == store::Role::Slave && options_.role == "master" && options_.master.empty() &&
+        (options_.discovery == "static" || !POSSYNC_HAVE_AVAHI))
+        return makeError(Errc::InvalidArgument,
+                         "this board is a slave now (" + choice.note +
+                             ") and static discovery needs --master HOST:PORT: add the store's master to its "
+                             "configuration");
+    if (choice.fromData && role_ == store::Role::Master && !options_.listenSet)
+        LOG(Daemon, Warning) << "no --listen for this promoted board: listening on the default "
+                             << options_.listen;
+
     store::StoreOptions so;
     so.mapSize = size_t(options_.mapSizeMiB) << 20;
     if (options_.mapSizeMiB && (so.mapSize >> 20) != options_.mapSizeMiB)
         return makeError(Errc::TooLarge, "--map-size is too large for this board");
     so.noSync = !options_.sync;
-    so.writeMap = options_.role == "slave";  // a FULL sync's transaction must not live in the heap
+    so.writeMap = role_ == store::Role::Slave;  // a FULL sync's transaction must not live in the heap
     so.deviceId = options_.device;
+    // A slave keeps the master's log (it may be promoted), trimmed as a master's would be.
+    so.slaveTrim.maxEntries = options_.logMaxEntries;
+    so.slaveTrim.maxBytes = options_.logMaxBytes;
+    so.slaveTrim.hardMaxEntries = options_.logHardMaxEntries;
+    so.slaveTrim.hardMaxBytes = options_.logHardMaxBytes;
     auto s = store::Store::open(options_.data, so);
     if (!s) return s.takeError();
     store_ = std::move(*s);
@@ -47,7 +117,7 @@ Status Daemon::init() {
         auto m = store_->meta();
         if (m && m->device != options_.device) POSSYNC_TRY(store_->setDeviceId(options_.device));
     }
-    POSSYNC_TRY(store_->setRole(options_.role == "master" ? store::Role::Master : store::Role::Slave));
+    POSSYNC_TRY(store_->setRole(role_));
 
     auto onSignal = [this](int signum) { shutdown(signum); };
     auto sigint = uv::Signal::create(*loop_, SIGINT, onSignal);
@@ -59,7 +129,7 @@ Status Daemon::init() {
     // A peer closing mid-write must give EPIPE, not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
-    POSSYNC_TRY(options_.role == "master" ? initMaster() : initSlave());
+    POSSYNC_TRY(role_ == store::Role::Master ? initMaster() : initSlave());
     return initConsole();
 }
 
@@ -120,17 +190,38 @@ Status Daemon::initMaster() {
     mc.trim.hardMaxEntries = options_.logHardMaxEntries;
     mc.trim.hardMaxBytes = options_.logHardMaxBytes;
     mc.onStoreUnusable = [this](const std::string& why) { exitForRestart(why); };
+    // Failover: a slave's Hello that names a higher term fences this board (DESIGN.md §10).
+    mc.onHigherTerm = [this](uint64_t term, const std::string& who) {
+        fence(term, "store " + options_.store + " has a master of term " + std::to_string(term) +
+                        " (seen in " + who + ")");
+    };
+    mc.fenced = meta->fenced;
+    // Requests this board queued while it was a slave (a crash between promote and its drain):
+    // applied here now, exactly once, as the new master applies everyone's.
+    if (meta->outboxCount && meta->fenced.empty()) {
+        auto drained = store_->drainOwnOutbox();
+        if (!drained)
+            LOG(Daemon, Warning) << "this board's own queued requests: " << drained.error().message;
+        else
+            LOG(Daemon, Info) << "applied " << *drained << " request(s) this board queued as a slave";
+    }
     auto m = sync::Master::create(*loop_, *store_, mc);
     if (!m) return m.takeError();
     master_ = std::move(*m);
     // Scripts and tests read the bound port from this line.
     LOG(Daemon, Info) << "listening on " << master_->address();
+    if (!meta->fenced.empty()) {
+        // Not advertised and serving no slave: the operator runs rejoin (README).
+        LOG(Daemon, Error) << "FENCED: " << meta->fenced << "; serving no slave, refusing writes: run rejoin";
+        return {};
+    }
     if (options_.discovery != "static") {
         discovery::AdvertiserOptions ao;
         ao.storeId = options_.store;
         ao.deviceId = meta->device;
         ao.port = master_->port();
         ao.generation = master_->generation();
+        ao.term = meta->term;
         auto adv = discovery::Advertiser::create(loop_->raw(), ao);
         if (!adv) {
             // A master without Avahi still serves slaves that are given its address.
@@ -138,8 +229,149 @@ Status Daemon::initMaster() {
         } else {
             advertiser_ = std::move(*adv);
         }
+        startWatcher();
     }
     return {};
+}
+
+void Daemon::startWatcher() {
+    auto w =
+        discovery::MasterFinder::create(loop_->raw(), discovery::DiscoveryMode::Avahi, options_.store, "");
+    if (!w) {
+        LOG(Daemon, Warning) << "not watching for a newer master of the store: " << w.error().message;
+        return;
+    }
+    watcher_ = std::move(*w);
+    watcher_->setChangeCallback([this](const discovery::Change&) { reviewWatched(); });
+    reviewWatched();
+}
+
+void Daemon::reviewWatched() {
+    if (!watcher_ || !master_ || !master_->fenced().empty()) return;
+    auto meta = store_->meta();
+    if (!meta) return;
+    if (auto s = supersededBy(options_.store, meta->device, meta->term, watcher_->candidates()))
+        fence(s->term, s->reason);
+}
+
+void Daemon::fence(uint64_t term, const std::string& reason) {
+    if (!master_ || !master_->fenced().empty()) return;
+    // The writer lock, on the loop: fencing happens once, and until it is done this board must
+    // not take another write (POS applications check `fenced` in their own transaction).
+    if (auto n = store_->noteTerm(term); !n)
+        LOG(Daemon, Error) << "noting term " << term << ": " << n.error().message;
+    const std::string full = reason + ": run rejoin to make this board a slave of the new master";
+    if (auto f = store_->fence(full); !f)
+        LOG(Daemon, Error) << "cannot record the fence in the store (writers are not refused): "
+                           << f.error().message;
+    master_->fence(full);
+    advertiser_.reset();
+    LOG(Daemon, Error) << "FENCED: " << full;
+}
+
+std::string Daemon::fencedReason() const {
+    return master_ ? master_->fenced() : std::string();
+}
+
+std::string Daemon::liveMaster() {
+    std::string seen;
+    if (replica_) {
+        auto st = replica_->status();
+        if (replica_->state() == sync::ReplicaState::Streaming)
+            seen = "linked to master " + (st.masterDevice.empty() ? std::string("?") : st.masterDevice) +
+                   " at " + st.master + ", last heard " + std::to_string(st.lastHeardMsAgo) + " ms ago";
+    }
+    // Avahi announcements are claims, not proof of life (a dead master stays listed for minutes),
+    // but the operator should know of them. A static --master says nothing about life.
+    if (finder_ && finder_->mode() == discovery::DiscoveryMode::Avahi) {
+        for (const auto& c : finder_->candidates()) {
+            if (!seen.empty()) seen += "; ";
+            seen += "announced over Avahi: " + (c.deviceId.empty() ? std::string("?") : c.deviceId) + " at " +
+                    c.endpoint() + " (term " + std::to_string(c.term) + ")";
+        }
+    }
+    return seen;
+}
+
+Result<std::string> Daemon::promote(bool confirmed) {
+    if (!replica_) return makeError(Errc::Refused, "promote is for slaves; this board is already the master");
+    if (restart_) return makeError(Errc::Busy, "this board is restarting after a role change");
+    auto state = replica_->state();
+    if (state == sync::ReplicaState::ReceivingFull || state == sync::ReplicaState::FullReplay)
+        return makeError(Errc::Busy,
+                         "a FULL sync is in progress: this board's data is not complete; promote once "
+                         "it is done (status shows the link state)");
+    if (!options_.listenSet)
+        return makeError(Errc::Refused,
+                         "this slave was started without --listen ADDR:PORT (the address it "
+                         "serves slaves on as master): add it to its configuration, restart it, "
+                         "then promote");
+    if (!confirmed) {
+        std::string seen = liveMaster();
+        if (!seen.empty())
+            return makeError(Errc::Refused,
+                             "a master of store " + options_.store + " may still be alive (" + seen +
+                                 "); if it is really gone or must be replaced: promote confirm");
+    }
+    store::PromoteOptions po;
+    if (finder_) po.minTerm = finder_->snapshot().term;  // above every term announced
+    auto r = store_->promote(po);
+    if (!r) return r.takeError();
+    replica_->stop();  // nothing more is taken from the old master
+    std::string note = "promoted: generation " + hex64(r->generation) + " (term " + std::to_string(r->term) +
+                       "), forked from " + hex64(r->parent) + " at seq " + std::to_string(r->forkSeq) + "; " +
+                       std::to_string(r->drained) +
+                       " own queued request(s) applied; restarting as master on " + options_.listen;
+    LOG(Daemon, Warning) << note;
+    restartSoon("promoted to master");
+    return note;
+}
+
+Result<std::string> Daemon::rejoin() {
+    if (!master_) return makeError(Errc::Refused, "rejoin is for a master; this board is a slave already");
+    if (restart_) return makeError(Errc::Busy, "this board is restarting after a role change");
+    auto meta = store_->meta();
+    if (!meta) return meta.takeError();
+    // No writer may commit between the export and the role change: fenced first (writers are
+    // refused with the reason) and serving no slave.
+    if (meta->fenced.empty()) {
+        const std::string why = "rejoining as a slave (console rejoin)";
+        POSSYNC_TRY(store_->fence(why));
+        master_->fence(why);
+        advertiser_.reset();
+    }
+    // What the new master may lack: this generation's own entries. Where the new master forked
+    // is not known here (its history names it: possync info there), so everything after this
+    // generation's start goes out; a root generation starts at 0 (the log as far as kept).
+    const store::HistoryRecord& own = meta->history.back();
+    const uint64_t from = own.generation == meta->generation ? own.fork : 0;
+    const std::string path =
+        store_->dir() + "/possync-export-" + hex64(meta->generation) + "-" + utcStamp() + ".tsv";
+    auto info = store_->exportSince(from, path);
+    if (!info)
+        return makeError(info.error().code, "export to " + path + " failed: " + info.error().message +
+                                                "; this board stays a fenced master (run rejoin again)");
+    POSSYNC_TRY(store_->rejoinAsSlave());
+    std::string note = "exported " + std::to_string(info->entries) + " log entries (" +
+                       std::to_string(info->changes) + " changes) after seq " + std::to_string(from) +
+                       " to " + path;
+    if (!info->complete) note += " (INCOMPLETE: the oldest were trimmed from the log before this export)";
+    note += "; rejoining as a slave (the next sync is FULL): restarting";
+    LOG(Daemon, Warning) << note;
+    restartSoon("rejoined as a slave");
+    return note;
+}
+
+void Daemon::restartSoon(const std::string& why) {
+    restart_ = true;
+    LOG(Daemon, Warning) << why << ": restarting to take the role from the data directory";
+    auto timer = uv::Timer::create(*loop_);
+    if (!timer) {
+        shutdown(0);
+        return;
+    }
+    exitTimer_ = std::move(*timer);
+    exitTimer_->start(kRestartDelayMs, 0, [this] { shutdown(0); });
 }
 
 Status Daemon::initSlave() {
@@ -152,6 +384,10 @@ Status Daemon::initSlave() {
     auto finder = discovery::MasterFinder::create(loop_->raw(), *parsedMode, options_.store, options_.master);
     if (!finder) return finder.takeError();
     finder_ = std::move(*finder);
+    // Masters announcing a term below the highest this board has seen are superseded (DESIGN.md
+    // §10). Not for a static --master: it announces no term (its candidate reads as term 0), and
+    // the address is the operator's choice.
+    if (finder_->mode() == discovery::DiscoveryMode::Avahi) finder_->setMinTerm(meta->highestTermSeen);
     locator_ = std::make_unique<FinderLocator>(*finder_);
     sync::ReplicaConfig rc;
     rc.storeId = options_.store;
@@ -210,6 +446,7 @@ void Daemon::shutdown(int signum) {
     outboxNotify_.reset();
     if (replica_) replica_->stop();
     advertiser_.reset();
+    watcher_.reset();
     loop_->stop();
 }
 
@@ -224,6 +461,7 @@ int Daemon::run() {
     replica_.reset();
     locator_.reset();
     finder_.reset();
+    watcher_.reset();
     advertiser_.reset();
     sigint_.reset();
     sigterm_.reset();

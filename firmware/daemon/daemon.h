@@ -40,8 +40,13 @@ public:
 
     // Runs until SIGINT/SIGTERM; returns the process exit code.
     int run();
+    // run() returned because the role changed in the data directory (promote, rejoin): the caller
+    // starts the program again (main.cc: execv of itself) so the new role comes from there.
+    bool restartRequested() const { return restart_; }
 
     const Options& options() const { return options_; }
+    // The role this daemon runs as: --role, or the data directory's after a failover (role.h).
+    store::Role role() const { return role_; }
     store::Store& store() { return *store_; }
     sync::Master* master() { return master_.get(); }
     sync::Replica* replica() { return replica_.get(); }
@@ -49,6 +54,19 @@ public:
     uint64_t loopNowMs() const { return loop_->nowMs(); }
     discovery::MasterFinder* finder() { return finder_.get(); }
     discovery::Advertiser* advertiser() { return advertiser_.get(); }
+    // Master: the Avahi browse that watches for a newer master of its store (none when static).
+    discovery::MasterFinder* watcher() { return watcher_.get(); }
+
+    // --- Failover (DESIGN.md §10), from the console ---
+    // Slave: becomes master of a new generation (Store::promote), answers, then restarts as master.
+    // Refused on a master, during a FULL sync, without --listen, and -- unless `confirmed` -- while
+    // a master of the store still looks alive (the error says what is seen). Returns the note.
+    Result<std::string> promote(bool confirmed);
+    // Master (fenced or not): exports the log of its generation to a file in the data directory,
+    // becomes a slave (Store::rejoinAsSlave), answers, then restarts as a slave. Returns the note.
+    Result<std::string> rejoin();
+    // Master: why it is fenced (empty: it is not).
+    std::string fencedReason() const;
 
 private:
     explicit Daemon(Options options);
@@ -58,13 +76,24 @@ private:
     Status initConsole();
     void shutdown(int signum);
     void exitForRestart(const std::string& why);
+    // Master: watch Avahi for a master of this store of a higher term (or one winning a tie).
+    void startWatcher();
+    void reviewWatched();
+    // Master: a newer master of the store exists: fence store and Master, stop advertising.
+    void fence(uint64_t term, const std::string& reason);
+    // Shuts down after the console's answer left, then run() returns with restartRequested().
+    void restartSoon(const std::string& why);
+    // What says a master of the store is still alive (empty: nothing does).
+    std::string liveMaster();
 
     Options options_;
+    store::Role role_ = store::Role::Master;
     std::unique_ptr<uv::Loop> loop_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<sync::Master> master_;
     std::unique_ptr<discovery::Advertiser> advertiser_;
     std::unique_ptr<discovery::MasterFinder> finder_;
+    std::unique_ptr<discovery::MasterFinder> watcher_;
     std::unique_ptr<sync::Locator> locator_;
     std::unique_ptr<sync::Replica> replica_;
     uv::Owned<uv::FsEvent> outboxNotify_;  // slave: a POS process queued a write
@@ -73,7 +102,8 @@ private:
     std::unique_ptr<console::SerialConsole> serialConsole_;
     std::unique_ptr<console::SocketConsole> socketConsole_;
     uv::Owned<uv::Signal> sigint_, sigterm_;
-    uv::Owned<uv::Timer> exitTimer_;  // exitForRestart(): shutdown on the next loop turn
+    uv::Owned<uv::Timer> exitTimer_;  // exitForRestart(), restartSoon(): shutdown on a later loop turn
+    bool restart_ = false;            // restartSoon(): main starts the program again
     uint64_t startedMs_ = 0;
     bool stopping_ = false;
     int exitCode_ = 0;  // 1 after a fault only a restart clears (a store LMDB cannot write)

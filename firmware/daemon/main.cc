@@ -1,7 +1,10 @@
 // possyncd: the possync daemon of one POS board (DESIGN.md §5).
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "log/log.h"
@@ -93,5 +96,18 @@ int main(int argc, char** argv) {
         fprintf(stderr, "possyncd: %s\n", d.error().message.c_str());
         return 1;
     }
-    return (*d)->run();
+    int rc = (*d)->run();
+    if (!(*d)->restartRequested()) return rc;
+    // Promote or rejoin changed the role in the data directory: the program starts again with
+    // the same arguments and takes the role from there (daemon/role.h). Same pid, so a service
+    // manager or a test harness keeps following it. The store is closed and the directory lock
+    // released first (it is O_CLOEXEC as well).
+    d->reset();
+    dirLock->reset();
+    fflush(nullptr);
+    execv("/proc/self/exe", argv);
+    // Not restarted here: exit non-zero, the packaged unit restarts us (Restart=on-failure).
+    fprintf(stderr, "possyncd: cannot restart itself (%s); exiting for the service manager to restart it\n",
+            strerror(errno));
+    return 1;
 }

@@ -90,8 +90,17 @@ const std::vector<Spec>& specs() {
         {"device", Kind::Text, "ID",
          "this board's device id (default: kept in the data directory, random at creation)", TEXT(device)},
         {"listen", Kind::Text, "ADDR:PORT",
-         "master: address and TCP port to accept slaves on (port 0: any free port)", TEXT(listen)},
-        {"master", Kind::Text, "HOST:PORT", "slave: the master's address or host name (static discovery)",
+         "master: address and TCP port to accept slaves on (port 0: any free port); slave: the address it "
+         "listens on once promoted (console promote needs it)",
+         [](Options& o, const std::string& t) -> Status {
+             o.listen = t;
+             o.listenSet = true;
+             return {};
+         },
+         [](const Options& o) { return o.listen; }},
+        {"master", Kind::Text, "HOST:PORT",
+         "slave: the master's address or host name (static discovery); on a master, used once it rejoins "
+         "as a slave",
          TEXT(master)},
         {"discovery", Kind::Text, "avahi|static",
          "slave: how to find the master (default: static with --master, else avahi); master: avahi "
@@ -340,16 +349,18 @@ Status validate(const Options& o) {
     if (!wire::isIdText(o.device))
         return makeError(Errc::InvalidArgument,
                          "--device must be at most 64 bytes without control characters");
-    if (o.role == "master") {
+    // Both addresses are checked whatever --role says: after a failover the role comes from the data
+    // directory (daemon/role.h), so a master's --master is the one it uses once it rejoins as a
+    // slave, and a slave's --listen the one it listens on once promoted.
+    if (o.role == "master" || o.listenSet) {
         auto listen = parseHostPort(o.listen, PortUse::Listen);
         if (!listen) return makeError(listen.error().code, "--listen: " + listen.error().message);
-        if (!o.master.empty())
-            return makeError(Errc::InvalidArgument, "--master is for slaves; a master uses --listen");
-    } else {
-        if (!o.master.empty()) {
-            auto master = parseHostPort(o.master, PortUse::Connect);
-            if (!master) return makeError(master.error().code, "--master: " + master.error().message);
-        }
+    }
+    if (!o.master.empty()) {
+        auto master = parseHostPort(o.master, PortUse::Connect);
+        if (!master) return makeError(master.error().code, "--master: " + master.error().message);
+    }
+    if (o.role == "slave") {
         if (o.discovery == "static" && o.master.empty())
             return makeError(Errc::InvalidArgument, "--discovery static needs --master HOST:PORT");
         if (!o.tables.empty())
@@ -402,8 +413,10 @@ std::string defaultConfigText() {
         s += "# " + std::string(spec.help) + "\n";
         std::string v = spec.get(defaults);
         std::string key = configKey(spec.name);
+        // listen too: set in a slave's file it would make the slave promotable (Options::listenSet)
+        // at an address nobody chose for it.
         bool required = std::string(spec.name) == "role" || std::string(spec.name) == "data" ||
-                        std::string(spec.name) == "store";
+                        std::string(spec.name) == "store" || std::string(spec.name) == "listen";
         std::string value = spec.kind == Kind::Number ? v : "\"" + v + "\"";
         if (v.empty() || required)
             s += "# " + key + " = " + value + "\n\n";

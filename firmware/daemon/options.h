@@ -24,6 +24,9 @@ struct Options {
     std::string store;
     std::string device;
     std::string listen = "0.0.0.0:7700";
+    // --listen was given (command line or config file): a slave may be promoted only then, since
+    // the default address is a master's, not one chosen for this board (DESIGN.md §10).
+    bool listenSet = false;
     std::string master;     // HOST:PORT, slave with static discovery
     std::string discovery;  // "avahi" or "static"; empty = static when master is set
     std::string tables;     // comma-separated watched tables (master)

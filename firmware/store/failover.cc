@@ -78,6 +78,7 @@ Result<PromoteResult> Store::promote(const PromoteOptions& options) {
         next.term = out.term;
         next.highestTermSeen = out.term;
         next.role = Role::Master;
+        next.rolePinned = true;  // a restart with the board's old --role slave stays master
         next.fenced.clear();
         // The log goes on at seq+1 (WriteTxn: meta seq + 1, the new generation in the header).
         POSSYNC_TRY(writeMeta(*txn, metaDbi_, next));
@@ -201,7 +202,8 @@ Status Store::rejoinAsSlave() {
     if (!m) return m.takeError();
     Meta next = *m;
     next.role = Role::Slave;
-    next.synced = false;  // its data left the store's history at the fork: a FULL sync next
+    next.synced = false;     // its data left the store's history at the fork: a FULL sync next
+    next.rolePinned = true;  // a restart with the board's old --role master stays slave
     next.fenced.clear();
     POSSYNC_TRY(writeMeta(*txn, metaDbi_, next));
     POSSYNC_TRY(txn->commit());

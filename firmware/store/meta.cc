@@ -29,6 +29,10 @@ static uint64_t asU64(const std::optional<Bytes>& v) {
     return (v && v->size == 8) ? getBe64(v->data) : 0;
 }
 
+bool roleFromData(const Meta& meta) {
+    return meta.rolePinned || meta.term > 0 || meta.history.size() > 1 || !meta.fenced.empty();
+}
+
 Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
     Meta m;
     auto fmt = getKey(txn, dbi, "format");
@@ -55,6 +59,9 @@ Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi dbi) {
     auto fenced = getKey(txn, dbi, "fenced");
     if (!fenced) return fenced.takeError();
     if (*fenced) m.fenced = (*fenced)->str();
+    auto pinned = getKey(txn, dbi, "role_pinned");
+    if (!pinned) return pinned.takeError();
+    m.rolePinned = asU64(*pinned) != 0;
     auto history = getKey(txn, dbi, "history");
     if (!history) return history.takeError();
     if (*history) {
@@ -108,6 +115,7 @@ Status writeMeta(lmdb::Txn& txn, lmdb::Dbi dbi, const Meta& m) {
     POSSYNC_TRY(writeMetaU64(txn, dbi, "term", m.term));
     POSSYNC_TRY(writeMetaU64(txn, dbi, "highest_term_seen", m.highestTermSeen));
     POSSYNC_TRY(txn.put(dbi, Bytes("fenced"), Bytes(m.fenced)));
+    POSSYNC_TRY(writeMetaU64(txn, dbi, "role_pinned", m.rolePinned ? 1 : 0));
     POSSYNC_TRY(writeMetaHistory(txn, dbi, m.history));
     POSSYNC_TRY(txn.put(dbi, Bytes("device"), Bytes(m.device)));
     POSSYNC_TRY(txn.put(dbi, Bytes("role"), Bytes(roleName(m.role))));

@@ -18,6 +18,8 @@
 //   highest_term_seen u64  the highest term of this store seen (Store::noteTerm)
 //   history     4 x u64 per record: this board's generation lineage (store/history.h)
 //   fenced      str  why this board is fenced (a newer master of its store exists); empty: not
+//   role_pinned u64  1 once a failover set the role (promote, rejoin): the directory's role wins
+//                    over possyncd --role from then on (daemon/role.h)
 // Keys added after format 1 are optional: a directory without them reads as term 0, history
 // [{generation, 0, 0, 0}], not fenced (no format bump).
 #pragma once
@@ -60,6 +62,7 @@ struct Meta {
     uint64_t highestTermSeen = 0;
     std::vector<HistoryRecord> history;  // oldest first; never empty once read
     std::string fenced;
+    bool rolePinned = false;
 
     bool isWatched(std::string_view table) const;
 };
@@ -68,6 +71,11 @@ inline constexpr std::string_view kMetaDb = "possync.meta";
 inline constexpr std::string_view kLogDb = "possync.log";
 inline constexpr std::string_view kDigestDb = "possync.digest";
 inline constexpr std::string_view kReservedPrefix = "possync.";
+
+// Whether this directory's role wins over possyncd --role: once a failover touched its data
+// (promoted, rejoined, fenced, or holding a promoted master's data: term > 0 or a history of more
+// than one record) the role lives here, whatever the board's installed configuration says.
+bool roleFromData(const Meta& meta);
 
 // Reads the whole meta record. Errc::NotFound when the directory has never been initialised.
 Result<Meta> readMeta(const lmdb::Txn& txn, lmdb::Dbi metaDbi);

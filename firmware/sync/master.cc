@@ -24,6 +24,11 @@ Status Master::start() {
     if (!v) return v.takeError();
     head_ = v->head;
     generation_ = v->generation;
+    {
+        auto m = store_.meta();
+        if (!m) return m.takeError();
+        term_ = m->term;
+    }
     auto listener = uv::TcpListener::create(
         loop_, config_.listen, [this](uv::Owned<uv::TcpStream> s) { onConnection(std::move(s)); });
     if (!listener)
@@ -131,7 +136,28 @@ void Master::makeRoomForPending(const std::string& host) {
     std::erase_if(sessions_, [victim](const std::unique_ptr<MasterSession>& s) { return s.get() == victim; });
 }
 
+void Master::noteHelloTerm(const MasterSession& session, uint64_t term) {
+    if (term <= term_ || !fenced_.empty()) return;
+    std::string who = "the Hello of slave " + session.device() + " from " + session.host();
+    LOG(Sync, Warning) << "store " << config_.storeId << " has a master of term " << term << " (seen in "
+                       << who << "); this board is term " << term_;
+    if (config_.onHigherTerm) config_.onHigherTerm(term, who);
+}
+
+void Master::fence(const std::string& reason) {
+    if (reason.empty()) return;
+    fenced_ = reason;
+    // Closed now, the reaper frees them: a newer master exists, so nothing this board sends from
+    // here on may reach a slave. A session in its handshake (perhaps the one whose Hello told
+    // us, on the stack) is refused by admitHello instead.
+    for (auto& s : sessions_)
+        if (!s->closed() && s->state() != SessionState::AwaitHello)
+            s->close(wire::ErrorCode::SHUTDOWN, "fenced: " + reason, nullptr);
+    LOG(Sync, Warning) << "fenced: " << reason << "; serving no slave";
+}
+
 Status Master::admitHello(const MasterSession& session) {
+    if (!fenced_.empty()) return makeError(Errc::Refused, "fenced: " + fenced_);
     uint64_t linked = 0, linkedHere = 0;
     for (auto& s : sessions_) {
         if (s.get() == &session || s->closed() || s->state() == SessionState::AwaitHello) continue;

@@ -68,6 +68,13 @@ struct MasterConfig {
     // transaction of this process (MDB_PANIC), reads included: only a restart helps (the
     // daemon exits 1 for its service manager). Unset: trims keep failing, logged.
     std::function<void(const std::string& why)> onStoreUnusable;
+
+    // Failover (DESIGN.md §10). A slave's Hello named a term above this board's (a newer master
+    // of the store exists): `who` says where it was seen. The daemon fences the board (store and
+    // Master::fence); unset: only logged.
+    std::function<void(uint64_t term, const std::string& who)> onHigherTerm;
+    // Starts fenced with this reason (the store's `fenced`): every Hello is refused.
+    std::string fenced;
 };
 
 class Master final : public SessionHost {
@@ -99,6 +106,15 @@ public:
     // Slave writes: queued, applied one at a time on a worker (the writer lock may be held by a
     // POS process for seconds), answered on the loop in the order submitted.
     void submitRequest(MasterSession& session, std::vector<uint8_t> frame) override;
+    // A slave's Hello named `term`: above this board's term, config().onHigherTerm runs.
+    void noteHelloTerm(const MasterSession& session, uint64_t term) override;
+
+    // Failover: serve no slave from now on. Closes every linked slave's link (those still in
+    // their handshake are refused when their Hello comes: admitHello says "fenced: <reason>").
+    // The store's own fence (writers refused) is the caller's.
+    void fence(const std::string& reason);
+    const std::string& fenced() const { return fenced_; }
+    uint64_t term() const { return term_; }
 
     std::vector<SessionInfo> sessions() const;
     // Wakes every session (new commits).
@@ -108,7 +124,7 @@ public:
 
 private:
     Master(uv::Loop& loop, store::Store& store, MasterConfig config)
-        : loop_(loop), time_(loop), store_(store), config_(std::move(config)) {}
+        : loop_(loop), time_(loop), store_(store), config_(std::move(config)), fenced_(config_.fenced) {}
     Status start();
     void onConnection(uv::Owned<uv::TcpStream> stream);
     // Makes room for one more link without a Hello from `host`: drops the oldest such link
@@ -143,6 +159,8 @@ private:
     uint64_t nextSessionId_ = 1;
     uint64_t head_ = 0;
     uint64_t generation_ = 0;
+    uint64_t term_ = 0;   // this board's failover term (store meta), read at start
+    std::string fenced_;  // why this master serves no slave (empty: it serves)
     bool stopping_ = false;
 };
 

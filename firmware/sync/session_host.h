@@ -56,6 +56,14 @@ public:
     // The Master does it on a worker thread (it may wait for LMDB's writer lock); this default
     // applies it at once (unit tests).
     virtual void submitRequest(MasterSession& session, std::vector<uint8_t> frame);
+    // Failover (DESIGN.md §10): `session`'s Hello carried `term` (Hello.term, the highest term of
+    // the store its slave has seen). MasterSession::onHello calls it before admitHello, so a
+    // master that learns here that it was superseded fences itself and refuses this very Hello.
+    // The default ignores it.
+    virtual void noteHelloTerm(const MasterSession& session, uint64_t term) {
+        (void)session;
+        (void)term;
+    }
 };
 
 }  // namespace possync::sync

@@ -18,7 +18,8 @@ from consolelib import (Failure, Harness, PROMPT, Terminal, check, digest, main,
                         parse_table, put, wait_until)
 
 COMMANDS = ["help", "version", "status", "peers", "tables", "get", "scan", "stats", "log",
-            "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients"]
+            "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients",
+            "promote", "rejoin"]
 
 
 def start_console_slave(h, master, name):

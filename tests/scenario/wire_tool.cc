@@ -6,6 +6,7 @@
 // (wire/messages.h, wire/change_model.h).
 //   wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]   GEN: hex digits;
 //                                          N: this build's protocol version unless given
+//                   [--term T]            the highest failover term the slave has seen
 //                   [--store-bytes N]     a hostile peer's store id: S repeated to N bytes
 //   wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]
 //   wire_tool change --generation GEN --first F --last L --table T --key K --value V
@@ -21,7 +22,7 @@
 //                                          "Hello store=s1 ... state=RESUMING position=GEN:SEQ";
 //                                          exit 1 when it fails verification
 //   wire_tool rogue-slave --port P --store S [--device D] [--resuming GEN:SEQ] [--version N]
-//                   [--max-frame B] [--timeout-ms T] [--no-wait 1]
+//                   [--max-frame B] [--timeout-ms T] [--no-wait 1] [--term T]
 //                                          a slave on 127.0.0.1:P: sends a Hello, prints the
 //                                          Welcome ("Welcome ..." as decode prints it), then one
 //                                          hand-built WriteRequest per stdin line, each answered
@@ -75,7 +76,7 @@ int usage() {
     fprintf(
         stderr,
         "usage: wire_tool hello --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
-        "                       [--store-bytes N]\n"
+        "                       [--store-bytes N] [--term T]\n"
         "       wire_tool welcome --generation GEN --head H --mode full|incremental [--device D]\n"
         "       wire_tool change --generation GEN --first F --last L --table T --key K --value V\n"
         "       wire_tool chunk --generation GEN --seq S --number N --last 0|1 --table T --key K --value V\n"
@@ -84,8 +85,8 @@ int usage() {
         "       wire_tool ping\n"
         "       wire_tool decode HEX\n"
         "       wire_tool rogue-slave --port P --store S [--device D] [--resuming GEN:SEQ] [--version N]\n"
-        "                             [--max-frame B] [--timeout-ms T] [--no-wait 1]   (requests on "
-        "stdin)\n");
+        "                             [--max-frame B] [--timeout-ms T] [--no-wait 1] [--term T]   (requests "
+        "on stdin)\n");
     return 2;
 }
 
@@ -128,6 +129,9 @@ int runHello(const Options& o) {
     h.protocolVersion = static_cast<uint32_t>(*version);
     h.storeId = store;
     h.deviceId = device;
+    auto term = parseU64(option(o, "term", "0"));
+    if (!term) return fail("--term takes a number");
+    h.term = *term;
     std::string resuming = option(o, "resuming");
     if (!resuming.empty()) {
         auto colon = resuming.find(':');
@@ -434,6 +438,9 @@ int runRogueSlave(const Options& o) {
     h.protocolVersion = static_cast<uint32_t>(*version);
     h.storeId = store;
     h.deviceId = device;
+    auto term = parseU64(option(o, "term", "0"));
+    if (!term) return fail("--term takes a number");
+    h.term = *term;
     if (std::string resuming = option(o, "resuming"); !resuming.empty()) {
         auto colon = resuming.find(':');
         auto gen = parseHex64(resuming.substr(0, colon));

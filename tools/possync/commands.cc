@@ -226,9 +226,10 @@ int cmdInfo(store::Store& s) {
         if (r.parent) history += " (from " + hex64(r.parent) + " at " + std::to_string(r.fork) + ")";
         history += " term " + std::to_string(r.term);
     }
-    printf("term: %llu\nhighest_term_seen: %llu\nhistory: %s\nfenced: %s\n", (unsigned long long)m->term,
-           (unsigned long long)m->highestTermSeen, history.c_str(),
-           m->fenced.empty() ? "no" : m->fenced.c_str());
+    printf("term: %llu\nhighest_term_seen: %llu\nhistory: %s\nfenced: %s\nrole_from: %s\n",
+           (unsigned long long)m->term, (unsigned long long)m->highestTermSeen, history.c_str(),
+           m->fenced.empty() ? "no" : m->fenced.c_str(),
+           store::roleFromData(*m) ? "data directory (after a failover)" : "possyncd --role");
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <vector>
 
 #include "console/backend.h"
 
@@ -80,6 +81,18 @@ public:
         if (clientsError) return *clientsError;
         return clientList;
     }
+    Result<std::string> promote(bool confirmed) override {
+        promoteCalls.push_back(confirmed);
+        if (statusInfo.role != "slave") return makeError(Errc::Refused, "promote is for slaves");
+        if (!confirmed && masterAlive)
+            return makeError(Errc::Refused, "a master may still be alive; if it is gone: promote confirm");
+        return std::string("promoted");
+    }
+    Result<std::string> rejoin() override {
+        ++rejoins;
+        if (statusInfo.role != "master") return makeError(Errc::Refused, "rejoin is for a master");
+        return std::string("exported 3 log entries to /d/x.tsv");
+    }
 
     StatusInfo statusInfo;
     std::vector<PeerInfo> peerList;
@@ -91,6 +104,9 @@ public:
     size_t lastScanLimit = 0;
     int resyncs = 0;
     int accepts = 0;
+    bool masterAlive = false;
+    std::vector<bool> promoteCalls;
+    int rejoins = 0;
 };
 
 }  // namespace possync::console::test

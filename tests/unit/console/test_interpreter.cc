@@ -78,6 +78,7 @@ TEST_CASE("status prints every field as key: value") {
           "store: shop1\n"
           "device: till-2\n"
           "generation: 0123456789abcdef\n"
+          "term: 0\n"
           "position: 41\n"
           "master_head: 42\n"
           "lag_changes: 1\n"
@@ -109,9 +110,10 @@ TEST_CASE("version, help and help COMMAND") {
     CHECK(r.ok);
     for (const char* cmd :
          {"help", "version", "status", "peers", "tables", "get TABLE KEY", "scan TABLE [PREFIX] [LIMIT]",
-          "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients"})
+          "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients",
+          "promote [confirm]", "rejoin"})
         CHECK_MESSAGE(r.text.find(cmd) != std::string::npos, cmd);
-    CHECK(countLines(r.text) == 15);
+    CHECK(countLines(r.text) == 17);
 
     r = in.execute("help get");
     CHECK(r.ok);
@@ -401,4 +403,36 @@ TEST_CASE("wrong arity, unknown commands, bad quoting and blank lines") {
     r = in.execute("   ");
     CHECK(r.ok);
     CHECK(r.text.empty());
+}
+
+TEST_CASE("promote [confirm] and rejoin pass through to the backend; anything else is a usage error") {
+    FakeBackend backend;
+    Interpreter in(backend);
+    Reply r = in.execute("promote");
+    CHECK(r.ok);
+    CHECK(r.text == "promote: promoted\n");
+    backend.masterAlive = true;
+    r = in.execute("promote");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: a master may still be alive; if it is gone: promote confirm\n");
+    r = in.execute("PROMOTE Confirm");
+    CHECK(r.ok);
+    CHECK(backend.promoteCalls == std::vector<bool>{false, false, true});
+    CHECK(in.execute("promote now").text == "error: usage: promote [confirm]\n");
+    CHECK(in.execute("promote confirm twice").text == "error: usage: promote [confirm]\n");
+    CHECK(backend.promoteCalls.size() == 3);  // a usage error never reaches the backend
+
+    r = in.execute("rejoin");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: rejoin is for a master\n");
+    backend.statusInfo.role = "master";
+    r = in.execute("rejoin");
+    CHECK(r.ok);
+    CHECK(r.text == "rejoin: exported 3 log entries to /d/x.tsv\n");
+    CHECK(in.execute("rejoin now").text == "error: usage: rejoin\n");
+    CHECK(backend.rejoins == 2);
+    backend.statusInfo.role = "master";
+    r = in.execute("promote");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: promote is for slaves\n");
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "daemon/options.h"
 
@@ -40,4 +41,44 @@ TEST_CASE("a float, a huge float or a negative number for an integer option is r
         CHECK(r.error().message.find("window") != std::string::npos);
         CHECK(o.window == before);
     }
+}
+
+namespace {
+
+Result<ParseOutcome> parse(std::vector<std::string> args, Options& o) {
+    std::vector<char*> argv{const_cast<char*>("possyncd")};
+    for (auto& a : args) argv.push_back(a.data());
+    return parseOptions(static_cast<int>(argv.size()), argv.data(), o);
+}
+
+}  // namespace
+
+TEST_CASE("failover: a slave takes --listen (its address once promoted), a master --master") {
+    Options slave;
+    REQUIRE(parse({"--role", "slave", "--data", "d", "--store", "s", "--master", "127.0.0.1:7000"}, slave));
+    CHECK_FALSE(slave.listenSet);  // the default address is no reason to allow promote
+    CHECK(validate(slave).ok());
+    REQUIRE(parse({"--listen", "127.0.0.1:7701"}, slave));
+    CHECK(slave.listenSet);
+    CHECK(slave.listen == "127.0.0.1:7701");
+    CHECK(validate(slave).ok());
+    Options bad = slave;
+    REQUIRE(parse({"--listen", "nowhere"}, bad));
+    auto r = validate(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("--listen") == 0);
+
+    Options fromFile;
+    REQUIRE(load("listen = \"127.0.0.1:0\"\n", fromFile).ok());
+    CHECK(fromFile.listenSet);
+
+    Options master;
+    REQUIRE(parse({"--role", "master", "--data", "d", "--store", "s", "--listen", "127.0.0.1:0", "--master",
+                   "127.0.0.1:7000"},
+                  master));
+    CHECK(validate(master).ok());  // used only once the data directory makes it a slave
+    REQUIRE(parse({"--master", "127.0.0.1:notaport"}, master));
+    r = validate(master);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("--master") == 0);
 }

@@ -315,6 +315,10 @@ TEST_CASE("promote: refused before a sync and during a FULL, then a child genera
     CHECK(after.term == 5);
     REQUIRE(after.history.size() == 2);
     CHECK(after.history.back() == HistoryRecord{p->generation, before.generation, before.seq, 5});
+    // The role lives in the directory from now on (possyncd --role no longer decides).
+    CHECK_FALSE(before.rolePinned);
+    CHECK(after.rolePinned);
+    CHECK(store::roleFromData(after));
     // The log goes on at seq+1, in the new generation; the old entries stay.
     put(*st.a.s, "orders", "after", "1");
     auto log = logOf(*st.a.s);
@@ -454,6 +458,10 @@ TEST_CASE("fence, export of the changes after the fork, rejoin") {
     CHECK_FALSE(m.synced);
     CHECK(m.fenced.empty());
     CHECK(m.history.size() == 1);
+    // A root generation at term 0 that rejoined: only the pin keeps it a slave across restarts.
+    CHECK(m.term == 0);
+    CHECK(m.rolePinned);
+    CHECK(store::roleFromData(m));
 }
 
 TEST_CASE("a directory from before failover reads as term 0, its own root, not fenced") {
@@ -462,7 +470,7 @@ TEST_CASE("a directory from before failover reads as term 0, its own root, not f
     {
         auto txn = lmdb::Txn::begin(old.s->env(), true);
         REQUIRE_OK(txn);
-        for (const char* k : {"term", "highest_term_seen", "history", "fenced"})
+        for (const char* k : {"term", "highest_term_seen", "history", "fenced", "role_pinned"})
             REQUIRE_OK(txn->del(old.s->metaDbi(), Bytes(k)));
         REQUIRE_OK(txn->commit());
     }
@@ -470,6 +478,8 @@ TEST_CASE("a directory from before failover reads as term 0, its own root, not f
     CHECK(m.term == 0);
     CHECK(m.fenced.empty());
     CHECK(m.history == std::vector<HistoryRecord>{{m.generation, 0, 0, 0}});
+    CHECK_FALSE(m.rolePinned);
+    CHECK_FALSE(store::roleFromData(m));  // possyncd --role decides, as before failover existed
     put(*old.s, "orders", "k", "v");
     CHECK(old.s->resumePlan(m.generation, m.seq)->kind == ResumePlan::Incremental);
 }

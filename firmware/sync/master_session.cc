@@ -317,10 +317,10 @@ Status MasterSession::onHello(const wire::Hello* hello) {
     if (hello->term() > view->term) {
         // The slave follows a master of a higher term: this one was superseded (a slave was
         // promoted while it was away). It serves nothing more (DESIGN.md §10).
-        std::string why = "this master is of term " + std::to_string(view->term) +
+        std::string why = "superseded: this master is of term " + std::to_string(view->term) +
                           " but the slave has seen term " + std::to_string(hello->term()) +
                           ": a newer master of the store exists";
-        master_.supersededBy(hello->term(), device_);
+        master_.noteHelloTerm(*this, hello->term());
         (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::SUPERSEDED, why));
         refuse(why, "superseded");
         return makeError(Errc::Closed, "refused");

@@ -44,22 +44,15 @@ public:
         (void)session;
         return {};
     }
-    // Failover (DESIGN.md §10): a slave's Hello says it has seen `term`, higher than this
-    // master's: a newer master of the store exists (this one is to be fenced). The Hello is
-    // refused. The default only lets the refusal go (unit tests).
-    virtual void supersededBy(uint64_t term, const std::string& device) {
-        (void)term;
-        (void)device;
-    }
     // A verified WriteRequest frame from `session`'s slave: apply it through the store
     // (Store::applyRequest) and answer with session.requestDone(), in the order submitted.
     // The Master does it on a worker thread (it may wait for LMDB's writer lock); this default
     // applies it at once (unit tests).
     virtual void submitRequest(MasterSession& session, std::vector<uint8_t> frame);
     // Failover (DESIGN.md §10): `session`'s Hello carried `term` (Hello.term, the highest term of
-    // the store its slave has seen). MasterSession::onHello calls it before admitHello, so a
-    // master that learns here that it was superseded fences itself and refuses this very Hello.
-    // The default ignores it.
+    // the store its slave has seen), higher than this master's: a newer master of the store
+    // exists. MasterSession::onHello calls it, then refuses the Hello (SUPERSEDED); the Master
+    // fences itself. The default ignores it (unit tests record it).
     virtual void noteHelloTerm(const MasterSession& session, uint64_t term) {
         (void)session;
         (void)term;

@@ -6,7 +6,7 @@ fenced (real daemons on 127.0.0.1, static discovery).
    is SIGKILLed; A starts again and is promoted from its console (term 1).
 2. The old master starts again with its directory. A slave's Hello naming term 1 (wire_tool
    rogue-slave --term 1: the real slaves' Hello.term is the sync layer's part) reaches it: the
-   Hello is refused with "fenced: ...", the log says FENCED with the term and where it was seen,
+   Hello is refused ("superseded: ..."), the log says FENCED with the term and where it was seen,
    the console's status says FENCED, and a write on its directory is refused with the reason.
 3. Restarted (--role slave on its command line even), it is still a fenced master: every Hello
    is refused, term 0 too.
@@ -77,7 +77,7 @@ def main(scn):
     check(not answer.startswith("Welcome generation="),
           "the old master accepted a Hello naming term 1: MasterSession::onHello must pass Hello.term to "
           "SessionHost::noteHelloTerm before admitHello")
-    check(answer.startswith("Welcome refused") and "fenced: " in answer, f"a term-1 Hello got: {answer}")
+    check(answer.startswith("Welcome refused") and "superseded: " in answer, f"a term-1 Hello got: {answer}")
     say(f"term-1 Hello: {answer}")
     old.wait_log(r"FENCED: store shop has a master of term 1 \(seen in the Hello of slave probe")
     i = info(old.data)

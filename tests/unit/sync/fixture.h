@@ -218,9 +218,9 @@ public:
         v.logFirst = info->first;
         return v;
     }
-    void supersededBy(uint64_t term, const std::string& device) override {
+    void noteHelloTerm(const sync::MasterSession& session, uint64_t term) override {
         supersededTerm = term;
-        supersededDevice = device;
+        supersededDevice = session.device();
     }
     std::shared_ptr<sync::Snapshot> snapshotForFull() override {
         ++snapshotsMade;

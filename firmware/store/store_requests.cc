@@ -86,7 +86,17 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
                                              const std::string* rejected) {
     std::string device(wire::textOf(req->device_id()));
     const uint64_t id = req->request_id();
-    auto done = [](RequestOutcome o) { return BatchStep{std::move(o), false, {}}; };
+    auto done = [](RequestOutcome o) {
+        BatchStep step;
+        step.outcome = std::move(o);
+        return step;
+    };
+    auto rerun = [](std::string why) {
+        BatchStep step;
+        step.rerun = true;
+        step.reason = std::move(why);
+        return step;
+    };
     // Refused before anything of it is written: no log entry, no record (seq 0).
     auto refuse = [&](std::string why) { return done(RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false}); };
     // The device id keys possync.clients and possync.results: an empty one is no LMDB key at all
@@ -158,7 +168,7 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
             reason = clipped(a.error());
             // A failed condition is checked before any change: nothing to take back, the batch
             // goes on in this transaction. Anything else may have written part of the request.
-            if (a.error().code != Errc::Rejected || w.writes() != writesBefore) return BatchStep{{}, true, reason};
+            if (a.error().code != Errc::Rejected || w.writes() != writesBefore) return rerun(reason);
             w.clearRejection();
         }
     }
@@ -174,7 +184,7 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
         // over the limit while applying, the request's own doing, rejected (a rejection's entry
         // has no changes). It was an error before group commit, which the slave met again on
         // every link; in a batch it would fail the requests of every other slave too.
-        if (seq.error().code == Errc::TooLarge && reason.empty()) return BatchStep{{}, true, clipped(seq.error())};
+        if (seq.error().code == Errc::TooLarge && reason.empty()) return rerun(clipped(seq.error()));
         return seq.takeError();
     }
     return done(RequestOutcome{RequestResult{id, !reason.empty(), *seq, reason}, false});

@@ -286,7 +286,8 @@ private:
     struct BatchStep;
     // One request of applyRequests in its open transaction; `rejected`: log it as rejected for
     // this reason without applying it (it failed part-way in an earlier run of the batch).
-    Result<BatchStep> applyInBatch(WriteTxn& w, const wire::WriteRequest* request, const std::string* rejected);
+    Result<BatchStep> applyInBatch(WriteTxn& w, const wire::WriteRequest* request,
+                                   const std::string* rejected);
     Store(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
     Status init();
     // Opens an existing directory's handles from a read transaction (no writer lock); false when

@@ -98,7 +98,9 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
         return step;
     };
     // Refused before anything of it is written: no log entry, no record (seq 0).
-    auto refuse = [&](std::string why) { return done(RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false}); };
+    auto refuse = [&](std::string why) {
+        return done(RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false});
+    };
     // The device id keys possync.clients and possync.results: an empty one is no LMDB key at all
     // (it would fail every request of that peer as a retryable error, forever).
     if (device.empty() || !wire::isIdText(device)) return refuse("request without a valid device id");
@@ -113,10 +115,10 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
             if (!stored) return stored.takeError();
             if (*stored) return done(RequestOutcome{**stored, true});
             return done(RequestOutcome{
-                RequestResult{id, true, (*client)->lastSeq,
-                              "request " + std::to_string(id) + " of " + device +
-                                  " was handled before (its last is " +
-                                  std::to_string((*client)->lastRequest) + ") and its outcome is no longer kept"},
+                RequestResult{
+                    id, true, (*client)->lastSeq,
+                    "request " + std::to_string(id) + " of " + device + " was handled before (its last is " +
+                        std::to_string((*client)->lastRequest) + ") and its outcome is no longer kept"},
                 true});
         }
     }
@@ -130,7 +132,9 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
 
     // Clipped as the log entry's origin clips it, so the master's stored outcome, its
     // WriteResult and every slave's record say the same words.
-    auto clipped = [](const Error& e) { return std::string(wire::clipUtf8(e.message, wire::kMaxReasonBytes)); };
+    auto clipped = [](const Error& e) {
+        return std::string(wire::clipUtf8(e.message, wire::kMaxReasonBytes));
+    };
     std::string reason;
     if (rejected) {
         reason = *rejected;
@@ -145,7 +149,9 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
                 for (const wire::Change* c : *changes) {
                     std::string_view table = wire::tableOf(c);
                     switch (c->op()) {
-                        case wire::Op::PUT: POSSYNC_TRY(w.put(table, wire::keyOf(c), wire::valueOf(c))); break;
+                        case wire::Op::PUT:
+                            POSSYNC_TRY(w.put(table, wire::keyOf(c), wire::valueOf(c)));
+                            break;
                         case wire::Op::DEL: {
                             auto d = w.del(table, wire::keyOf(c));
                             if (!d) return d.takeError();
@@ -190,7 +196,8 @@ Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteReque
     return done(RequestOutcome{RequestResult{id, !reason.empty(), *seq, reason}, false});
 }
 
-Result<std::vector<RequestOutcome>> Store::applyRequests(std::span<const wire::WriteRequest* const> requests) {
+Result<std::vector<RequestOutcome>> Store::applyRequests(
+    std::span<const wire::WriteRequest* const> requests) {
     // Index -> reason: requests that failed after writing part of themselves in an earlier run.
     // Each rerun adds one, so there are at most requests.size() reruns.
     std::map<size_t, std::string> rejected;
@@ -199,7 +206,8 @@ Result<std::vector<RequestOutcome>> Store::applyRequests(std::span<const wire::W
         if (!begun) return begun.takeError();
         WriteTxn w(std::move(*begun));
         if (w.forwarding())
-            return makeError(Errc::Refused, dir_ + " belongs to a slave board: it does not apply forwarded writes");
+            return makeError(Errc::Refused,
+                             dir_ + " belongs to a slave board: it does not apply forwarded writes");
         std::vector<RequestOutcome> outcomes;
         outcomes.reserve(requests.size());
         bool rerun = false, logged = false;

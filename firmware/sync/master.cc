@@ -340,8 +340,8 @@ void Master::onRequestsApplied(const std::shared_ptr<RequestBatch>& batch) {
     }
     if (!batch->result) {
         stats_.error("request_apply");
-        LOG(Sync, Warning) << "cannot apply " << batch->jobs.size() << " write request(s): "
-                           << batch->result.error().message;
+        LOG(Sync, Warning) << "cannot apply " << batch->jobs.size()
+                           << " write request(s): " << batch->result.error().message;
         // Nothing of the batch was committed, so every request in it is handled as a failed one
         // was alone: its slave resends it on its next link (exactly once: nothing was recorded),
         // and the requests that link sent after it with it. Applying those now would leave a

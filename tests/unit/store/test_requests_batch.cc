@@ -164,9 +164,8 @@ void checkSameOutcome(const store::RequestOutcome& a, const store::RequestOutcom
 }
 
 Req putReq(std::string device, uint64_t id, std::string table, std::string key, std::string value) {
-    return Req{std::move(device), id, [=](wire::RequestWriter& w) {
-                   w.change(table, wire::Op::PUT, Bytes(key), Bytes(value));
-               }};
+    return Req{std::move(device), id,
+               [=](wire::RequestWriter& w) { w.change(table, wire::Op::PUT, Bytes(key), Bytes(value)); }};
 }
 
 // The last item: stock/cola must still hold `expect`; take one and record the order.
@@ -402,7 +401,8 @@ TEST_SUITE("store.requests.batch") {
         const uint64_t head = m->meta()->seq;
         const std::string big(16 << 10, 'v');
         std::vector<Req> list;
-        for (uint64_t i = 1; i <= 32; ++i) list.push_back(putReq("till1", i, "orders", "o" + std::to_string(i), big));
+        for (uint64_t i = 1; i <= 32; ++i)
+            list.push_back(putReq("till1", i, "orders", "o" + std::to_string(i), big));
         Frames f(list, m->meta()->generation);
         auto r = m->applyRequests(f.span());
         REQUIRE_FALSE(r.ok());

@@ -12,9 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "fixture.h"
 #include "uv/loop.h"
 #include "uv/timer.h"
+
+#include "fixture.h"
 
 using namespace possync;
 using namespace possync::test;
@@ -159,7 +160,8 @@ TEST_CASE("master: a backlog of two slaves' requests is group-committed, each an
             REQUIRE_OK(st);
             if (id <= kQueued) CHECK(st->kind == store::RequestState::Committed);
             if (id == kQueued + 1) {
-                CHECK((st->kind == store::RequestState::Committed || st->kind == store::RequestState::Rejected));
+                CHECK((st->kind == store::RequestState::Committed ||
+                       st->kind == store::RequestState::Rejected));
                 if (st->kind == store::RequestState::Committed) ++lastWinners;
             }
             CHECK(st->seq > prevSeq);

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -173,8 +174,15 @@ public:
     // generation) is rejected without a log entry (seq 0) and touches nothing. No in-process
     // listener is called: the daemon runs this on a worker thread (it may wait for the writer
     // lock) and wakes its sessions on the loop. Errors (disk, map full, Busy) are not outcomes:
-    // the request may be retried.
+    // the request may be retried. A batch of one (applyRequests).
     Result<RequestOutcome> applyRequest(const wire::WriteRequest* request);
+    // Group commit: the requests in order, each exactly as applyRequest applies it alone (its
+    // own log entry and seq, its conditions checked on the data the earlier ones left, its own
+    // outcome record; a rejected one applies nothing but the others go on; a duplicate gets its
+    // stored outcome), in ONE LMDB transaction: one fsync and one notify touch for the batch.
+    // An outcome per request, in order. An error (disk, map full, Busy, Refused) aborts the
+    // whole batch: nothing of it is committed and every request may be retried.
+    Result<std::vector<RequestOutcome>> applyRequests(std::span<const wire::WriteRequest* const> requests);
     // Slave: the outbox, its requests in id order after `after` (fn returns false to stop; the
     // bytes are valid during the call), this board's request outcomes, and the bound.
     Result<OutboxInfo> outboxInfo();
@@ -275,6 +283,11 @@ public:
     Result<std::shared_ptr<void>> lockFull();
 
 private:
+    struct BatchStep;
+    // One request of applyRequests in its open transaction; `rejected`: log it as rejected for
+    // this reason without applying it (it failed part-way in an earlier run of the batch).
+    Result<BatchStep> applyInBatch(WriteTxn& w, const wire::WriteRequest* request,
+                                   const std::string* rejected);
     Store(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
     Status init();
     // Opens an existing directory's handles from a read transaction (no writer lock); false when

@@ -1,6 +1,8 @@
 // Store: slave writes forwarded to the master (DESIGN.md §9): the master's exactly-once apply of
 // a request, and a slave's view of its outbox.
 #include <cstring>
+#include <map>
+#include <span>
 
 #include "log/log.h"
 
@@ -69,106 +71,178 @@ bool retryable(const Error& e) {
 
 }  // namespace
 
-Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
+// What became of one request of a batch in the open transaction.
+struct Store::BatchStep {
+    RequestOutcome outcome;
+    // The request failed after some of its changes were written: the transaction cannot take
+    // them back, so the batch runs again from its start with this request logged as rejected
+    // for `reason` without applying it (as applyRequest did before group commit: a rejection
+    // is decided, the writer lock released, the rejection logged in a new transaction).
+    bool rerun = false;
+    std::string reason;
+};
+
+Result<Store::BatchStep> Store::applyInBatch(WriteTxn& w, const wire::WriteRequest* req,
+                                             const std::string* rejected) {
     std::string device(wire::textOf(req->device_id()));
     const uint64_t id = req->request_id();
-    auto begun = beginWrite();
-    if (!begun) return begun.takeError();
-    std::optional<WriteTxn> w(std::move(*begun));
-    if (w->forwarding())
-        return makeError(Errc::Refused,
-                         dir_ + " belongs to a slave board: it does not apply forwarded writes");
-    auto refuse = [&](std::string why) -> RequestOutcome {
-        w->abort();
-        return RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false};
+    auto done = [](RequestOutcome o) {
+        BatchStep step;
+        step.outcome = std::move(o);
+        return step;
+    };
+    auto rerun = [](std::string why) {
+        BatchStep step;
+        step.rerun = true;
+        step.reason = std::move(why);
+        return step;
+    };
+    // Refused before anything of it is written: no log entry, no record (seq 0).
+    auto refuse = [&](std::string why) {
+        return done(RequestOutcome{RequestResult{id, true, 0, std::move(why)}, false});
     };
     // The device id keys possync.clients and possync.results: an empty one is no LMDB key at all
     // (it would fail every request of that peer as a retryable error, forever).
     if (device.empty() || !wire::isIdText(device)) return refuse("request without a valid device id");
-    // A request this device had handled before: its stored outcome, nothing applied (nullopt: new).
-    auto handledBefore = [&]() -> Result<std::optional<RequestOutcome>> {
-        auto client = findClient(w->txn_, requestDbs_, device);
-        if (!client) return client.takeError();
-        if (!*client || id > (*client)->lastRequest) return std::optional<RequestOutcome>();
-        auto stored = findResult(w->txn_, requestDbs_, device, id);
-        if (!stored) return stored.takeError();
-        w->abort();
-        if (*stored) return std::optional<RequestOutcome>(RequestOutcome{**stored, true});
-        return std::optional<RequestOutcome>(RequestOutcome{
-            RequestResult{id, true, (*client)->lastSeq,
-                          "request " + std::to_string(id) + " of " + device +
-                              " was handled before (its last is " + std::to_string((*client)->lastRequest) +
-                              ") and its outcome is no longer kept"},
-            true});
-    };
+    // A request this device had handled before (in an earlier transaction, earlier in this
+    // batch, or by another writer while a rerun waited for the writer lock): its stored outcome,
+    // nothing applied.
     {
-        auto before = handledBefore();
-        if (!before) return before.takeError();
-        if (*before) return std::move(**before);
+        auto client = findClient(w.txn_, requestDbs_, device);
+        if (!client) return client.takeError();
+        if (*client && id <= (*client)->lastRequest) {
+            auto stored = findResult(w.txn_, requestDbs_, device, id);
+            if (!stored) return stored.takeError();
+            if (*stored) return done(RequestOutcome{**stored, true});
+            return done(RequestOutcome{
+                RequestResult{
+                    id, true, (*client)->lastSeq,
+                    "request " + std::to_string(id) + " of " + device + " was handled before (its last is " +
+                        std::to_string((*client)->lastRequest) + ") and its outcome is no longer kept"},
+                true});
+        }
     }
     if (id == 0) return refuse("request id 0");
     // A request written against an ancestor of this generation (queued on a slave before a
     // promotion) applies: its conditions are checked on the data here, as any request's.
-    if (req->generation() != w->meta().generation && !sharedUpTo(w->meta().history, req->generation()))
+    if (req->generation() != w.meta().generation && !sharedUpTo(w.meta().history, req->generation()))
         return refuse("written against generation " + hex64(req->generation()) +
-                      "; the master holds generation " + hex64(w->meta().generation));
-    if (auto p = malformed(req, w->meta(), maxKeySize()); !p.empty()) return refuse(p);
+                      "; the master holds generation " + hex64(w.meta().generation));
+    if (auto p = malformed(req, w.meta(), maxKeySize()); !p.empty()) return refuse(p);
 
-    auto apply = [&]() -> Status {
-        if (const auto* conditions = req->conditions())
-            for (const wire::Condition* c : *conditions)
-                POSSYNC_TRY(w->require(wire::textOf(c->table()), Bytes(c->key()->data(), c->key()->size()),
-                                       requireOf(c->require()), c->hash()));
-        if (const auto* changes = req->changes()) {
-            for (const wire::Change* c : *changes) {
-                std::string_view table = wire::tableOf(c);
-                switch (c->op()) {
-                    case wire::Op::PUT: POSSYNC_TRY(w->put(table, wire::keyOf(c), wire::valueOf(c))); break;
-                    case wire::Op::DEL: {
-                        auto d = w->del(table, wire::keyOf(c));
-                        if (!d) return d.takeError();
-                        break;
-                    }
-                    case wire::Op::CLEAR: POSSYNC_TRY(w->clear(table)); break;
-                    case wire::Op::ADD:
-                        POSSYNC_TRY(w->add(table, wire::keyOf(c),
-                                           static_cast<int64_t>(getBe64(wire::valueOf(c).data))));
-                        break;
-                }
-            }
-        }
-        return {};
+    // Clipped as the log entry's origin clips it, so the master's stored outcome, its
+    // WriteResult and every slave's record say the same words.
+    auto clipped = [](const Error& e) {
+        return std::string(wire::clipUtf8(e.message, wire::kMaxReasonBytes));
     };
     std::string reason;
-    if (auto a = apply(); !a) {
-        if (retryable(a.error())) return a.takeError();
-        // The request's own doing (a condition, an overflow, a size): logged as rejected, with no
-        // changes, so every board learns the outcome in order.
-        // Clipped as the log entry's origin clips it, so the master's stored outcome, its
-        // WriteResult and every slave's record say the same words.
-        reason = std::string(wire::clipUtf8(a.error().message, wire::kMaxReasonBytes));
-        w->abort();
-        w.reset();
-        auto again = beginWrite();
-        if (!again) return again.takeError();
-        w.emplace(std::move(*again));
-        if (w->forwarding())
-            return makeError(Errc::Refused, dir_ + " became a slave's directory while applying a request");
-        // Another writer may have handled the same request while the writer lock was free
-        // (a resend on a new link racing the first): answer with its outcome, log nothing twice.
-        auto before = handledBefore();
-        if (!before) return before.takeError();
-        if (*before) return std::move(**before);
+    if (rejected) {
+        reason = *rejected;
+    } else {
+        const uint64_t writesBefore = w.writes();
+        auto apply = [&]() -> Status {
+            if (const auto* conditions = req->conditions())
+                for (const wire::Condition* c : *conditions)
+                    POSSYNC_TRY(w.require(wire::textOf(c->table()), Bytes(c->key()->data(), c->key()->size()),
+                                          requireOf(c->require()), c->hash()));
+            if (const auto* changes = req->changes()) {
+                for (const wire::Change* c : *changes) {
+                    std::string_view table = wire::tableOf(c);
+                    switch (c->op()) {
+                        case wire::Op::PUT:
+                            POSSYNC_TRY(w.put(table, wire::keyOf(c), wire::valueOf(c)));
+                            break;
+                        case wire::Op::DEL: {
+                            auto d = w.del(table, wire::keyOf(c));
+                            if (!d) return d.takeError();
+                            break;
+                        }
+                        case wire::Op::CLEAR: POSSYNC_TRY(w.clear(table)); break;
+                        case wire::Op::ADD:
+                            POSSYNC_TRY(w.add(table, wire::keyOf(c),
+                                              static_cast<int64_t>(getBe64(wire::valueOf(c).data))));
+                            break;
+                    }
+                }
+            }
+            return {};
+        };
+        if (auto a = apply(); !a) {
+            if (retryable(a.error())) return a.takeError();
+            // The request's own doing (a condition, an overflow, a size): logged as rejected, with
+            // no changes, so every board learns the outcome in order.
+            reason = clipped(a.error());
+            // A failed condition is checked before any change: nothing to take back, the batch
+            // goes on in this transaction. Anything else may have written part of the request.
+            if (a.error().code != Errc::Rejected || w.writes() != writesBefore) return rerun(reason);
+            w.clearRejection();
+        }
     }
     wire::OriginFields origin;
     origin.deviceId = device;
     origin.requestId = id;
     origin.status = reason.empty() ? wire::WriteStatus::COMMITTED : wire::WriteStatus::REJECTED;
     origin.reason = reason;
-    w->setOrigin(origin, true);
-    auto seq = w->commit();
-    if (!seq) return seq.takeError();
-    return RequestOutcome{RequestResult{id, !reason.empty(), *seq, reason}, false};
+    w.setOrigin(origin, true);
+    auto seq = w.logEntry();
+    if (!seq) {
+        // Its change model with the origin is larger than every board can take: as a capture
+        // over the limit while applying, the request's own doing, rejected (a rejection's entry
+        // has no changes). It was an error before group commit, which the slave met again on
+        // every link; in a batch it would fail the requests of every other slave too.
+        if (seq.error().code == Errc::TooLarge && reason.empty()) return rerun(clipped(seq.error()));
+        return seq.takeError();
+    }
+    return done(RequestOutcome{RequestResult{id, !reason.empty(), *seq, reason}, false});
+}
+
+Result<std::vector<RequestOutcome>> Store::applyRequests(
+    std::span<const wire::WriteRequest* const> requests) {
+    // Index -> reason: requests that failed after writing part of themselves in an earlier run.
+    // Each rerun adds one, so there are at most requests.size() reruns.
+    std::map<size_t, std::string> rejected;
+    while (true) {
+        auto begun = beginWrite();
+        if (!begun) return begun.takeError();
+        WriteTxn w(std::move(*begun));
+        if (w.forwarding())
+            return makeError(Errc::Refused,
+                             dir_ + " belongs to a slave board: it does not apply forwarded writes");
+        std::vector<RequestOutcome> outcomes;
+        outcomes.reserve(requests.size());
+        bool rerun = false, logged = false;
+        for (size_t i = 0; i < requests.size(); ++i) {
+            auto r = rejected.find(i);
+            auto step = applyInBatch(w, requests[i], r == rejected.end() ? nullptr : &r->second);
+            if (!step) return step.takeError();  // the batch aborts: nothing of it is committed
+            if (step->rerun) {
+                rejected.emplace(i, std::move(step->reason));
+                rerun = true;
+                break;
+            }
+            logged = logged || (step->outcome.result.seq != 0 && !step->outcome.duplicate);
+            outcomes.push_back(std::move(step->outcome));
+        }
+        if (rerun) {
+            w.abort();
+            continue;
+        }
+        // Only duplicates and refusals: nothing written, nothing to commit or announce.
+        if (!logged) {
+            w.abort();
+            return outcomes;
+        }
+        // One commit (one fsync) and one notify touch for the whole batch.
+        auto seq = w.commit();
+        if (!seq) return seq.takeError();
+        return outcomes;
+    }
+}
+
+Result<RequestOutcome> Store::applyRequest(const wire::WriteRequest* req) {
+    auto r = applyRequests(std::span<const wire::WriteRequest* const>(&req, 1));
+    if (!r) return r.takeError();
+    return std::move(r->front());
 }
 
 Result<OutboxInfo> Store::outboxInfo() {

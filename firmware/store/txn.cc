@@ -99,6 +99,7 @@ Status WriteTxn::put(std::string_view table, Bytes key, Bytes value) {
         request_->change(table, wire::Op::PUT, key, value);
         return checkCapture();
     }
+    ++writes_;  // from here on LMDB may hold some of it (a table created, at least)
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
     TableSet::Entry& e = **t;
@@ -126,6 +127,7 @@ Result<bool> WriteTxn::del(std::string_view table, Bytes key) {
         if (!c) return c.takeError();
         return true;
     }
+    ++writes_;
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError()).takeError();
     TableSet::Entry& e = **t;
@@ -152,6 +154,7 @@ Status WriteTxn::clear(std::string_view table) {
         request_->change(table, wire::Op::CLEAR, {}, {});
         return checkCapture();
     }
+    ++writes_;
     auto t = tables_.get(txn_, store_->digestDbi(), meta_, table, true);
     if (!t) return t.error().code == Errc::InvalidArgument ? t.takeError() : fail(t.takeError());
     TableSet::Entry& e = **t;
@@ -313,27 +316,10 @@ Result<CommitInfo> WriteTxn::commitWrite() {
     }
     auto doCommit = [&]() -> Result<uint64_t> {
         POSSYNC_TRY(tables_.flushDigests(txn_, store_->digestDbi()));
-        uint64_t seq = 0;
-        if (!changes_->empty() || origin_) {
-            seq = meta_.seq + 1;
-            Bytes frame = changes_->finishIncremental(meta_.generation, seq, seq, origin_.get());
-            if (frame.size > store_->maxChangeModelBytes())
-                return makeError(Errc::TooLarge, "transaction too large to replicate (" +
-                                                     std::to_string(frame.size) + " bytes)");
-            uint8_t key[8];
-            putBe64(key, seq);
-            POSSYNC_TRY(txn_.put(store_->logDbi(), Bytes(key, 8), frame, lmdb::Txn::putAppend));
-            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", seq));
-            POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes + frame.size));
-            if (origin_) {
-                RequestResult result{origin_->requestId, origin_->status == wire::WriteStatus::REJECTED, seq,
-                                     originReason_};
-                POSSYNC_TRY(recordOutcome(txn_, store_->requestDbs(), originDevice_, result));
-                if (originDevice_ == meta_.device) POSSYNC_TRY(settleOwnQueued(result.requestId));
-            }
-        }
+        auto seq = logEntry();
+        if (!seq) return seq.takeError();
         POSSYNC_TRY(txn_.commit());
-        return seq;
+        return *seq;
     };
     auto r = doCommit();
     txn_.abort();
@@ -343,6 +329,46 @@ Result<CommitInfo> WriteTxn::commitWrite() {
     else
         store_->committed(*r, *r != 0);
     return CommitInfo{*r, 0};
+}
+
+Result<uint64_t> WriteTxn::logEntry() {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (changes_->empty() && !origin_) return uint64_t(0);
+    const uint64_t seq = meta_.seq + 1;
+    Bytes frame = changes_->finishIncremental(meta_.generation, seq, seq, origin_.get());
+    // Not a failure of the transaction: nothing of this entry is written yet (a batch takes the
+    // request out and runs again).
+    if (frame.size > store_->maxChangeModelBytes())
+        return makeError(Errc::TooLarge,
+                         "transaction too large to replicate (" + std::to_string(frame.size) + " bytes)");
+    auto write = [&]() -> Status {
+        uint8_t key[8];
+        putBe64(key, seq);
+        POSSYNC_TRY(txn_.put(store_->logDbi(), Bytes(key, 8), frame, lmdb::Txn::putAppend));
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "seq", seq));
+        POSSYNC_TRY(writeMetaU64(txn_, store_->metaDbi(), "log_bytes", meta_.logBytes + frame.size));
+        if (origin_) {
+            RequestResult result{origin_->requestId, origin_->status == wire::WriteStatus::REJECTED, seq,
+                                 originReason_};
+            POSSYNC_TRY(recordOutcome(txn_, store_->requestDbs(), originDevice_, result));
+            if (originDevice_ == meta_.device) POSSYNC_TRY(settleOwnQueued(result.requestId));
+        }
+        return {};
+    };
+    if (auto w = write(); !w) return fail(w.takeError()).takeError();
+    // The next entry of a group commit continues from here.
+    meta_.seq = seq;
+    meta_.logBytes += frame.size;
+    changes_->reset();
+    origin_.reset();
+    return seq;
+}
+
+void WriteTxn::clearRejection() {
+    failed_.reset();
+    changes_->reset();
+    origin_.reset();
 }
 
 void WriteTxn::abort() {

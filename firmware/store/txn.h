@@ -121,10 +121,22 @@ private:
     // A promoted board applying its own queued request (Store::drainOwnOutbox): the request
     // leaves the outbox in the transaction that records its outcome (failover.cc).
     Status settleOwnQueued(uint64_t requestId);
-    // Master, Store::applyRequest: the log entry carries this origin (written even with no
+    // Master, Store::applyRequests: the log entry carries this origin (written even with no
     // changes) and the outcome is recorded in possync.clients/possync.results; `quiet`: no
     // in-process listeners are called (the commit runs on a worker thread).
     void setOrigin(const wire::OriginFields& origin, bool quiet);
+    // Master, group commit (Store::applyRequests): writes the changes captured so far and the
+    // origin as the next log entry in this still open transaction, and starts a new one: each
+    // request of a batch gets its own seq, yet the batch commits (and syncs) once. Returns the
+    // entry's seq, or 0 when there was nothing to log. Errc::TooLarge before anything of the
+    // entry is written when its model exceeds maxChangeModelBytes.
+    Result<uint64_t> logEntry();
+    // Data writes this transaction made (put/del/clear reaching LMDB), so far: a request that
+    // failed without adding to it wrote nothing that would have to be undone.
+    uint64_t writes() const { return writes_; }
+    // Forgets a failed precondition (Errc::Rejected, with writes() unchanged since the request
+    // began): the transaction goes on with the next request of the batch.
+    void clearRejection();
 
     Store* store_ = nullptr;
     lmdb::Txn txn_;
@@ -135,6 +147,7 @@ private:
     std::unique_ptr<wire::OriginFields> origin_;    // a forwarded request being applied (master)
     std::string originDevice_, originReason_;       // what origin_'s views point at
     bool quiet_ = false;
+    uint64_t writes_ = 0;
     std::optional<Error> failed_;
 };
 

@@ -200,10 +200,25 @@ void Master::pumpAll() {
         if (!s->closed()) s->pump();
 }
 
+// Group commit (Store::applyRequests): one worker job applies what queued while the last one ran,
+// in ONE transaction with one fsync, so a slave draining its outbox after a partition (up to
+// kRequestWindow in flight per slave) is no longer paced by one fsync per request. Bounded so
+// that the transaction (its dirty pages, the change models the sessions then stream), the time
+// it holds the writer lock a POS process may be waiting for, and the answers it delays stay
+// small: two slaves' full windows by count, a few typical requests' worth of bytes (a request
+// larger than that still goes, alone).
+constexpr size_t kMaxBatchRequests = 64;
+constexpr size_t kMaxBatchBytes = size_t(4) << 20;
+
 struct Master::RequestJob {
     uint64_t session = 0;
     std::vector<uint8_t> frame;  // a verified Frame holding one WriteRequest
-    Result<store::RequestOutcome> result = makeError(Errc::Busy, "not applied yet");
+};
+
+struct Master::RequestBatch {
+    std::vector<std::shared_ptr<RequestJob>> jobs;  // in the order submitted
+    // One outcome per job, in order, or the error that aborted the whole batch.
+    Result<std::vector<store::RequestOutcome>> result = makeError(Errc::Busy, "not applied yet");
 };
 
 void Master::sessionClosed(MasterSession* session) {
@@ -302,34 +317,45 @@ void Master::submitRequest(MasterSession& session, std::vector<uint8_t> frame) {
 
 void Master::runRequests() {
     if (stopping_ || requests_.empty() || (requestWork_ && requestWork_->pending())) return;
-    std::shared_ptr<RequestJob> job = requests_.front();
-    requests_.pop_front();
+    auto batch = std::make_shared<RequestBatch>();
+    size_t bytes = 0;
+    while (!requests_.empty() && batch->jobs.size() < kMaxBatchRequests &&
+           (batch->jobs.empty() || bytes + requests_.front()->frame.size() <= kMaxBatchBytes)) {
+        bytes += requests_.front()->frame.size();
+        batch->jobs.push_back(std::move(requests_.front()));
+        requests_.pop_front();
+    }
     store::Store* store = &store_;
     auto work = uv::Work::queue(
         loop_,
-        [store, job] {
-            // Verified on the loop when it arrived; these are the same bytes.
-            const wire::Frame* f = wire::GetFrame(job->frame.data());
-            job->result = store->applyRequest(f->message_as_WriteRequest());
+        [store, batch] {
+            // Verified on the loop when they arrived; these are the same bytes.
+            std::vector<const wire::WriteRequest*> reqs;
+            reqs.reserve(batch->jobs.size());
+            for (const auto& job : batch->jobs)
+                reqs.push_back(wire::GetFrame(job->frame.data())->message_as_WriteRequest());
+            batch->result = store->applyRequests(reqs);
         },
-        [this, job] { onRequestApplied(job); });
+        [this, batch] { onRequestsApplied(batch); });
     if (!work) {
-        job->result = work.takeError();
-        onRequestApplied(job);
+        batch->result = work.takeError();
+        onRequestsApplied(batch);
         return;
     }
     requestWork_ = std::move(*work);
 }
 
-void Master::onRequestApplied(const std::shared_ptr<RequestJob>& job) {
+void Master::onRequestsApplied(const std::shared_ptr<RequestBatch>& batch) {
     requestWork_.reset();
-    MasterSession* session = nullptr;
-    for (auto& s : sessions_)
-        if (s->id() == job->session && !s->closed()) session = s.get();
-    if (!job->result && job->result.error().code == Errc::Busy) {
+    auto sessionOf = [&](const RequestJob& job) -> MasterSession* {
+        for (auto& s : sessions_)
+            if (s->id() == job.session && !s->closed()) return s.get();
+        return nullptr;
+    };
+    if (!batch->result && batch->result.error().code == Errc::Busy) {
         // A table new to this process cannot get its handle while the loop has a read
-        // transaction open: try again in a moment, first in line.
-        requests_.push_front(job);
+        // transaction open: try the batch again in a moment, first in line, in its order.
+        for (auto it = batch->jobs.rbegin(); it != batch->jobs.rend(); ++it) requests_.push_front(*it);
         if (!requestRetry_) {
             auto t = uv::Timer::create(loop_);
             if (t) requestRetry_ = std::move(*t);
@@ -338,30 +364,41 @@ void Master::onRequestApplied(const std::shared_ptr<RequestJob>& job) {
             requestRetry_->start(20, 0, [this] { runRequests(); });
             return;
         }
+        for (size_t i = 0; i < batch->jobs.size(); ++i) requests_.pop_front();
     }
-    if (!job->result) {
+    if (!batch->result) {
         stats_.error("request_apply");
-        LOG(Sync, Warning) << "cannot apply a write request: " << job->result.error().message;
-        // The slave resends it on its next link (exactly once: nothing was recorded), and the
-        // requests that link sent after it with it. Applying those now would leave a gap: this
-        // one, resent, would then sit below the client's last request id and be taken for one
-        // handled before (its outcome "no longer kept"), i.e. lost.
-        std::erase_if(requests_,
-                      [&](const std::shared_ptr<RequestJob>& j) { return j->session == job->session; });
-        if (session)
-            session->close(wire::ErrorCode::INTERNAL,
-                           "cannot apply your write request: " + job->result.error().message, "store");
-        storeUnusable(job->result.error());
+        LOG(Sync, Warning) << "cannot apply " << batch->jobs.size()
+                           << " write request(s): " << batch->result.error().message;
+        // Nothing of the batch was committed, so every request in it is handled as a failed one
+        // was alone: its slave resends it on its next link (exactly once: nothing was recorded),
+        // and the requests that link sent after it with it. Applying those now would leave a
+        // gap: this one, resent, would then sit below the client's last request id and be taken
+        // for one handled before (its outcome "no longer kept"), i.e. lost.
+        for (const auto& job : batch->jobs) {
+            const uint64_t id = job->session;
+            std::erase_if(requests_, [id](const std::shared_ptr<RequestJob>& j) { return j->session == id; });
+            if (MasterSession* session = sessionOf(*job))
+                session->close(wire::ErrorCode::INTERNAL,
+                               "cannot apply your write request: " + batch->result.error().message, "store");
+        }
+        storeUnusable(batch->result.error());
     } else {
-        const store::RequestResult& r = job->result->result;
-        if (r.rejected && !job->result->duplicate)
-            LOG(Sync, Info) << "request " << r.requestId << " of "
-                            << (session ? session->device() : std::string("a closed link"))
-                            << " rejected: " << r.reason;
-        // The request's log entry first (a quiet commit calls no listener), then its answer:
-        // the slave usually holds the change before it hears the result.
-        if (r.seq) onCommitted();
-        if (session && !session->closed()) session->requestDone(*job->result);
+        // The batch's log entries first (a quiet commit calls no listener), then the answers:
+        // a slave usually holds a change before it hears its result.
+        const std::vector<store::RequestOutcome>& outcomes = *batch->result;
+        bool logged = false;
+        for (const auto& o : outcomes) logged = logged || o.result.seq != 0;
+        if (logged) onCommitted();
+        for (size_t i = 0; i < batch->jobs.size() && i < outcomes.size(); ++i) {
+            MasterSession* session = sessionOf(*batch->jobs[i]);
+            const store::RequestResult& r = outcomes[i].result;
+            if (r.rejected && !outcomes[i].duplicate)
+                LOG(Sync, Info) << "request " << r.requestId << " of "
+                                << (session ? session->device() : std::string("a closed link"))
+                                << " rejected: " << r.reason;
+            if (session) session->requestDone(outcomes[i]);
+        }
     }
     runRequests();
 }

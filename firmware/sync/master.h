@@ -11,8 +11,9 @@
 // wait). A trim is decided from a read transaction and, when needed, committed by a worker on
 // libuv's thread pool (uv::Work), at most one at a time; its completion wakes the sessions on
 // the loop. Shutdown cancels a trim not yet started and Loop::close() waits for a running one.
-// Slaves' forwarded writes (DESIGN.md §9) take the same way: Store::applyRequest on a worker,
-// one at a time in the order received, the WriteResult and the wake-up on the loop.
+// Slaves' forwarded writes (DESIGN.md §9) take the same way: Store::applyRequests on a worker,
+// one batch at a time (what queued meanwhile, in the order received, committed together: group
+// commit), the WriteResults and the wake-up on the loop.
 #pragma once
 
 #include <cstdint>
@@ -103,8 +104,8 @@ public:
     void sessionClosed(MasterSession* session) override;
     // The connection limits for a link whose Hello is accepted (maxLinks, maxLinksPerAddress).
     Status admitHello(const MasterSession& session) override;
-    // Slave writes: queued, applied one at a time on a worker (the writer lock may be held by a
-    // POS process for seconds), answered on the loop in the order submitted.
+    // Slave writes: queued, applied in batches on a worker, one batch at a time (the writer lock
+    // may be held by a POS process for seconds), answered on the loop in the order submitted.
     void submitRequest(MasterSession& session, std::vector<uint8_t> frame) override;
     // A slave's Hello named `term`: above this board's term, config().onHigherTerm runs.
     void noteHelloTerm(const MasterSession& session, uint64_t term) override;
@@ -137,8 +138,9 @@ private:
     void onTrimmed(const Result<uint64_t>& removed);
     void storeUnusable(const Error& e);  // disk faults: MDB_PANIC -> config_.onStoreUnusable
     struct RequestJob;
+    struct RequestBatch;
     void runRequests();
-    void onRequestApplied(const std::shared_ptr<RequestJob>& job);
+    void onRequestsApplied(const std::shared_ptr<RequestBatch>& batch);
 
     uv::Loop& loop_;
     UvTime time_;
@@ -151,7 +153,7 @@ private:
     uv::Owned<uv::Timer> reaper_;
     std::unique_ptr<uv::Work> trimWork_;                // the trim in flight, if any
     std::deque<std::shared_ptr<RequestJob>> requests_;  // slave writes waiting for the worker
-    std::unique_ptr<uv::Work> requestWork_;             // the one being applied, if any
+    std::unique_ptr<uv::Work> requestWork_;             // the batch being applied, if any
     uv::Owned<uv::Timer> requestRetry_;                 // after a Busy store (a new table's handle)
     int commitListener_ = 0;
     std::vector<std::unique_ptr<MasterSession>> sessions_;

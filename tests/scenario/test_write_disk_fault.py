@@ -3,9 +3,12 @@
 
 A master under `fiu-run` (libfiu, as test_disk_faults.py) and one slave. The slave queues 2,000
 requests (scenario_writer orders --chain: request i puts orders/last = i requiring it to hold
-i-1, ADDs +1 to stock/items). While they drain (100 applied), the master's fdatasync fails with
-ENOSPC at random (30 %) until 10 request commits failed: a request whose commit fails is not
-recorded, the master closes the link, and the slave sends it again on its next link.
+i-1, ADDs +1 to stock/items). While they drain (20 applied), the master's fdatasync fails with
+ENOSPC at random (30 %) until 3 commits of request batches failed: the master group-commits what
+queued (up to a window of 32 here), a batch whose commit fails records none of its requests,
+the master closes the link, and the slave sends them again on its next link. (Before group
+commit this waited for 10 failed commits of one request each; a drain now makes about 30 times
+fewer commits, so 3 failed batches put as many requests through the fault.)
 
 Every request must end applied exactly once, in order: the master's clients show 2,000 applied
 and none rejected (a request lost or applied out of order breaks the chain and every later
@@ -42,14 +45,14 @@ def main(scn):
     # Once the drain runs (it takes seconds), the fault; each failed commit costs a reconnect, so
     # the drain lasts until the fault is cleared.
     dev = device(till.data)
-    wait_until("the master to apply 100 requests", lambda: (clients(master.data).get(dev) or (0, 0, 0))[2] >= 100,
+    wait_until("the master to apply 20 requests", lambda: (clients(master.data).get(dev) or (0, 0, 0))[2] >= 20,
                timeout=60, interval=0.05)
     fiu.enable_random(FDATASYNC, ENOSPC, 0.3)
 
     def failures():
-        return master.count(r"cannot apply a write request: .*No space left on device", since=mark)
+        return master.count(r"cannot apply \d+ write request\(s\): .*No space left on device", since=mark)
 
-    wait_until("10 request commits to fail with ENOSPC on the master", lambda: failures() >= 10, timeout=60)
+    wait_until("3 request batch commits to fail with ENOSPC on the master", lambda: failures() >= 3, timeout=60)
     fiu.disable(FDATASYNC)
     failed = failures()
     applied = clients(master.data).get(dev)

@@ -411,7 +411,10 @@ Status MasterSession::onAck(const wire::Ack* ack) {
     // never got is broken or hostile, and trusting it would stall the FULL with the log pinned
     // (a wrapped chunk count) or let the log be trimmed under it.
     auto pos = wire::positionOf(ack->position());
-    if (pos.generation() != store::generationAt(generation_, ancestry_, pos.seq()) || pos.seq() >= nextSeq_)
+    // (Up to a fork the position may name the ancestor or this generation: the same data.)
+    bool known = pos.generation() == generation_ ||
+                 pos.generation() == store::generationAt(generation_, ancestry_, pos.seq());
+    if (!known || pos.seq() >= nextSeq_)
         return makeError(Errc::Protocol, "Ack for position " + hex64(pos.generation()) + ":" +
                                              std::to_string(pos.seq()) + " that was never sent (next seq " +
                                              std::to_string(nextSeq_) + ")");

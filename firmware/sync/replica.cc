@@ -565,6 +565,8 @@ Status Replica::onWelcome(const wire::Welcome* w) {
     } else {
         LOG(Sync, Info) << "master " << masterDevice_ << " resumes INCREMENTAL after " << position_
                         << " (head " << masterHead_ << ")";
+        // (A failure of our disk here is handled as any apply's: onData's storeFailed.)
+        if (synced_ && generation_ != linkGeneration_) POSSYNC_TRY(adoptGeneration());
         stats_.incrementalSyncs++;
         step(ReplicaEvent::WelcomeIncremental);
     }
@@ -640,8 +642,7 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
     POSSYNC_TRY(full_->applyFullChunk(cm));
     fullTargetSeq_ = std::max(fullTargetSeq_, cm->snapshot_seq());
     ++nextChunk_;
-    if (!send(wire::buildAck(wire::Position(generationAt(fullAppliedSeq_), fullAppliedSeq_), true,
-                             cm->chunk())))
+    if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true, cm->chunk())))
         return makeError(Errc::Closed, "link lost");
     if (cm->last_chunk()) {
         lastChunkSeen_ = true;
@@ -659,7 +660,7 @@ Status Replica::onIncremental(const wire::ChangeModel* cm) {
         POSSYNC_TRY(full_->apply(cm, currentFrame_));
         fullAppliedSeq_ = cm->last_seq();
         if (fullAppliedSeq_ >= fullTargetSeq_) return finishFull();
-        if (!send(wire::buildAck(wire::Position(generationAt(fullAppliedSeq_), fullAppliedSeq_), true,
+        if (!send(wire::buildAck(wire::Position(linkGeneration_, fullAppliedSeq_), true,
                                  nextChunk_ ? nextChunk_ - 1 : 0)))
             return makeError(Errc::Closed, "link lost");
         return {};
@@ -686,13 +687,13 @@ Status Replica::commitBatch() {
     if (!batch_) return {};
     POSSYNC_TRY(setPosition(*batch_, batchSeq_));
     std::vector<uint64_t> settled = batch_->ownSettled();
-    bool withLineage = lineagePending_ && generationAt(batchSeq_) == linkGeneration_;
+    bool withLineage = lineagePending_;
     auto r = batch_->commit();
     batch_.reset();
     if (!r) return r;
     if (withLineage) lineagePending_ = false;
     noteSettled(settled);
-    generation_ = generationAt(batchSeq_);
+    generation_ = linkGeneration_;
     position_ = batchSeq_;
     synced_ = true;
     storeRecovered();
@@ -704,13 +705,13 @@ Status Replica::commitBatch() {
 Status Replica::finishFull() {
     POSSYNC_TRY(setPosition(*full_, fullAppliedSeq_));
     std::vector<uint64_t> settled = full_->ownSettled();
-    bool withLineage = lineagePending_ && generationAt(fullAppliedSeq_) == linkGeneration_;
+    bool withLineage = lineagePending_;
     auto r = full_->commit();
     full_.reset();
     if (!r) return r;
     if (withLineage) lineagePending_ = false;
     noteSettled(settled);
-    generation_ = generationAt(fullAppliedSeq_);
+    generation_ = linkGeneration_;
     position_ = fullAppliedSeq_;
     synced_ = true;
     acceptOnce_ = false;
@@ -727,12 +728,26 @@ Status Replica::finishFull() {
 }
 
 Status Replica::setPosition(store::ApplyTxn& txn, uint64_t seq) {
-    uint64_t generation = generationAt(seq);
-    // The lineage names the master's generation as current: written once the data is in it
-    // (until then this board holds an ancestor's data, up to the fork).
-    if (lineagePending_ && generation == linkGeneration_)
-        txn.setLineage(store::historyFromAncestry(linkGeneration_, masterTerm_, ancestry_));
-    return txn.setPosition(generation, seq);
+    // A position always names the master's generation: up to a fork its data and the
+    // ancestor's are the same (the log entries keep their own generation). The master's lineage
+    // goes with the first commit of a link, so this board knows it if it is promoted in turn.
+    if (lineagePending_) txn.setLineage(store::historyFromAncestry(linkGeneration_, masterTerm_, ancestry_));
+    return txn.setPosition(linkGeneration_, seq);
+}
+
+Status Replica::adoptGeneration() {
+    // Our data is an ancestor's up to a fork the master's generation continued: from now on it
+    // is the master's generation's (DESIGN.md §10), with no change to apply.
+    auto txn = store_.beginApply();
+    if (!txn) return txn.takeError();
+    POSSYNC_TRY(setPosition(*txn, position_));
+    POSSYNC_TRY(txn->commit());
+    LOG(Sync, Info) << "generation " << hex64(generation_) << " up to seq " << position_
+                    << " continues as the master's generation " << hex64(linkGeneration_) << " (term "
+                    << masterTerm_ << "): no FULL sync needed";
+    lineagePending_ = false;
+    generation_ = linkGeneration_;
+    return {};
 }
 
 // --- slave writes (DESIGN.md §9) -------------------------------------------------------------

@@ -181,9 +181,12 @@ private:
     void noteSettled(const std::vector<uint64_t>& ids);
     // The generation of the master's log entry at `seq` (an ancestor's up to its fork).
     uint64_t generationAt(uint64_t seq) const { return store::generationAt(linkGeneration_, ancestry_, seq); }
-    // The position written with a commit at `seq`, and the master's lineage with it once the
-    // data is in the master's own generation.
+    // The position written with a commit (the master's generation), with its lineage on the
+    // first commit of a link.
     Status setPosition(store::ApplyTxn& txn, uint64_t seq);
+    // INCREMENTAL from a master whose generation continued ours (seq <= its fork): our position
+    // is renamed to its generation in one small commit.
+    Status adoptGeneration();
 
     std::unique_ptr<OwnedIo> ownedIo_;  // create(uv::Loop&, ...) only
     Clock& clock_;

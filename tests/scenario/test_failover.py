@@ -167,7 +167,7 @@ def main(scn):
     old.role = "slave"
     old.start(extra=["--role", "master"])
     old.wait_log(CONSOLE)
-    old.wait_log(r"role slave from the data directory \(rejoined\); --role master ignored")
+    old.wait_log(r"role slave from the data directory \(rejoined after term 1\); --role master ignored")
     check(info(old.data)["role"] == "slave", "the rejoined board is not a slave after a restart")
     possync(a.data, "put", "orders", "last", "x")
     harness.converge(a, [b, old], timeout=60)

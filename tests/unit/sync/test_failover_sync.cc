@@ -243,3 +243,29 @@ TEST_CASE("an Ack naming an ancestor generation past its fork is a protocol erro
     CHECK(s->closed());
     CHECK(lastError(sentMessages(*mp)) == wire::ErrorCode::PROTOCOL);
 }
+
+TEST_CASE("a slave at the fork of a master with no new writes takes the new generation at once") {
+    MasterSide a(4);
+    SlaveSide p, q;
+    auto lp = link(a.host, p, 1);
+    auto lq = link(a.host, q, 2);
+    unlink(p, lp);
+    unlink(q, lq);
+    p.replica->stop();
+    auto promoted = p.store->promote();
+    REQUIRE_OK(promoted);
+    TestHost hostP(*p.store);
+    auto l = link(hostP, q, 3);  // q is at the fork, which is the new master's head
+    CHECK(q.replica->state() == ReplicaState::Streaming);
+    CHECK(hostP.snapshotsMade == 0);
+    auto m = q.store->meta();
+    REQUIRE_OK(m);
+    // Its position names the new generation (the same data), so it compares equal with the
+    // master's, and it knows the lineage.
+    CHECK(m->generation == promoted->generation);
+    CHECK(m->seq == promoted->forkSeq);
+    CHECK(m->history.back() ==
+          store::HistoryRecord{promoted->generation, a.generation(), promoted->forkSeq, 1});
+    CHECK(digestOf(*q.store).generation == digestOf(*p.store).generation);
+    CHECK(digestOf(*q.store).digest == digestOf(*p.store).digest);
+}

@@ -34,6 +34,8 @@ struct StatusInfo {
     std::string discovery;               // where the master came from: "avahi", "static", "-" on a master
     std::string waiting;                 // why the board is held back, e.g. "master generation changed:
                                          // run accept-generation"; empty when it is not waiting
+    std::string failover;  // slave: what its last FULL after a promotion discarded (changes it held
+                           // past the fork, which the new master never received); empty: nothing
 };
 
 // One line of `peers`: on a master every connected or recently seen slave; on a slave its

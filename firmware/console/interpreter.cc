@@ -175,6 +175,7 @@ Reply Interpreter::status(const Args&) {
                            .add("uptime_s", s.uptimeS)
                            .add("discovery", textOrDash(s.discovery))
                            .add("waiting", textOrDash(s.waiting))
+                           .add("failover", textOrDash(s.failover))
                            .take()};
 }
 

@@ -47,6 +47,7 @@ console::StatusInfo DaemonBackend::status() {
         }
         s.link = st.state;
         s.discovery = st.foundVia;
+        s.failover = st.discarded;
         // A divergence alarm shows until the digests are seen equal again (after its FULL).
         s.waiting = st.diverged.empty()        ? st.waitingReason
                     : st.waitingReason.empty() ? st.diverged

@@ -12,9 +12,10 @@ on a fresh slave and terminal so one broken section cannot hide the others:
 """
 
 import random
+import subprocess
 import time
 
-from consolelib import (Failure, Harness, PROMPT, Terminal, check, digest, main, parse_kv,
+from consolelib import (POSSYNCD, Failure, Harness, PROMPT, Terminal, check, digest, main, parse_kv,
                         parse_table, put, wait_until)
 
 COMMANDS = ["help", "version", "status", "peers", "tables", "get", "scan", "stats", "log",
@@ -46,7 +47,10 @@ def section_commands(h, master):
         "usage": "get TABLE KEY", "about": "the value under KEY (KEY as text or 0x-hex)"},
         "help get")
     v = parse_kv(term.run("version", slave))
-    check(v["protocol"] == "3" and v["format"].isdigit() and v["version"], "version %r" % v)
+    # The same numbers as `possyncd --version` ("possyncd V (protocol P, format F)").
+    want = subprocess.run([POSSYNCD, "--version"], capture_output=True, text=True, check=True).stdout
+    check("possyncd %s (protocol %s, format %s)" % (v["version"], v["protocol"], v["format"]) == want.strip(),
+          "version %r, possyncd --version says %r" % (v, want))
 
     st = term.status(slave)
     mine = digest(slave.data)

@@ -29,7 +29,10 @@ for _ in 1 2 3; do   # the first browse can race the announcement
     sleep 1
 done
 [ -n "$ok" ] || fail "s2 does not see possync-42-devA"
-for want in ";m.local;$M;7700;" '"store=42"' '"dev=devA"' '"proto=3"' "\"gen=$GEN_A\""; do
+# The protocol version this build speaks (possyncd --version: "possyncd V (protocol P, format F)").
+PROTO=$("$POSSYNCD" --version | sed -n 's/.*(protocol \([0-9]*\),.*/\1/p')
+[ -n "$PROTO" ] || fail "cannot read the protocol version from possyncd --version"
+for want in ";m.local;$M;7700;" '"store=42"' '"dev=devA"' "\"proto=$PROTO\"" "\"gen=$GEN_A\""; do
     [[ $row == *"$want"* ]] || fail "avahi-browse row lacks $want: $row"
 done
 

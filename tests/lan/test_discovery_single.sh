@@ -22,7 +22,10 @@ host_exec single timeout 15 avahi-browse -rpt _possync._tcp > "$LOGS/browse-1.lo
 cat "$LOGS/browse-1.log" >&2
 row=$(grep '^=;lo;IPv4;possync-42-devA;_possync._tcp;local;' "$LOGS/browse-1.log" || true)
 [ -n "$row" ] || fail "avahi-browse does not list possync-42-devA"
-for want in ';127.0.0.1;7700;' '"store=42"' '"dev=devA"' '"proto=3"' "\"gen=$GEN_A\""; do
+# The protocol version this build speaks (possyncd --version: "possyncd V (protocol P, format F)").
+PROTO=$("$POSSYNCD" --version | sed -n 's/.*(protocol \([0-9]*\),.*/\1/p')
+[ -n "$PROTO" ] || fail "cannot read the protocol version from possyncd --version"
+for want in ';127.0.0.1;7700;' '"store=42"' '"dev=devA"' "\"proto=$PROTO\"" "\"gen=$GEN_A\""; do
     [[ $row == *"$want"* ]] || fail "avahi-browse row lacks $want: $row"
 done
 

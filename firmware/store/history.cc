@@ -111,34 +111,34 @@ ResumePlan planResume(const ResumeView& m, uint64_t peerGeneration, uint64_t pee
         pushHistory(history, HistoryRecord{m.generation, 0, 0, 0});
     auto shared = sharedUpTo(history, peerGeneration);
     if (!shared) {
-        p.why = "the peer holds an unrelated generation";
+        p.why = "slave holds another generation, not an ancestor of this one";
         return p;
     }
     if (*shared != UINT64_MAX) {
         p.forkSeq = *shared;
         if (peerSeq > *shared) {
             p.discarded = peerSeq - *shared;
-            p.why = "the peer went " + std::to_string(p.discarded) + " changes past the fork at seq " +
+            p.why = "slave went " + std::to_string(p.discarded) + " changes past the fork at seq " +
                     std::to_string(*shared) + " of its generation";
             return p;
         }
     }
     if (peerSeq > m.head) {
-        p.why = "the peer is ahead of the master's head";
+        p.why = "slave is ahead of the master's head";
         return p;
     }
     if (peerSeq < m.resyncSeq) {
-        p.why = "watched tables changed since the peer's position";
+        p.why = "watched tables changed since the slave's position";
         return p;
     }
     if (peerSeq == m.head) {
         p.kind = ResumePlan::Incremental;
         p.fromSeq = peerSeq + 1;
-        p.why = "the peer is up to date";
+        p.why = "slave is up to date";
         return p;
     }
     if (m.logFirst == 0 || peerSeq + 1 < m.logFirst) {
-        p.why = "the peer's position was trimmed from the log";
+        p.why = "slave's position was trimmed from the log";
         return p;
     }
     p.kind = ResumePlan::Incremental;

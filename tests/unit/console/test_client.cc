@@ -180,7 +180,7 @@ std::unique_ptr<uv::Loop> makeLoop() {
 const std::string kStatus =
     "role: slave\nstore: shop1\ndevice: till-2\ngeneration: 0123456789abcdef\nterm: 0\nposition: 41\n"
     "master_head: 42\nlag_changes: 1\nlag_ms: 15\nlink: connected\nuptime_s: 3600\n"
-    "discovery: avahi\nwaiting: -\n";
+    "discovery: avahi\nwaiting: -\nfailover: -\n";
 
 // Two pseudo-terminals joined master to master: a null-modem cable between the console's
 // tty (a.slave) and the client's (b.slave). pump() carries the bytes across.

@@ -86,7 +86,8 @@ TEST_CASE("status prints every field as key: value") {
           "link: connected\n"
           "uptime_s: 3600\n"
           "discovery: avahi\n"
-          "waiting: -\n");
+          "waiting: -\n"
+          "failover: -\n");
     backend.statusInfo.masterHead.reset();
     backend.statusInfo.lagMs.reset();
     backend.statusInfo.waiting = "master generation changed: run accept-generation";

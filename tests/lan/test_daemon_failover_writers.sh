@@ -18,6 +18,14 @@ M=$(lan addr m)
 S1=$(lan addr s1)
 re() { sed 's/\./\\./g' <<< "$1"; }  # an address as a regex
 fulls() { grep -c 'FULL sync complete' "$LOGS/$1.log" || true; }
+console_up() {  # NAME: until the board's console answers again (it restarts itself in place)
+    local i
+    for i in $(seq 100); do
+        "$POSSYNC" console --socket "$WORK/$1.sock" version > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "the console of $1 does not answer within 10 s"
+}
 count() {  # NAME TABLE PREFIX: keys of TABLE starting with PREFIX on the board
     "$POSSYNC" --data "$WORK/$1" dump "$2" | cut -f1 | grep -c "^$3" || true
 }
@@ -61,6 +69,7 @@ fi
 grep -q "^promote: promoted" <<< "$ans" || fail "promote on s1: $ans"
 say "s1: $ans"
 wait_log s1 'published "possync-42-s1" _possync._tcp port 7700' 20 "$n1"
+console_up s1
 wait_console 20 s1 'role: master' status > /dev/null
 for s in s2 s3; do
     from=$([ $s = s2 ] && echo "$n2" || echo "$n3")
@@ -99,6 +108,8 @@ export_file=$(ls "$WORK"/mA/possync-export-* 2>/dev/null | head -1)
 [ -n "$export_file" ] || fail "no export file in mA's data directory after rejoin: $ans"
 grep -q "$(printf 'orphan-1' | od -An -tx1 | tr -d ' \n')" "$export_file" \
     || fail "the export file does not hold the orphaned change: $(cat "$export_file")"
+wait_log mA 'role slave from the data directory' 20 "$nA"
+console_up mA
 wait_console 30 mA 'role: slave' status > /dev/null
 wait_converged 30 s1 s2 s3 mA
 for b in s1 s2 s3 mA; do

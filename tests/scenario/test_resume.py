@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Scenario 3: SIGKILL of a slave, then of the master, while changes stream; both resume INCREMENTAL.
 
-A writer commits 2,000 transactions to the master's directory over several seconds; transaction
-i sets ctr/counter = i, adds rec/i and moves tail/(i-1) to tail/i (scenario_writer counter).
+Writers commit 2,500 transactions to the master's directory over several seconds, 1,500 for the
+first phase and 1,000 for the second (each phase has its own, so a slow machine, e.g. under ASan,
+cannot use up the second phase's changes during the first); transaction i sets ctr/counter = i,
+adds rec/i and moves tail/(i-1) to tail/i (scenario_writer counter).
 A reader checks both slaves all along with `scenario_writer check-counter`: every observation
 must be a state some prefix of the transactions left (records exactly 1..counter, one tail key),
 and a slave's counter never goes back. A lost change leaves a gap; an old change applied again
@@ -10,7 +12,7 @@ leaves a stale tail key or a counter that disagrees with the records.
 While the writer runs: slave1 is killed (SIGKILL) and restarted; then the master is killed and
 restarted on the same port (the writer keeps committing to its directory meanwhile).
 Checks: after each restart the slaves log "resumes INCREMENTAL" and no new FULL sync; finally
-both slaves equal the master (digest, mdb_dump) with counter 2,000.
+both slaves equal the master (digest, mdb_dump) with counter 2,500.
 """
 
 import os
@@ -23,7 +25,8 @@ from harness import check, fail, say  # noqa: E402
 
 STORE = "store-resume"
 TABLES = ["ctr"]
-TRANSACTIONS = 2000
+PHASES = (1500, 1000)  # transactions the writer commits during phase 1 and during phase 2
+TRANSACTIONS = sum(PHASES)
 
 
 def seq(data):
@@ -43,13 +46,24 @@ def main(scn):
     slaves = [scn.slave(f"slave{i}", STORE, master).start() for i in (1, 2)]
     for s in slaves:
         s.wait_log(r"FULL sync complete")
-    writer = scn.spawn([harness.WRITER, "counter", "--data", master.data, "--count", str(TRANSACTIONS),
-                        "--pause-ms", "3", "--every", "1"])
+
+    def spawn_writer(count):
+        return scn.spawn([harness.WRITER, "counter", "--data", master.data, "--count", str(count),
+                          "--pause-ms", "3", "--every", "1"])
+
+    def finish(writer):
+        try:
+            out, err = writer.communicate(timeout=120)
+        except Exception:  # noqa: BLE001
+            fail("the writer did not finish within 120 s")
+        check(writer.returncode == 0, f"the writer exited {writer.returncode}: {err.decode().strip()}")
+        say(out.decode().strip())
+
+    writer = spawn_writer(PHASES[0])
     readers = [harness.Poller(lambda d=s.data: counter_of(d), interval=0.1).start() for s in slaves]
 
     def head_at_least(n):
         harness.wait_until(f"the master's head to reach {n}", lambda: seq(master.data) >= n, timeout=60)
-        check(writer.poll() is None, "the writer finished too early: nothing streams any more")
 
     # 1. SIGKILL a slave while it streams; restart it while the writer goes on.
     slave1 = slaves[0]
@@ -65,10 +79,13 @@ def main(scn):
     resumed = int(slave1.wait_log(r"resumes INCREMENTAL after (\d+)", since=mark).group(1))
     check(resumed == killed_at, f"slave1 resumed after {resumed}, its position when killed was {killed_at}")
     say(f"slave1 restarted and resumed INCREMENTAL after {resumed} (master head {seq(master.data)})")
+    finish(writer)
 
-    # 2. SIGKILL the master while it streams; the writer keeps committing to its directory.
+    # 2. SIGKILL the master while it streams; a second writer keeps committing to its directory.
+    writer = spawn_writer(PHASES[1])
     head_at_least(seq(master.data) + 200)
     marks = [s.mark() for s in slaves]
+    check(writer.poll() is None, "the writer finished before the master was killed")
     master.kill()
     down_at = seq(master.data)
     say(f"master killed (SIGKILL) at head {down_at} while streaming; slaves at "
@@ -80,12 +97,7 @@ def main(scn):
         got = s.wait_log(r"resumes INCREMENTAL after (\d+)", since=m)
         say(f"{s.name} resumed INCREMENTAL after {got.group(1)}")
 
-    try:
-        out, err = writer.communicate(timeout=120)
-    except Exception:  # noqa: BLE001
-        fail("the writer did not finish within 120 s")
-    check(writer.returncode == 0, f"the writer exited {writer.returncode}: {err.decode().strip()}")
-    say(out.decode().strip())
+    finish(writer)
     harness.converge(master, slaves, timeout=60)
     for s, r in zip(slaves, readers):
         seen = [c for _, c in r.stop()]

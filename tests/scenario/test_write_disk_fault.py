@@ -3,8 +3,8 @@
 
 A master under `fiu-run` (libfiu, as test_disk_faults.py) and one slave. The slave queues 2,000
 requests (scenario_writer orders --chain: request i puts orders/last = i requiring it to hold
-i-1, ADDs +1 to stock/items). While they drain (20 applied), the master's fdatasync fails with
-ENOSPC at random (30 %) until 3 commits of request batches failed: the master group-commits what
+i-1, ADDs +1 to stock/items). While they drain, the master's fdatasync fails with ENOSPC at
+random (30 %, switched on before the first request) until 3 commits of request batches failed: the master group-commits what
 queued (up to a window of 32 here), a batch whose commit fails records none of its requests,
 the master closes the link, and the slave sends them again on its next link. (Before group
 commit this waited for 10 failed commits of one request each; a drain now makes about 30 times
@@ -39,15 +39,15 @@ def main(scn):
     till = scn.slave("till1", "shop", master).start()
     wait_until("till1 synced", lambda: synced(till.data), timeout=60, interval=0.2)
     mark = master.mark()
+    # The fault goes on before the first request is queued: a drain of 2,000 requests in batches
+    # of up to 32 takes well under a second on a fast machine, so a fault switched on once some
+    # were applied could miss it (a CI run saw the drain end before `fiu-ctrl` ran). Each failed
+    # commit costs a reconnect, so the drain lasts until the fault is cleared.
+    fiu.enable_random(FDATASYNC, ENOSPC, 0.3)
     t = Till(scn, till, "d", COUNT, "--add", 1, "--last-key", "last", "--chain", 1)
     summary = t.finish()
     check(summary["pending"] == str(COUNT), f"till1 did not queue {COUNT} requests: {summary}")
-    # Once the drain runs (it takes seconds), the fault; each failed commit costs a reconnect, so
-    # the drain lasts until the fault is cleared.
     dev = device(till.data)
-    wait_until("the master to apply 20 requests", lambda: (clients(master.data).get(dev) or (0, 0, 0))[2] >= 20,
-               timeout=60, interval=0.05)
-    fiu.enable_random(FDATASYNC, ENOSPC, 0.3)
 
     def failures():
         return master.count(r"cannot apply \d+ write request\(s\): .*No space left on device", since=mark)

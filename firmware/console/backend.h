@@ -23,6 +23,7 @@ struct StatusInfo {
     std::string role;                    // "master" or "slave"
     std::string store;                   // store id
     std::string device;                  // this board's device id
+    std::string key;                     // the fingerprint of this board's key (trust/keys.h)
     uint64_t generation = 0;             // generation of the data set (printed as 16 hex digits)
     uint64_t term = 0;                   // its failover term (DESIGN.md §10; 0: never failed over)
     uint64_t position = 0;               // seq of the last change committed (master) or applied (slave)

@@ -165,6 +165,7 @@ Reply Interpreter::status(const Args&) {
                            .add("role", textOrDash(s.role))
                            .add("store", textOrDash(s.store))
                            .add("device", textOrDash(s.device))
+                           .add("key", textOrDash(s.key))
                            .add("generation", hex64(s.generation))
                            .add("term", s.term)
                            .add("position", s.position)

@@ -18,6 +18,7 @@ console::StatusInfo DaemonBackend::status() {
     auto meta = daemon_.store().meta();
     if (meta) {
         s.device = meta->device;
+        s.key = daemon_.keyFingerprint();
         s.generation = meta->generation;
         s.position = meta->seq;
         s.term = meta->term;

@@ -118,6 +118,12 @@ Status Daemon::init() {
         if (m && m->device != options_.device) POSSYNC_TRY(store_->setDeviceId(options_.device));
     }
     POSSYNC_TRY(store_->setRole(role_));
+    // The board's key (DESIGN.md §11): made on its first start, next to the data it guards;
+    // the directory is this daemon's alone from here (main took its DirLock before Daemon::init).
+    auto identity = trust::Identity::loadOrCreate(options_.data);
+    if (!identity) return identity.takeError();
+    identity_ = std::make_unique<trust::Identity>(std::move(*identity));
+    LOG(Daemon, Info) << "board key: fingerprint " << identity_->fingerprint();
 
     auto onSignal = [this](int signum) { shutdown(signum); };
     auto sigint = uv::Signal::create(*loop_, SIGINT, onSignal);
@@ -222,6 +228,7 @@ Status Daemon::initMaster() {
         ao.port = master_->port();
         ao.generation = master_->generation();
         ao.term = meta->term;
+        ao.keyFingerprint = identity_->fingerprint();
         auto adv = discovery::Advertiser::create(loop_->raw(), ao);
         if (!adv) {
             // A master without Avahi still serves slaves that are given its address.

@@ -16,6 +16,7 @@
 #include "sync/locator.h"
 #include "sync/master.h"
 #include "sync/replica.h"
+#include "trust/identity.h"
 
 namespace possync::discovery {
 class Advertiser;
@@ -54,6 +55,8 @@ public:
     uint64_t loopNowMs() const { return loop_->nowMs(); }
     discovery::MasterFinder* finder() { return finder_.get(); }
     discovery::Advertiser* advertiser() { return advertiser_.get(); }
+    // The fingerprint of this board's key (board.key in its data directory).
+    std::string keyFingerprint() const { return identity_ ? identity_->fingerprint() : std::string(); }
     // Master: the Avahi browse that watches for a newer master of its store (none when static).
     discovery::MasterFinder* watcher() { return watcher_.get(); }
 
@@ -90,6 +93,7 @@ private:
     store::Role role_ = store::Role::Master;
     std::unique_ptr<uv::Loop> loop_;
     std::unique_ptr<store::Store> store_;
+    std::unique_ptr<trust::Identity> identity_;
     std::unique_ptr<sync::Master> master_;
     std::unique_ptr<discovery::Advertiser> advertiser_;
     std::unique_ptr<discovery::MasterFinder> finder_;

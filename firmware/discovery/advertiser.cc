@@ -39,7 +39,8 @@ struct Advertiser::Impl {
 
 namespace {
 Announcement announcementOf(const AdvertiserOptions& o) {
-    return Announcement{o.storeId, o.deviceId, POSSYNC_PROTOCOL_VERSION, o.generation, o.term};
+    return Announcement{o.storeId,    o.deviceId, POSSYNC_PROTOCOL_VERSION,
+                        o.generation, o.term,     o.keyFingerprint};
 }
 
 AdvertiserState fromPublisher(avahi::PublisherState s) {

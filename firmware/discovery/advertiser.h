@@ -26,8 +26,9 @@ struct AdvertiserOptions {
     std::string deviceId;
     uint16_t port = 0;  // the master's listening TCP port
     uint64_t generation = 0;
-    std::string serviceName;  // "" = defaultServiceName(store, device)
-    uint64_t term = 0;        // the store's failover term (DESIGN.md §10)
+    std::string serviceName;     // "" = defaultServiceName(store, device)
+    uint64_t term = 0;           // the store's failover term (DESIGN.md §10)
+    std::string keyFingerprint;  // the board's key fingerprint (DESIGN.md §11), TXT key=
 };
 
 enum class AdvertiserState {

@@ -20,6 +20,7 @@ std::vector<std::pair<std::string, std::string>> makeTxt(const Announcement& a) 
         {"store", a.storeId}, {"dev", a.deviceId}, {"proto", std::to_string(a.proto)}};
     if (a.generation) txt.emplace_back("gen", hex64(*a.generation));
     if (a.term != 0) txt.emplace_back("term", std::to_string(a.term));
+    if (!a.keyFingerprint.empty()) txt.emplace_back("key", a.keyFingerprint);
     return txt;
 }
 
@@ -50,6 +51,11 @@ Result<Announcement> parseAnnouncement(const std::map<std::string, std::string>&
         std::optional<uint64_t> t = parseU64(*term);
         if (!t) return makeError(Errc::Protocol, "TXT term=" + *term + " is not a decimal number");
         a.term = *t;
+    }
+    if (const std::string* key = get("key")) {
+        if (key->size() != 16 || key->find_first_not_of("0123456789abcdef") != std::string::npos)
+            return makeError(Errc::Protocol, "TXT key=" + *key + " is not a key fingerprint (16 hex digits)");
+        a.keyFingerprint = *key;
     }
     return a;
 }

@@ -404,3 +404,22 @@ TEST_CASE("without Avahi: avahi mode and advertising fail with a clear error, st
     CHECK(MasterFinder::createStatic("42", "10.0.0.5:7700").ok());
 }
 #endif
+
+TEST_CASE(
+    "announcement: key= carries the master's key fingerprint; absent on older boards; a bad one is refused") {
+    Announcement a{"42", "devA", 5, 0xabcULL, 2, "4f1c9a20b7d3e865"};
+    auto txt = makeTxt(a);
+    REQUIRE(txt.size() == 6);
+    CHECK(txt[5] == std::pair<std::string, std::string>{"key", "4f1c9a20b7d3e865"});
+    auto back = parseAnnouncement({txt.begin(), txt.end()});
+    REQUIRE(back.ok());
+    CHECK(back->keyFingerprint == "4f1c9a20b7d3e865");
+    CHECK(parseAnnouncement({{"store", "42"}, {"dev", "d"}, {"proto", "4"}})->keyFingerprint.empty());
+    for (const char* bad :
+         {"", "4f1c9a20b7d3e86", "4f1c9a20b7d3e8650", "4F1C9A20B7D3E865", "4f1c9a20b7d3e86g"}) {
+        CAPTURE(bad);
+        auto r = parseAnnouncement({{"store", "42"}, {"dev", "d"}, {"proto", "5"}, {"key", bad}});
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("key fingerprint") != std::string::npos);
+    }
+}

@@ -14,6 +14,7 @@ public:
         statusInfo.role = "slave";
         statusInfo.store = "shop1";
         statusInfo.device = "till-2";
+        statusInfo.key = "4f1c9a20b7d3e865";
         statusInfo.generation = 0x0123456789abcdefULL;
         statusInfo.position = 41;
         statusInfo.masterHead = 42;

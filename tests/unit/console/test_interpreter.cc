@@ -77,6 +77,7 @@ TEST_CASE("status prints every field as key: value") {
           "role: slave\n"
           "store: shop1\n"
           "device: till-2\n"
+          "key: 4f1c9a20b7d3e865\n"
           "generation: 0123456789abcdef\n"
           "term: 0\n"
           "position: 41\n"

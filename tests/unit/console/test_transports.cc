@@ -133,7 +133,8 @@ std::unique_ptr<uv::Loop> makeLoop() {
 }
 
 const std::string kStatusAnswer =
-    "role: slave\r\nstore: shop1\r\ndevice: till-2\r\ngeneration: 0123456789abcdef\r\n"
+    "role: slave\r\nstore: shop1\r\ndevice: till-2\r\nkey: 4f1c9a20b7d3e865\r\ngeneration: "
+    "0123456789abcdef\r\n"
     "term: 0\r\nposition: 41\r\nmaster_head: 42\r\nlag_changes: 1\r\nlag_ms: 15\r\nlink: connected\r\n"
     "uptime_s: 3600\r\ndiscovery: avahi\r\nwaiting: -\r\nfailover: -\r\n";
 

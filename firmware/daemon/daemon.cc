@@ -424,6 +424,27 @@ Status Daemon::initSlave() {
     if (meta->outboxCount)
         LOG(Daemon, Info) << meta->outboxCount << " write request(s) (" << meta->outboxBytes
                           << " bytes) queued for the master";
+    if (options_.autoPromoteAfterS) {
+        AutoPromoter::Hooks hooks;
+        hooks.linked = [this] {
+            auto s = replica_->state();
+            return s == sync::ReplicaState::Streaming || s == sync::ReplicaState::ReceivingFull ||
+                   s == sync::ReplicaState::FullReplay;
+        };
+        hooks.holdReason = [this]() -> std::string {
+            if (restart_) return "this board is restarting";
+            auto m = store_->meta();
+            if (!m) return "cannot read this board's state: " + m.error().message;
+            if (!m->synced) return "this board never completed a FULL sync: its data is not the store's";
+            if (replica_->state() == sync::ReplicaState::WaitingOperator)
+                return "waiting for the operator: " + replica_->status().waitingReason;
+            return {};
+        };
+        hooks.promote = [this] { return promote(true); };
+        auto ap = AutoPromoter::create(*loop_, options_.autoPromoteAfterS * 1000, std::move(hooks));
+        if (!ap) return ap.takeError();
+        autoPromoter_ = std::move(*ap);
+    }
     return {};
 }
 
@@ -449,6 +470,7 @@ void Daemon::shutdown(int signum) {
     if (signum) LOG(Daemon, Info) << "signal " << signum << ": shutting down";
     serialConsole_.reset();
     socketConsole_.reset();
+    autoPromoter_.reset();
     if (master_) master_->stop();
     outboxNotify_.reset();
     if (replica_) replica_->stop();

@@ -11,6 +11,7 @@
 #include "uv/signal.h"
 #include "uv/timer.h"
 
+#include "daemon/auto_promote.h"
 #include "daemon/options.h"
 #include "store/store.h"
 #include "sync/locator.h"
@@ -94,6 +95,7 @@ private:
     std::unique_ptr<uv::Loop> loop_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<trust::Identity> identity_;
+    std::unique_ptr<AutoPromoter> autoPromoter_;  // slave with --auto-promote-after
     std::unique_ptr<sync::Master> master_;
     std::unique_ptr<discovery::Advertiser> advertiser_;
     std::unique_ptr<discovery::MasterFinder> finder_;

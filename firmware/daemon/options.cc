@@ -195,6 +195,10 @@ const std::vector<Spec>& specs() {
          NUMBER(logHardMaxEntries, 1, UINT64_MAX, "log-hard-max-entries")},
         {"log-hard-max-bytes", Kind::Number, "BYTES", "master: the same limit in bytes",
          NUMBER(logHardMaxBytes, 1, UINT64_MAX, "log-hard-max-bytes")},
+        {"auto-promote-after", Kind::Number, "SECONDS",
+         "slave: promote this board by itself when no master has been linked for SECONDS (0: never, the "
+         "default; needs --listen); designate one board per store",
+         NUMBER(autoPromoteAfterS, 0, 86400, "auto-promote-after")},
         {"new-generation", Kind::Text, "wait|accept",
          "slave: when the master's data was replaced (new generation), wait for the operator or accept at "
          "once",
@@ -372,6 +376,10 @@ Status validate(const Options& o) {
                              "this build has no Avahi discovery: give --master HOST:PORT");
 #endif
     }
+    if (o.autoPromoteAfterS && o.role == "slave" && !o.listenSet)
+        return makeError(Errc::InvalidArgument,
+                         "--auto-promote-after needs --listen ADDR:PORT (the address this board serves slaves "
+                         "on once promoted)");
     if (o.timeoutMs <= o.heartbeatMs)
         return makeError(Errc::InvalidArgument, "--timeout-ms must be larger than --heartbeat-ms");
     if (o.backoffMaxMs < o.backoffMinMs)

@@ -57,6 +57,9 @@ struct Options {
     uint64_t logHardMaxEntries = 1000000;
     uint64_t logHardMaxBytes = 1024u << 20;
     NewGenerationPolicy newGeneration = NewGenerationPolicy::Wait;
+    // Slave: promote this board by itself after this long without a master (0: never; needs
+    // --listen; daemon/auto_promote.h).
+    uint64_t autoPromoteAfterS = 0;
     bool sync = true;  // fsync each commit (false only for benchmarks/tests)
 };
 

@@ -82,3 +82,22 @@ TEST_CASE("failover: a slave takes --listen (its address once promoted), a maste
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message.find("--master") == 0);
 }
+
+TEST_CASE("failover: --auto-promote-after is off by default, bounded, and needs --listen on a slave") {
+    Options slave;
+    REQUIRE(parse({"--role", "slave", "--data", "d", "--store", "s", "--master", "127.0.0.1:7000"}, slave));
+    CHECK(slave.autoPromoteAfterS == 0);
+    REQUIRE(parse({"--auto-promote-after", "30"}, slave));
+    CHECK(slave.autoPromoteAfterS == 30);
+    auto r = validate(slave);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("--auto-promote-after needs --listen") == 0);
+    REQUIRE(parse({"--listen", "127.0.0.1:7701"}, slave));
+    CHECK(validate(slave).ok());
+    Options bad = slave;
+    CHECK_FALSE(parse({"--auto-promote-after", "-1"}, bad).ok());
+    CHECK_FALSE(parse({"--auto-promote-after", "86401"}, bad).ok());
+    Options fromFile;
+    REQUIRE(load("auto_promote_after = 10\n", fromFile).ok());
+    CHECK(fromFile.autoPromoteAfterS == 10);
+}

@@ -28,8 +28,8 @@ namespace possync::daemon {
 class AutoPromoter final {
 public:
     struct Hooks {
-        std::function<bool()> linked;            // a live link to a master right now
-        std::function<std::string()> holdReason;  // why the board must not promote now ("" = nothing)
+        std::function<bool()> linked;                  // a live link to a master right now
+        std::function<std::string()> holdReason;       // why the board must not promote now ("" = nothing)
         std::function<Result<std::string>()> promote;  // `promote confirm`
     };
 

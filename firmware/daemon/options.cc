@@ -377,9 +377,10 @@ Status validate(const Options& o) {
 #endif
     }
     if (o.autoPromoteAfterS && o.role == "slave" && !o.listenSet)
-        return makeError(Errc::InvalidArgument,
-                         "--auto-promote-after needs --listen ADDR:PORT (the address this board serves slaves "
-                         "on once promoted)");
+        return makeError(
+            Errc::InvalidArgument,
+            "--auto-promote-after needs --listen ADDR:PORT (the address this board serves slaves "
+            "on once promoted)");
     if (o.timeoutMs <= o.heartbeatMs)
         return makeError(Errc::InvalidArgument, "--timeout-ms must be larger than --heartbeat-ms");
     if (o.backoffMaxMs < o.backoffMinMs)

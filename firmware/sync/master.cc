@@ -179,8 +179,13 @@ void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
     if (stopping_) return;
     stats_.connects++;
     makeRoomForPending(stream->peerName().substr(0, stream->peerName().rfind(':')));
-    auto session =
-        std::make_unique<MasterSession>(*this, std::make_unique<UvLink>(std::move(stream)), nextSessionId_++);
+    std::unique_ptr<Link> link = std::make_unique<UvLink>(std::move(stream));
+    if (config_.security) {
+        auto handshake = trust::Handshake::responder(config_.security->identity, config_.security->check);
+        link = std::make_unique<SecureLink>(std::move(link), std::move(handshake),
+                                            static_cast<uint32_t>(config_.maxFrameBytes));
+    }
+    auto session = std::make_unique<MasterSession>(*this, std::move(link), nextSessionId_++);
     auto r = session->start();
     if (!r) {
         LOG(Sync, Warning) << "cannot start a session: " << r.error().message;

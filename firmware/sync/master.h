@@ -20,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "store/store.h"
 #include "sync/master_session.h"
 #include "sync/policy.h"
+#include "sync/secure_link.h"
 #include "sync/session_host.h"
 #include "sync/snapshot.h"
 #include "sync/stats.h"
@@ -76,6 +78,9 @@ struct MasterConfig {
     std::function<void(uint64_t term, const std::string& who)> onHigherTerm;
     // Starts fenced with this reason (the store's `fenced`): every Hello is refused.
     std::string fenced;
+    // Links authenticated and sealed (DESIGN.md §11): every accepted link runs the handshake
+    // as responder first (sync/secure_link.h). Unset: plaintext links.
+    std::optional<LinkSecurity> security;
 };
 
 class Master final : public SessionHost {

@@ -27,12 +27,17 @@ struct Replica::OwnedIo {
     explicit OwnedIo(uv::Loop& loop) : time(loop), connector(loop) {}
     UvTime time;
     UvConnector connector;
+    std::unique_ptr<SecureConnector> secure;  // over `connector` when links are sealed
 };
 
 Result<std::unique_ptr<Replica>> Replica::create(uv::Loop& loop, store::Store& store, Locator& locator,
                                                  ReplicaConfig config) {
     auto io = std::make_unique<OwnedIo>(loop);
-    auto r = create(io->time, io->time, io->connector, store, locator, std::move(config));
+    if (config.security)
+        io->secure = std::make_unique<SecureConnector>(io->connector, *config.security,
+                                                       static_cast<uint32_t>(config.maxFrameBytes));
+    Connector& connector = io->secure ? static_cast<Connector&>(*io->secure) : io->connector;
+    auto r = create(io->time, io->time, connector, store, locator, std::move(config));
     if (!r) return r;
     (*r)->ownedIo_ = std::move(io);
     return r;

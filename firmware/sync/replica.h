@@ -38,6 +38,7 @@
 #include "sync/link.h"
 #include "sync/locator.h"
 #include "sync/policy.h"
+#include "sync/secure_link.h"
 #include "sync/stats.h"
 #include "wire/fragment.h"
 #include "wire/frame.h"
@@ -75,6 +76,9 @@ struct ReplicaConfig {
     // write failed: MDB_PANIC on every later transaction) and only reopening it helps. The
     // daemon exits non-zero so that its service manager restarts it. Unset: keep waiting.
     std::function<void(const std::string& why)> onStoreUnusable;
+    // Links authenticated and sealed (DESIGN.md §11): the production create() wraps its
+    // connector in a SecureConnector. Unset: plaintext links.
+    std::optional<LinkSecurity> security;
 };
 
 struct ReplicaStatus {

@@ -183,4 +183,13 @@ void SecureLink::onSent() {
     if (events_) events_->onSent();
 }
 
+Result<std::unique_ptr<PendingLink>> SecureConnector::connect(const MasterTarget& target, Callback done) {
+    return inner_.connect(target, [this, done = std::move(done)](Result<std::unique_ptr<Link>> r) {
+        if (!r) return done(r.takeError());
+        auto handshake = trust::Handshake::initiator(security_.identity, security_.check, security_.flags);
+        done(std::unique_ptr<Link>(
+            std::make_unique<SecureLink>(std::move(*r), std::move(handshake), maxFrameBytes_)));
+    });
+}
+
 }  // namespace possync::sync

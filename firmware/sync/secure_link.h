@@ -25,8 +25,17 @@
 
 #include "sync/link.h"
 #include "trust/handshake.h"
+#include "trust/identity.h"
 
 namespace possync::sync {
+
+// What a board needs to run its links authenticated and sealed: its own key and its rule for the
+// peer's (the store's trust set, DESIGN.md §11). MasterConfig/ReplicaConfig carry one.
+struct LinkSecurity {
+    trust::Identity identity;
+    trust::PeerCheck check;
+    uint32_t flags = 0;  // an initiator's M1 flags (kFlagPairing)
+};
 
 // The bytes a record's length prefix takes.
 inline constexpr size_t kRecordHeaderBytes = 4;
@@ -88,6 +97,19 @@ private:
     std::vector<uint8_t> plain_;  // the last opened frame (handed to the session)
     uint64_t sealedBytes_ = 0;
     uint64_t openedBytes_ = 0;
+};
+
+// A Connector whose links are SecureLinks (initiator side) over the links of another.
+class SecureConnector final : public Connector {
+public:
+    SecureConnector(Connector& inner, LinkSecurity security, uint32_t maxFrameBytes)
+        : inner_(inner), security_(std::move(security)), maxFrameBytes_(maxFrameBytes) {}
+    Result<std::unique_ptr<PendingLink>> connect(const MasterTarget& target, Callback done) override;
+
+private:
+    Connector& inner_;
+    LinkSecurity security_;
+    uint32_t maxFrameBytes_;
 };
 
 }  // namespace possync::sync

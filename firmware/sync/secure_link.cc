@@ -128,7 +128,12 @@ void SecureLink::onData(Bytes data) {
                                                       peerName() + " (limit " + std::to_string(limit) +
                                                       (ready_ ? ")" : " before the handshake is done)")));
         }
-        if (inbox_.size() - inboxStart_ < kRecordHeaderBytes + length) break;
+        if (inbox_.size() - inboxStart_ < kRecordHeaderBytes + length) {
+            // Room for the whole record at once: a FULL chunk arrives in many reads, and
+            // growing the buffer step by step would copy it again at each doubling.
+            inbox_.reserve(inboxStart_ + kRecordHeaderBytes + length);
+            break;
+        }
         Bytes record(inbox_.data() + inboxStart_ + kRecordHeaderBytes, length);
         inboxStart_ += kRecordHeaderBytes + length;
         Status st = onRecord(record);

@@ -1,5 +1,9 @@
 // Replica: the slave's side of the link: find the master, say where we are, apply what comes.
 //
+// Implemented in four files: replica.cc (lifecycle, the link, frames, ticks, status),
+// replica_apply.cc (Welcome, FULL and INCREMENTAL applied), replica_writes.cc (the outbox
+// forwarded) and replica_health.cc (operator decisions, divergence).
+//
 // Protocol walk (see policy.h for the states):
 //   Locating -> Connecting -> AwaitWelcome: Hello says STARTING (never synced) or RESUMING from
 //     the position in possync.meta.

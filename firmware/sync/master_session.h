@@ -1,5 +1,8 @@
 // MasterSession: the master's side of one slave link.
 //
+// Implemented in master_session.cc (the handshake, frames, Acks, requests, deadlines) and
+// master_session_pump.cc (what it sends: FULL chunks, then the log).
+//
 // Protocol walk (a guide to onFrame/pump):
 //   AwaitHello  the slave speaks first. A Hello with another store id or protocol version gets
 //               a refusal Welcome and the link closes. Otherwise decideSync() picks the mode and

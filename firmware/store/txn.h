@@ -30,6 +30,10 @@ struct OriginFields;
 
 namespace possync::store {
 
+// The rule every transaction applies to a key: not empty, at most LMDB's limit (`maxKey`).
+// InvalidArgument or TooLarge, with the sizes.
+Status checkKeySize(Bytes key, size_t maxKey);
+
 class Store;
 
 // Tables touched by one transaction: name -> dbi and the running digest. A handful of entries,

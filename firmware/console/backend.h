@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,6 +18,9 @@
 #include "base/result.h"
 
 namespace possync::console {
+
+// Where a command that may finish later (promote, rejoin) sends its one-line note or error.
+using NoteDone = std::function<void(Result<std::string>)>;
 
 // The `status` command: one board's view of itself.
 struct StatusInfo {
@@ -118,11 +122,12 @@ public:
     virtual Result<std::vector<ClientInfo>> clients() = 0;
     // Failover (DESIGN.md §10). Slave: become the master of a new generation; without `confirmed`
     // refused while a master of the store may still be alive (the error says what is seen).
-    // Returns a one-line note; the daemon restarts itself as master after answering.
-    virtual Result<std::string> promote(bool confirmed) = 0;
-    // Master (fenced or not): export its generation's changes to a file, become a slave. Returns
-    // a one-line note naming the file; the daemon restarts itself as a slave after answering.
-    virtual Result<std::string> rejoin() = 0;
+    // Answers a one-line note through `done` (once, on the loop: at once for a refusal, later
+    // when the work ran off the loop); the daemon restarts itself as master after answering.
+    virtual void promote(bool confirmed, NoteDone done) = 0;
+    // Master (fenced or not): export its generation's changes to a file, become a slave. Answers
+    // a one-line note naming the file through `done`; the daemon restarts itself as a slave after.
+    virtual void rejoin(NoteDone done) = 0;
 };
 
 }  // namespace possync::console

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
+#include <optional>
 
 #include "base/bytes.h"
 #include "log/log.h"
@@ -324,17 +326,39 @@ Reply Interpreter::clients(const Args&) {
     return Reply{true, formatClients(*list)};
 }
 
+Reply Interpreter::noteReply(const char* key, const std::function<void(NoteDone)>& start) {
+    struct Pending {
+        std::optional<Reply> reply;         // answered before anyone waited
+        std::function<void(Reply)> answer;  // where a later answer goes
+    };
+    auto p = std::make_shared<Pending>();
+    start([p, key](Result<std::string> note) {
+        Reply r = note ? Reply{true, Lines().add(key, *note).take(), {}} : fail(note.error().message);
+        if (p->answer)
+            p->answer(std::move(r));
+        else
+            p->reply = std::move(r);
+    });
+    if (p->reply) return std::move(*p->reply);
+    Reply r;
+    r.later = [p](std::function<void(Reply)> answer) {
+        if (p->reply)
+            answer(std::move(*p->reply));
+        else
+            p->answer = std::move(answer);
+    };
+    return r;
+}
+
 Reply Interpreter::promote(const Args& args) {
     if (!args.empty() && lower(args[0]) != "confirm") return fail("usage: promote [confirm]");
-    Result<std::string> note = backend_.promote(!args.empty());
-    if (!note) return fail(note.error().message);
-    return Reply{true, Lines().add("promote", *note).take()};
+    const bool confirmed = !args.empty();
+    return noteReply("promote",
+                     [this, confirmed](NoteDone done) { backend_.promote(confirmed, std::move(done)); });
 }
 
 Reply Interpreter::rejoin(const Args&) {
-    Result<std::string> note = backend_.rejoin();
-    if (!note) return fail(note.error().message);
-    return Reply{true, Lines().add("rejoin", *note).take()};
+    return noteReply("rejoin", [this](NoteDone done) { backend_.rejoin(std::move(done)); });
 }
 
 }  // namespace possync::console

@@ -17,6 +17,7 @@
 // Command names are case-insensitive; KEY and PREFIX may be given as 0x-hex.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,10 @@ namespace possync::console {
 struct Reply {
     bool ok = true;
     std::string text;  // zero or more lines, each ending in '\n'
+    // Set (and ok/text unused) when the answer comes later: a command that runs off the event
+    // loop (promote, rejoin). The session calls it once with where the answer goes, which is
+    // then called once, on the loop, possibly at once; input typed meanwhile waits.
+    std::function<void(std::function<void(Reply)>)> later;
 };
 
 class Interpreter final {
@@ -71,6 +76,9 @@ private:
     Reply clients(const Args& args);
     Reply promote(const Args& args);
     Reply rejoin(const Args& args);
+    // A Reply for a backend call that answers a one-line note through a callback: the reply
+    // itself when it answered at once, else one whose `later` waits for it.
+    static Reply noteReply(const char* key, const std::function<void(NoteDone)>& start);
 
     Backend& backend_;
 };

@@ -35,10 +35,37 @@ void LineEditor::reset() {
 }
 
 void LineEditor::feed(std::string_view bytes) {
-    for (char ch : bytes) {
-        if (ended_) return;
-        feedByte(static_cast<unsigned char>(ch));
+    if (paused_) {
+        kept_.append(bytes);
+        return;
     }
+    feedAll(bytes);
+}
+
+void LineEditor::feedAll(std::string_view bytes) {
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        if (ended_) return;
+        if (paused_) {
+            kept_.append(bytes.substr(i));
+            return;
+        }
+        feedByte(static_cast<unsigned char>(bytes[i]));
+    }
+}
+
+void LineEditor::pause() {
+    paused_ = true;
+}
+
+void LineEditor::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    if (inLine_) return;  // answered at once: endLine writes the prompt and feeding goes on
+    if (ended_) return;
+    writeIfEcho(options_.prompt);
+    std::string kept = std::move(kept_);
+    kept_.clear();
+    feedAll(kept);
 }
 
 void LineEditor::feedByte(unsigned char c) {
@@ -130,9 +157,11 @@ void LineEditor::endLine() {
         handler_.onBadLine("line contains bytes that are not text, ignored (type binary keys as 0x-hex)");
     } else {
         ++lines_;
+        inLine_ = true;
         handler_.onLine(line);
+        inLine_ = false;
     }
-    if (!ended_) writeIfEcho(options_.prompt);
+    if (!ended_ && !paused_) writeIfEcho(options_.prompt);
 }
 
 }  // namespace possync::console

@@ -58,6 +58,12 @@ public:
     void feed(std::string_view bytes);
     // Forgets a partly typed line and any half escape sequence (the line was hung up).
     void reset();
+    // A command whose answer comes later: from the end of the current line on, bytes fed are
+    // kept, not processed, and the prompt waits. resume() writes the prompt and processes
+    // what was kept, in order. Safe to call from inside onLine.
+    void pause();
+    void resume();
+    bool paused() const { return paused_; }
 
     const Options& options() const { return options_; }
     const std::string& pending() const { return line_; }
@@ -73,11 +79,15 @@ private:
     };
 
     void feedByte(unsigned char c);
+    void feedAll(std::string_view bytes);
     void endLine();
     void writeIfEcho(std::string_view bytes);
 
     Options options_;
     Handler& handler_;
+    bool paused_ = false;
+    bool inLine_ = false;  // inside endLine's onLine call
+    std::string kept_;     // bytes fed while paused
     std::string line_;
     bool tooLong_ = false;  // the line passed maxLine
     bool spoiled_ = false;  // the line holds a byte that is not text

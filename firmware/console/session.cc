@@ -27,6 +27,10 @@ Session::Session(Interpreter& interpreter, SessionMode mode, Send send, End onEn
       onEnd_(std::move(onEnd)),
       editor_(editorOptions(mode, maxLine), *this) {}
 
+Session::~Session() {
+    *alive_ = false;
+}
+
 void Session::start() {
     if (mode_ == SessionMode::Terminal) send_("\r\npossync console " POSSYNC_VERSION " (type help)\r\n");
     editor_.start();
@@ -60,7 +64,19 @@ void Session::write(std::string_view bytes) {
 void Session::onLine(std::string_view line) {
     Reply reply = interpreter_.execute(line);
     if (line.find_first_not_of(" \t") != std::string_view::npos) ++commands_;
-    answer(reply.ok, reply.text);
+    if (!reply.later) {
+        answer(reply.ok, reply.text);
+        return;
+    }
+    // The answer comes later (or at once, from inside the call): until then what is typed
+    // waits in the editor and no prompt is written.
+    editor_.pause();
+    reply.later([this, alive = alive_](Reply r) {
+        if (!*alive) return;
+        answer(r.ok, r.text);
+        editor_.resume();
+        flushHeld();
+    });
 }
 
 void Session::onBadLine(std::string_view reason) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,9 @@ public:
     // called (from inside feed) when a Script session's peer sent Ctrl-D; the transport
     // must defer destroying the session until feed returned.
     Session(Interpreter& interpreter, SessionMode mode, Send send, End onEnd, size_t maxLine = 512);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     // Writes the banner and the first prompt (Terminal mode); nothing in Script mode.
     void start();
@@ -58,6 +62,8 @@ public:
     SessionMode mode() const { return mode_; }
     uint64_t commands() const { return commands_; }  // lines run (blank lines excluded)
     uint64_t errors() const { return errors_; }      // error answers, bad lines included
+    // A command's answer is still to come (Reply::later): input typed meanwhile waits.
+    bool waiting() const { return editor_.paused(); }
 
 private:
     void write(std::string_view bytes) override;
@@ -73,6 +79,9 @@ private:
     End onEnd_;
     LineEditor editor_;
     std::string held_;  // Terminal mode: an answer waiting to go out with its prompt
+    // Cleared when the session goes: a deferred answer (Reply::later) that comes after that
+    // is dropped.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     uint64_t commands_ = 0;
     uint64_t errors_ = 0;
 };

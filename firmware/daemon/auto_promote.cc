@@ -13,7 +13,9 @@ constexpr uint64_t kTickMs = 1000;
 AutoPromoter::AutoPromoter(uv::Loop& loop, uint64_t afterMs, Hooks hooks)
     : loop_(loop), afterMs_(afterMs), hooks_(std::move(hooks)), lastLinkedMs_(loop.nowMs()) {}
 
-AutoPromoter::~AutoPromoter() = default;
+AutoPromoter::~AutoPromoter() {
+    *alive_ = false;
+}
 
 Result<std::unique_ptr<AutoPromoter>> AutoPromoter::create(uv::Loop& loop, uint64_t afterMs, Hooks hooks) {
     if (afterMs == 0) return makeError(Errc::InvalidArgument, "auto-promotion needs a delay above 0");
@@ -33,7 +35,7 @@ uint64_t AutoPromoter::unlinkedMs() const {
 }
 
 void AutoPromoter::tick() {
-    if (promoted_) return;
+    if (promoted_ || promoting_) return;
     if (hooks_.linked()) {
         lastLinkedMs_ = loop_.nowMs();
         lastNote_.clear();
@@ -47,15 +49,19 @@ void AutoPromoter::tick() {
     }
     LOG(Daemon, Warning) << "no master linked for " << unlinkedMs() / 1000
                          << " s: promoting this board (--auto-promote-after " << afterMs_ / 1000 << ")";
-    auto r = hooks_.promote();
-    if (r) {
-        promoted_ = true;
-        timer_->stop();
-        return;
-    }
-    if (r.error().message != lastNote_)
-        LOG(Daemon, Error) << "auto-promotion failed: " << r.error().message << " (trying again)";
-    lastNote_ = r.error().message;
+    promoting_ = true;
+    hooks_.promote([this, alive = alive_](Result<std::string> r) {
+        if (!*alive) return;
+        promoting_ = false;
+        if (r) {
+            promoted_ = true;
+            timer_->stop();
+            return;
+        }
+        if (r.error().message != lastNote_)
+            LOG(Daemon, Error) << "auto-promotion failed: " << r.error().message << " (trying again)";
+        lastNote_ = r.error().message;
+    });
 }
 
 }  // namespace possync::daemon

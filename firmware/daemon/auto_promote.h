@@ -28,14 +28,17 @@ namespace possync::daemon {
 class AutoPromoter final {
 public:
     struct Hooks {
-        std::function<bool()> linked;                  // a live link to a master right now
-        std::function<std::string()> holdReason;       // why the board must not promote now ("" = nothing)
-        std::function<Result<std::string>()> promote;  // `promote confirm`
+        std::function<bool()> linked;             // a live link to a master right now
+        std::function<std::string()> holdReason;  // why the board must not promote now ("" = nothing)
+        // `promote confirm`: answers through the callback, at once or once the work is done.
+        std::function<void(std::function<void(Result<std::string>)>)> promote;
     };
 
     // Starts ticking. `afterMs` > 0.
     static Result<std::unique_ptr<AutoPromoter>> create(uv::Loop& loop, uint64_t afterMs, Hooks hooks);
     ~AutoPromoter();
+    AutoPromoter(const AutoPromoter&) = delete;
+    AutoPromoter& operator=(const AutoPromoter&) = delete;
 
     // Milliseconds without a master so far (0 while linked), for the console.
     uint64_t unlinkedMs() const;
@@ -51,6 +54,8 @@ private:
     uint64_t lastLinkedMs_;
     std::string lastNote_;  // the last hold or failure logged (each logged once)
     bool promoted_ = false;
+    bool promoting_ = false;  // a promotion is running (its answer not in yet)
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace possync::daemon

@@ -196,12 +196,12 @@ Result<std::vector<console::ClientInfo>> DaemonBackend::clients() {
     return out;
 }
 
-Result<std::string> DaemonBackend::promote(bool confirmed) {
-    return daemon_.promote(confirmed);
+void DaemonBackend::promote(bool confirmed, console::NoteDone done) {
+    daemon_.promote(confirmed, std::move(done));
 }
 
-Result<std::string> DaemonBackend::rejoin() {
-    return daemon_.rejoin();
+void DaemonBackend::rejoin(console::NoteDone done) {
+    daemon_.rejoin(std::move(done));
 }
 
 }  // namespace possync::daemon

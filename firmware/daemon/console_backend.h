@@ -24,8 +24,8 @@ public:
     std::vector<std::string> discovery() override;
     Result<console::OutboxInfo> outbox() override;
     Result<std::vector<console::ClientInfo>> clients() override;
-    Result<std::string> promote(bool confirmed) override;
-    Result<std::string> rejoin() override;
+    void promote(bool confirmed, console::NoteDone done) override;
+    void rejoin(console::NoteDone done) override;
 
 private:
     Daemon& daemon_;

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <csignal>
-#include <ctime>
 
 #include "base/bytes.h"
 #include "log/log.h"
@@ -38,16 +37,6 @@ std::optional<store::Meta> peekMeta(const std::string& dir) {
     auto m = (*s)->meta();
     if (!m) return std::nullopt;
     return std::move(*m);
-}
-
-// "20261201T233000Z": export file names sort by time.
-std::string utcStamp() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    return buf;
 }
 
 // How long the console's answer gets to leave before a restart closes its socket.
@@ -261,114 +250,6 @@ void Daemon::reviewWatched() {
         fence(s->term, s->reason);
 }
 
-void Daemon::fence(uint64_t term, const std::string& reason) {
-    if (!master_ || !master_->fenced().empty()) return;
-    // The writer lock, on the loop: fencing happens once, and until it is done this board must
-    // not take another write (POS applications check `fenced` in their own transaction).
-    if (auto n = store_->noteTerm(term); !n)
-        LOG(Daemon, Error) << "noting term " << term << ": " << n.error().message;
-    const std::string full = reason + ": run rejoin to make this board a slave of the new master";
-    if (auto f = store_->fence(full); !f)
-        LOG(Daemon, Error) << "cannot record the fence in the store (writers are not refused): "
-                           << f.error().message;
-    master_->fence(full);
-    advertiser_.reset();
-    LOG(Daemon, Error) << "FENCED: " << full;
-}
-
-std::string Daemon::fencedReason() const {
-    return master_ ? master_->fenced() : std::string();
-}
-
-std::string Daemon::liveMaster() {
-    std::string seen;
-    if (replica_) {
-        auto st = replica_->status();
-        if (replica_->state() == sync::ReplicaState::Streaming)
-            seen = "linked to master " + (st.masterDevice.empty() ? std::string("?") : st.masterDevice) +
-                   " at " + st.master + ", last heard " + std::to_string(st.lastHeardMsAgo) + " ms ago";
-    }
-    // Avahi announcements are claims, not proof of life (a dead master stays listed for minutes),
-    // but the operator should know of them. A static --master says nothing about life.
-    if (finder_ && finder_->mode() == discovery::DiscoveryMode::Avahi) {
-        for (const auto& c : finder_->candidates()) {
-            if (!seen.empty()) seen += "; ";
-            seen += "announced over Avahi: " + (c.deviceId.empty() ? std::string("?") : c.deviceId) + " at " +
-                    c.endpoint() + " (term " + std::to_string(c.term) + ")";
-        }
-    }
-    return seen;
-}
-
-Result<std::string> Daemon::promote(bool confirmed) {
-    if (!replica_) return makeError(Errc::Refused, "promote is for slaves; this board is already the master");
-    if (restart_) return makeError(Errc::Busy, "this board is restarting after a role change");
-    auto state = replica_->state();
-    if (state == sync::ReplicaState::ReceivingFull || state == sync::ReplicaState::FullReplay)
-        return makeError(Errc::Busy,
-                         "a FULL sync is in progress: this board's data is not complete; promote once "
-                         "it is done (status shows the link state)");
-    if (!options_.listenSet)
-        return makeError(Errc::Refused,
-                         "this slave was started without --listen ADDR:PORT (the address it "
-                         "serves slaves on as master): add it to its configuration, restart it, "
-                         "then promote");
-    if (!confirmed) {
-        std::string seen = liveMaster();
-        if (!seen.empty())
-            return makeError(Errc::Refused,
-                             "a master of store " + options_.store + " may still be alive (" + seen +
-                                 "); if it is really gone or must be replaced: promote confirm");
-    }
-    store::PromoteOptions po;
-    if (finder_) po.minTerm = finder_->snapshot().term;  // above every term announced
-    auto r = store_->promote(po);
-    if (!r) return r.takeError();
-    replica_->stop();  // nothing more is taken from the old master
-    std::string note = "promoted: generation " + hex64(r->generation) + " (term " + std::to_string(r->term) +
-                       "), forked from " + hex64(r->parent) + " at seq " + std::to_string(r->forkSeq) + "; " +
-                       std::to_string(r->drained) +
-                       " own queued request(s) applied; restarting as master on " + options_.listen;
-    LOG(Daemon, Warning) << note;
-    restartSoon("promoted to master");
-    return note;
-}
-
-Result<std::string> Daemon::rejoin() {
-    if (!master_) return makeError(Errc::Refused, "rejoin is for a master; this board is a slave already");
-    if (restart_) return makeError(Errc::Busy, "this board is restarting after a role change");
-    auto meta = store_->meta();
-    if (!meta) return meta.takeError();
-    // No writer may commit between the export and the role change: fenced first (writers are
-    // refused with the reason) and serving no slave.
-    if (meta->fenced.empty()) {
-        const std::string why = "rejoining as a slave (console rejoin)";
-        POSSYNC_TRY(store_->fence(why));
-        master_->fence(why);
-        advertiser_.reset();
-    }
-    // What the new master may lack: this generation's own entries. Where the new master forked
-    // is not known here (its history names it: possync info there), so everything after this
-    // generation's start goes out; a root generation starts at 0 (the log as far as kept).
-    const store::HistoryRecord& own = meta->history.back();
-    const uint64_t from = own.generation == meta->generation ? own.fork : 0;
-    const std::string path =
-        store_->dir() + "/possync-export-" + hex64(meta->generation) + "-" + utcStamp() + ".tsv";
-    auto info = store_->exportSince(from, path);
-    if (!info)
-        return makeError(info.error().code, "export to " + path + " failed: " + info.error().message +
-                                                "; this board stays a fenced master (run rejoin again)");
-    POSSYNC_TRY(store_->rejoinAsSlave());
-    std::string note = "exported " + std::to_string(info->entries) + " log entries (" +
-                       std::to_string(info->changes) + " changes) after seq " + std::to_string(from) +
-                       " to " + path;
-    if (!info->complete) note += " (INCOMPLETE: the oldest were trimmed from the log before this export)";
-    note += "; rejoining as a slave (the next sync is FULL): restarting";
-    LOG(Daemon, Warning) << note;
-    restartSoon("rejoined as a slave");
-    return note;
-}
-
 void Daemon::restartSoon(const std::string& why) {
     restart_ = true;
     LOG(Daemon, Warning) << why << ": restarting to take the role from the data directory";
@@ -440,7 +321,7 @@ Status Daemon::initSlave() {
                 return "waiting for the operator: " + replica_->status().waitingReason;
             return {};
         };
-        hooks.promote = [this] { return promote(true); };
+        hooks.promote = [this](console::NoteDone done) { promote(true, std::move(done)); };
         auto ap = AutoPromoter::create(*loop_, options_.autoPromoteAfterS * 1000, std::move(hooks));
         if (!ap) return ap.takeError();
         autoPromoter_ = std::move(*ap);

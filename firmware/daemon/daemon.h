@@ -2,6 +2,7 @@
 // discovery, console, signals. Wiring and lifecycle only; the behaviour lives in the modules.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,7 +11,9 @@
 #include "uv/loop.h"
 #include "uv/signal.h"
 #include "uv/timer.h"
+#include "uv/work.h"
 
+#include "console/backend.h"
 #include "daemon/auto_promote.h"
 #include "daemon/options.h"
 #include "store/store.h"
@@ -61,14 +64,16 @@ public:
     // Master: the Avahi browse that watches for a newer master of its store (none when static).
     discovery::MasterFinder* watcher() { return watcher_.get(); }
 
-    // --- Failover (DESIGN.md §10), from the console ---
-    // Slave: becomes master of a new generation (Store::promote), answers, then restarts as master.
-    // Refused on a master, during a FULL sync, without --listen, and -- unless `confirmed` -- while
-    // a master of the store still looks alive (the error says what is seen). Returns the note.
-    Result<std::string> promote(bool confirmed);
+    // --- Failover (DESIGN.md §10), from the console (failover_ops.cc) ---
+    // Slave: becomes master of a new generation (Store::promote, off the loop), answers through
+    // `done`, then restarts as master. Refused at once on a master, during a FULL sync, without
+    // --listen, and -- unless `confirmed` -- while a master of the store still looks alive (the
+    // error says what is seen).
+    void promote(bool confirmed, console::NoteDone done);
     // Master (fenced or not): exports the log of its generation to a file in the data directory,
-    // becomes a slave (Store::rejoinAsSlave), answers, then restarts as a slave. Returns the note.
-    Result<std::string> rejoin();
+    // becomes a slave (Store::rejoinAsSlave), off the loop; answers the note through `done`, then
+    // restarts as a slave.
+    void rejoin(console::NoteDone done);
     // Master: why it is fenced (empty: it is not).
     std::string fencedReason() const;
 
@@ -89,6 +94,9 @@ private:
     void restartSoon(const std::string& why);
     // What says a master of the store is still alive (empty: nothing does).
     std::string liveMaster();
+    // Runs a failover operation's store work on the thread pool, `done` on the loop; one at a
+    // time (Busy while one runs).
+    Status runOffLoop(std::function<void()> work, std::function<void()> done);
 
     Options options_;
     store::Role role_ = store::Role::Master;
@@ -96,6 +104,7 @@ private:
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<trust::Identity> identity_;
     std::unique_ptr<AutoPromoter> autoPromoter_;  // slave with --auto-promote-after
+    std::unique_ptr<uv::Work> failoverWork_;      // promote, rejoin or fence in the data directory
     std::unique_ptr<sync::Master> master_;
     std::unique_ptr<discovery::Advertiser> advertiser_;
     std::unique_ptr<discovery::MasterFinder> finder_;

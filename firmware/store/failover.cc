@@ -1,5 +1,8 @@
 // Store: failover (DESIGN.md §10) at the store layer: promotion of a slave, the resume rule
 // across promotions, terms, fencing, the export of a fenced master's orphaned changes, rejoin.
+// promote, drainOwnOutbox, noteTerm, fence, exportSince and rejoinAsSlave run on the daemon's
+// thread pool (daemon/failover_ops.cc): they do not log (the log is loop-only); the caller logs
+// what they did.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -8,15 +11,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "log/log.h"
-
 #include "store/store.h"
 #include "wire/change_model.h"
 #include "wire/messages.h"
 
 namespace possync::store {
-
-POSSYNC_LOG_DECLARE(Store);
 
 Status WriteTxn::settleOwnQueued(uint64_t requestId) {
     uint8_t key[8];
@@ -84,8 +83,6 @@ Result<PromoteResult> Store::promote(const PromoteOptions& options) {
         POSSYNC_TRY(writeMeta(*txn, metaDbi_, next));
         POSSYNC_TRY(txn->commit());
     }
-    LOG(Store, Warning) << dir_ << " promoted to master: generation " << hex64(out.generation) << " (term "
-                        << out.term << "), forked from " << hex64(out.parent) << " at seq " << out.forkSeq;
     auto drained = drainOwnOutbox();
     if (!drained) return drained.takeError();
     out.drained = *drained;
@@ -142,7 +139,6 @@ Result<uint64_t> Store::drainOwnOutbox() {
         POSSYNC_TRY(txn->commit());
         ++handled;
     }
-    if (handled) LOG(Store, Info) << "applied " << handled << " requests of this board's own outbox";
     return handled;
 }
 
@@ -184,7 +180,6 @@ Status Store::fence(const std::string& reason) {
     if (!txn) return txn.takeError();
     POSSYNC_TRY(txn->put(metaDbi_, Bytes("fenced"), Bytes(reason)));
     POSSYNC_TRY(txn->commit());
-    LOG(Store, Warning) << dir_ << " fenced: " << reason;
     return {};
 }
 
@@ -207,8 +202,6 @@ Status Store::rejoinAsSlave() {
     next.fenced.clear();
     POSSYNC_TRY(writeMeta(*txn, metaDbi_, next));
     POSSYNC_TRY(txn->commit());
-    LOG(Store, Warning) << dir_ << " rejoins as a slave (generation " << hex64(m->generation) << " up to seq "
-                        << m->seq << " is left behind; the next sync is FULL)";
     return {};
 }
 
@@ -321,8 +314,6 @@ Result<ExportInfo> Store::exportSince(uint64_t forkSeq, const std::string& path)
         (void)::fsync(dfd);  // the rename itself durable
         ::close(dfd);
     }
-    LOG(Store, Warning) << "exported " << info.entries << " log entries (" << info.changes
-                        << " changes) after seq " << forkSeq << " to " << path;
     return info;
 }
 

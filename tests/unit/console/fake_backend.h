@@ -1,6 +1,7 @@
 // FakeBackend: a console::Backend with fixed, inspectable state for the console tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -82,18 +83,31 @@ public:
         if (clientsError) return *clientsError;
         return clientList;
     }
-    Result<std::string> promote(bool confirmed) override {
+    void promote(bool confirmed, NoteDone done) override {
         promoteCalls.push_back(confirmed);
-        if (statusInfo.role != "slave") return makeError(Errc::Refused, "promote is for slaves");
-        if (!confirmed && masterAlive)
-            return makeError(Errc::Refused, "a master may still be alive; if it is gone: promote confirm");
-        return std::string("promoted");
+        Result<std::string> r = std::string("promoted");
+        if (statusInfo.role != "slave")
+            r = makeError(Errc::Refused, "promote is for slaves");
+        else if (!confirmed && masterAlive)
+            r = makeError(Errc::Refused, "a master may still be alive; if it is gone: promote confirm");
+        if (deferNotes)
+            deferred.push_back([done = std::move(done), r] { done(r); });
+        else
+            done(std::move(r));
     }
-    Result<std::string> rejoin() override {
+    void rejoin(NoteDone done) override {
         ++rejoins;
-        if (statusInfo.role != "master") return makeError(Errc::Refused, "rejoin is for a master");
-        return std::string("exported 3 log entries to /d/x.tsv");
+        Result<std::string> r = std::string("exported 3 log entries to /d/x.tsv");
+        if (statusInfo.role != "master") r = makeError(Errc::Refused, "rejoin is for a master");
+        if (deferNotes)
+            deferred.push_back([done = std::move(done), r] { done(r); });
+        else
+            done(std::move(r));
     }
+    // promote/rejoin answer later (as the daemon does when the work runs off the loop): each
+    // answer waits in `deferred` until the test runs it.
+    bool deferNotes = false;
+    std::vector<std::function<void()>> deferred;
 
     StatusInfo statusInfo;
     std::vector<PeerInfo> peerList;

@@ -97,3 +97,64 @@ TEST_CASE("output goes out in pieces: echo as typed, each answer whole with its 
     CHECK(pieces[0].find("version: ") == 0);
     CHECK(pieces[1] == "error: unknown command 'nope' (try help)\n.error\n");
 }
+
+TEST_CASE("an answer that comes later (promote off the loop): input typed meanwhile waits, in order") {
+    test::FakeBackend backend;
+    backend.deferNotes = true;
+    backend.statusInfo.role = "slave";
+    Interpreter in(backend);
+    std::string out;
+    Session s(
+        in, SessionMode::Script, [&](std::string_view b) { out.append(b); }, [] {});
+    s.start();
+    s.feed("promote confirm\nget orders a1\n");
+    CHECK(out.empty());  // nothing answered yet, and the get waits behind the promote
+    CHECK(s.waiting());
+    s.feed("get orders zz\n");
+    CHECK(out.empty());
+    REQUIRE(backend.deferred.size() == 1);
+    backend.deferred[0]();
+    CHECK(out ==
+          "promote: promoted\n.ok\n"
+          "table: orders\nkey: a1\nvalue: one\n.ok\n"
+          "error: no key zz in table orders\n.error\n");
+    CHECK_FALSE(s.waiting());
+    CHECK(s.commands() == 3);
+}
+
+TEST_CASE("a terminal gets the later answer, then its prompt; typed bytes are echoed once it is in") {
+    test::FakeBackend backend;
+    backend.deferNotes = true;
+    backend.statusInfo.role = "master";
+    Interpreter in(backend);
+    std::string out;
+    Session s(
+        in, SessionMode::Terminal, [&](std::string_view b) { out.append(b); }, [] {});
+    s.start();
+    out.clear();
+    s.feed("rejoin\rver");
+    CHECK(out == "rejoin\r\n");  // the echo of the line, no prompt yet
+    out.clear();
+    REQUIRE(backend.deferred.size() == 1);
+    backend.deferred[0]();
+    CHECK(out == "rejoin: exported 3 log entries to /d/x.tsv\r\npossync> ver");
+    out.clear();
+    s.feed("sion\r");
+    CHECK(out.find("sion\r\nversion: ") == 0);
+}
+
+TEST_CASE("a session that ends before its later answer comes is not written to") {
+    test::FakeBackend backend;
+    backend.deferNotes = true;
+    backend.statusInfo.role = "slave";
+    Interpreter in(backend);
+    std::string out;
+    {
+        Session s(
+            in, SessionMode::Script, [&](std::string_view b) { out.append(b); }, [] {});
+        s.feed("promote\n");
+    }
+    REQUIRE(backend.deferred.size() == 1);
+    backend.deferred[0]();  // the session is gone: dropped
+    CHECK(out.empty());
+}

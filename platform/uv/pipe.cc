@@ -122,6 +122,10 @@ Result<Owned<PipeListener>> PipeListener::create(Loop& loop, const std::string& 
     }
     if (rc < 0) return uvError(rc, "bind " + path);
     self->bound_ = true;
+    // Owner and group only, whatever the umask: whoever can connect gets a console that reads
+    // every table. Set before listen(), so nobody connects under the umask's mode.
+    if (::chmod(path.c_str(), 0660) != 0)
+        return makeError(Errc::Io, "chmod " + path + ": " + std::strerror(errno));
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(self->raw()), backlog, [](uv_stream_t* s, int status) {
         static_cast<PipeListener*>(s->data)->onConnection(status);
     });

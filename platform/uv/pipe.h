@@ -38,7 +38,8 @@ public:
 
     // Listens on `path`. A stale socket file (nobody accepts on it) is removed first;
     // Errc::Exists if a live process listens there or the path is not a socket.
-    // The socket file is removed again when the listener closes.
+    // The socket file is mode 0660 (owner and group only, whatever the umask), and is removed
+    // again when the listener closes.
     static Result<Owned<PipeListener>> create(Loop& loop, const std::string& path,
                                               ConnectionCallback callback, int backlog = 16);
 

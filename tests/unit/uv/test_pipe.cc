@@ -175,3 +175,22 @@ TEST_CASE("pipe: connect errors, long paths and non-socket files") {
     pending.value().reset();
     f.finish();
 }
+
+TEST_CASE("pipe: the listening socket file is owner and group only, whatever the umask") {
+    LoopFixture f;
+    TempDir dir;
+    for (mode_t mask : {mode_t(0), mode_t(022), mode_t(077)}) {
+        CAPTURE(mask);
+        std::string path = dir.path + "/console-" + std::to_string(mask) + ".sock";
+        mode_t old = ::umask(mask);
+        auto listener = uv::PipeListener::create(*f.loop, path, [](uv::Owned<uv::PipeStream>) {});
+        ::umask(old);
+        REQUIRE(listener.ok());
+        struct stat st;
+        REQUIRE(::lstat(path.c_str(), &st) == 0);
+        CHECK(S_ISSOCK(st.st_mode));
+        CHECK((st.st_mode & 0777) == 0660);
+        listener.value().reset();
+        f.spin(2);
+    }
+}

@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
         fprintf(stderr, "possyncd: %s\n", v.error().message.c_str());
         return 2;
     }
+    if (auto e = daemon::checkEnvironment(options); !e) {
+        fprintf(stderr, "possyncd: %s\n", e.error().message.c_str());
+        return 1;
+    }
     if (*parsed == daemon::ParseOutcome::CheckConfig) {
         printf("configuration ok: %s of store %s, data in %s\n", options.role.c_str(), options.store.c_str(),
                options.data.c_str());

@@ -4,6 +4,10 @@
 // is built with exceptions, so its no-exception API is not in the shared library.
 #define TOML_EXCEPTIONS 0
 #define TOML_HEADER_ONLY 1
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <sstream>
 
@@ -32,8 +36,10 @@
 #include "base/bytes.h"
 #include "base/host_port.h"
 #include "log/log.h"
+#include "serial/serial.h"
 
 #include "possync_config.h"
+#include "store/meta.h"
 #include "wire/bounds.h"
 
 namespace possync::daemon {
@@ -381,6 +387,15 @@ Status validate(const Options& o) {
             Errc::InvalidArgument,
             "--auto-promote-after needs --listen ADDR:PORT (the address this board serves slaves "
             "on once promoted)");
+    // What start would refuse, refused here too (and so by --check-config).
+    if (!o.tables.empty()) {
+        auto tables = store::parseTableList(o.tables);
+        if (!tables) return makeError(tables.error().code, "--tables: " + tables.error().message);
+    }
+    if (!serial::isSupportedBaud(o.baud))
+        return makeError(Errc::InvalidArgument, "--baud " + std::to_string(o.baud) +
+                                                    " is not a standard serial speed (" +
+                                                    serial::supportedBauds() + ")");
     if (o.timeoutMs <= o.heartbeatMs)
         return makeError(Errc::InvalidArgument, "--timeout-ms must be larger than --heartbeat-ms");
     if (o.backoffMaxMs < o.backoffMinMs)
@@ -433,6 +448,32 @@ std::string defaultConfigText() {
             s += key + " = " + value + "\n\n";
     }
     return s;
+}
+
+Status checkEnvironment(const Options& o) {
+    struct stat st;
+    if (::stat(o.data.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return makeError(Errc::InvalidArgument, "--data " + o.data + " is not a directory");
+    } else if (errno != ENOENT) {
+        return makeError(Errc::Io, "--data " + o.data + ": " + std::strerror(errno));
+    }
+    if (!o.serial.empty()) {
+        if (::stat(o.serial.c_str(), &st) != 0)
+            return makeError(errno == ENOENT ? Errc::NotFound : Errc::Io,
+                             "--serial " + o.serial + ": " + std::strerror(errno));
+        if (!S_ISCHR(st.st_mode))
+            return makeError(Errc::InvalidArgument,
+                             "--serial " + o.serial + " is not a serial port (a character device)");
+    }
+    if (!o.console.empty()) {
+        std::string dir =
+            o.console.find('/') == std::string::npos ? "." : o.console.substr(0, o.console.rfind('/'));
+        if (dir.empty()) dir = "/";
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            return makeError(Errc::NotFound, "--console " + o.console + ": no such directory: " + dir);
+    }
+    return {};
 }
 
 }  // namespace possync::daemon

@@ -71,8 +71,12 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);
 Status loadConfigFile(const std::string& path, Options& out);
 // The same for config text already in memory (`path` only names it in messages).
 Status loadConfigText(std::string_view text, const std::string& path, Options& out);
-// Checks required options and combinations (role, data, store, addresses).
+// Checks required options and combinations (role, data, store, addresses, tables, speed).
 Status validate(const Options& o);
+// Checks the paths the options name against the file system, as start would find them: --data
+// a directory (or missing: it is made), --serial an existing character device, --console in an
+// existing directory. For start and --check-config alike.
+Status checkEnvironment(const Options& o);
 
 std::string helpText();
 // A commented TOML file with every option at its default.

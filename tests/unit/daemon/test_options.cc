@@ -2,7 +2,10 @@
 // wrong type or out of range is refused with a reason, never converted (a float given for an
 // integer option was converted with undefined behaviour: tests/fuzz/config found it).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -100,4 +103,56 @@ TEST_CASE("failover: --auto-promote-after is off by default, bounded, and needs 
     Options fromFile;
     REQUIRE(load("auto_promote_after = 10\n", fromFile).ok());
     CHECK(fromFile.autoPromoteAfterS == 10);
+}
+
+TEST_CASE("--check-config refuses what start would: table lists, serial speeds, and the paths named") {
+    Options o;
+    REQUIRE(parse({"--role", "master", "--data", "d", "--store", "s"}, o));
+    CHECK(validate(o).ok());
+    for (const char* bad : {"menu,,orders", "possync.log", "menu,possync.meta", ","}) {
+        CAPTURE(bad);
+        Options t = o;
+        REQUIRE(parse({"--tables", bad}, t));
+        auto r = validate(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("--tables: ") == 0);
+    }
+    Options baud = o;
+    REQUIRE(parse({"--baud", "1234"}, baud));
+    auto b = validate(baud);
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.error().message.find("--baud 1234 is not a standard serial speed (1200, ") == 0);
+
+    char tmpl[] = "/tmp/possync-options-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl, file = dir + "/file";
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    Options env = o;
+    env.data = dir + "/new";  // missing: start makes it
+    CHECK(checkEnvironment(env).ok());
+    env.data = dir;
+    env.serial = "/dev/null";  // a character device
+    env.console = dir + "/console.sock";
+    CHECK(checkEnvironment(env).ok());
+    struct Case {
+        std::string data, serial, console, want;
+    };
+    for (const Case& c :
+         {Case{file, "", "", "--data " + file + " is not a directory"},
+          Case{dir, dir + "/ttyNOPE", "", "--serial " + dir + "/ttyNOPE: No such file or directory"},
+          Case{dir, file, "", "--serial " + file + " is not a serial port"},
+          Case{dir, "", dir + "/none/c.sock", "--console " + dir + "/none/c.sock: no such directory"}}) {
+        CAPTURE(c.want);
+        Options e = o;
+        e.data = c.data;
+        e.serial = c.serial;
+        e.console = c.console;
+        auto r = checkEnvironment(e);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find(c.want) == 0);
+    }
+    std::remove(file.c_str());
+    ::rmdir(dir.c_str());
 }

@@ -12,6 +12,8 @@
 #include "log/log.h"
 
 #include "daemon/daemon.h"
+#include "discovery/advertiser.h"
+#include "discovery/master_finder.h"
 
 namespace possync::daemon {
 

@@ -121,6 +121,9 @@ Status Daemon::init() {
     auto sigterm = uv::Signal::create(*loop_, SIGTERM, onSignal);
     if (!sigterm) return sigterm.takeError();
     sigterm_ = std::move(*sigterm);
+    auto sighup = uv::Signal::create(*loop_, SIGHUP, [this](int) { reload(); });
+    if (!sighup) return sighup.takeError();
+    sighup_ = std::move(*sighup);
     // A peer closing mid-write must give EPIPE, not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -345,6 +348,31 @@ void Daemon::exitForRestart(const std::string& why) {
     exitTimer_->start(0, 0, [this] { shutdown(0); });
 }
 
+void Daemon::reload() {
+    auto fresh = reparse(options_);
+    if (!fresh) {
+        LOG(Daemon, Error) << "SIGHUP: the configuration does not load, nothing changed: "
+                           << fresh.error().message;
+        return;
+    }
+    auto changed = changedOptions(options_, *fresh);
+    if (changed.empty()) {
+        LOG(Daemon, Info) << "SIGHUP: configuration read again; nothing changed";
+        return;
+    }
+    for (const std::string& name : changed) {
+        if (name == "log-level") {
+            log::setAllLevels(*log::parseLevel(fresh->logLevel));
+            LOG(Daemon, Warning) << "SIGHUP: log level " << options_.logLevel << " -> " << fresh->logLevel;
+            options_.logLevel = fresh->logLevel;
+            continue;
+        }
+        LOG(Daemon, Warning) << "SIGHUP: --" << name
+                             << " changed in the configuration: takes effect at the next "
+                             << "restart (systemctl restart possyncd)";
+    }
+}
+
 void Daemon::shutdown(int signum) {
     if (stopping_) return;
     stopping_ = true;
@@ -375,6 +403,7 @@ int Daemon::run() {
     advertiser_.reset();
     sigint_.reset();
     sigterm_.reset();
+    sighup_.reset();
     exitTimer_.reset();
     auto r = loop_->close();
     if (!r) {

@@ -84,6 +84,10 @@ private:
     Status initSlave();
     Status initConsole();
     void shutdown(int signum);
+    // SIGHUP: the command line and config file read again; the log level applies at once, any
+    // other change is logged as waiting for the next restart. A file that does not load changes
+    // nothing (logged).
+    void reload();
     void exitForRestart(const std::string& why);
     // Master: watch Avahi for a master of this store of a higher term (or one winning a tie).
     void startWatcher();
@@ -116,7 +120,7 @@ private:
     std::unique_ptr<console::Interpreter> interpreter_;
     std::unique_ptr<console::SerialConsole> serialConsole_;
     std::unique_ptr<console::SocketConsole> socketConsole_;
-    uv::Owned<uv::Signal> sigint_, sigterm_;
+    uv::Owned<uv::Signal> sigint_, sigterm_, sighup_;
     uv::Owned<uv::Timer> exitTimer_;  // exitForRestart(), restartSoon(): shutdown on a later loop turn
     bool restart_ = false;            // restartSoon(): main starts the program again
     uint64_t startedMs_ = 0;

@@ -345,7 +345,28 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out) {
     for (auto& [spec, value] : given)
         if (std::string(spec->name) == "config") POSSYNC_TRY(loadConfigFile(value, out));
     for (auto& [spec, value] : given) POSSYNC_TRY(spec->set(out, value));
+    out.args.assign(argv + 1, argv + argc);
     return check ? ParseOutcome::CheckConfig : ParseOutcome::Run;
+}
+
+Result<Options> reparse(const Options& running) {
+    std::vector<std::string> args = running.args;
+    std::vector<char*> argv;
+    std::string name = "possyncd";
+    argv.push_back(name.data());
+    for (auto& a : args) argv.push_back(a.data());
+    Options fresh;
+    auto outcome = parseOptions(static_cast<int>(argv.size()), argv.data(), fresh);
+    if (!outcome) return outcome.takeError();
+    POSSYNC_TRY(validate(fresh));
+    return fresh;
+}
+
+std::vector<std::string> changedOptions(const Options& a, const Options& b) {
+    std::vector<std::string> out;
+    for (const Spec& s : specs())
+        if (s.get && s.get(a) != s.get(b)) out.emplace_back(s.name);
+    return out;
 }
 
 Status validate(const Options& o) {

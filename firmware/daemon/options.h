@@ -61,6 +61,9 @@ struct Options {
     // --listen; daemon/auto_promote.h).
     uint64_t autoPromoteAfterS = 0;
     bool sync = true;  // fsync each commit (false only for benchmarks/tests)
+    // The command line as given (argv[1..]): a reload (SIGHUP) parses it again, config file
+    // included, so the command line still wins over the file.
+    std::vector<std::string> args;
 };
 
 enum class ParseOutcome { Run, Help, Version, PrintConfig, CheckConfig };
@@ -71,6 +74,11 @@ Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);
 Status loadConfigFile(const std::string& path, Options& out);
 // The same for config text already in memory (`path` only names it in messages).
 Status loadConfigText(std::string_view text, const std::string& path, Options& out);
+// The options `running` was made from, parsed again (the config file read again) and validated:
+// what a reload (SIGHUP) would run with.
+Result<Options> reparse(const Options& running);
+// The names of the options whose values differ ("log-level", "heartbeat-ms", ...), in --help order.
+std::vector<std::string> changedOptions(const Options& a, const Options& b);
 // Checks required options and combinations (role, data, store, addresses, tables, speed).
 Status validate(const Options& o);
 // Checks the paths the options name against the file system, as start would find them: --data

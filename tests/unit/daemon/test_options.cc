@@ -156,3 +156,33 @@ TEST_CASE("--check-config refuses what start would: table lists, serial speeds, 
     std::remove(file.c_str());
     ::rmdir(dir.c_str());
 }
+
+TEST_CASE("a reload parses the command line and the config file again; the command line still wins") {
+    char tmpl[] = "/tmp/possync-reload-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string conf = std::string(tmpl) + "/possyncd.toml";
+    auto write = [&](const char* text) {
+        std::FILE* f = std::fopen(conf.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text, f);
+        std::fclose(f);
+    };
+    write("log_level = \"info\"\nwindow = 64\ntimeout_ms = 4000\n");
+    Options running;
+    REQUIRE(
+        parse({"--role", "master", "--data", "d", "--store", "s", "--config", conf, "--timeout-ms", "3000"},
+              running));
+    CHECK(running.timeoutMs == 3000);
+    auto same = reparse(running);
+    REQUIRE(same.ok());
+    CHECK(changedOptions(running, *same).empty());
+    write("log_level = \"debug\"\nwindow = 16\ntimeout_ms = 9000\n");
+    auto fresh = reparse(running);
+    REQUIRE(fresh.ok());
+    CHECK(changedOptions(running, *fresh) == std::vector<std::string>{"log-level", "window"});
+    CHECK(fresh->timeoutMs == 3000);
+    write("log_level = \"debug\nnot toml\n");
+    CHECK_FALSE(reparse(running).ok());
+    std::remove(conf.c_str());
+    ::rmdir(tmpl);
+}

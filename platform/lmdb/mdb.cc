@@ -2,6 +2,7 @@
 
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -87,6 +88,26 @@ Result<std::unique_ptr<Env>> Env::open(const std::string& dir, const EnvOptions&
                              dir + " is not a possync data directory (data.mdb is not an LMDB environment)");
         if (rc == MDB_VERSION_MISMATCH)
             return makeError(Errc::Version, dir + " was written by an incompatible LMDB version");
+        if (rc == EACCES) {
+            // Say which file and why: LMDB's readers register in lock.mdb, so even a reader needs
+            // to write it; a user who may only read the directory cannot open it at all.
+            const std::string uid = std::to_string(::geteuid());
+            for (const char* name : {"data.mdb", "lock.mdb"}) {
+                const std::string path = dir + "/" + name;
+                const bool lock = std::string(name) == "lock.mdb";
+                if (::access(path.c_str(), F_OK) != 0) continue;
+                if (::access(path.c_str(), R_OK) != 0)
+                    return makeError(Errc::Io, "open data directory " + dir + ": " + path +
+                                                   " is not readable by this user (uid " + uid + ")");
+                if ((lock || !options.readOnly) && ::access(path.c_str(), W_OK) != 0)
+                    return makeError(Errc::Io, "open data directory " + dir + ": " + path +
+                                                   " is not writable by this user (uid " + uid + ")" +
+                                                   (lock ? "; LMDB readers register in it, so reading needs "
+                                                           "write access too: run as the daemon's user or in "
+                                                           "its group (possync)"
+                                                         : ""));
+            }
+        }
         return fromMdb(rc, "open data directory " + dir);
     }
     return std::unique_ptr<Env>(new Env(env, dir));

@@ -284,8 +284,12 @@ int main(int argc, char** argv) {
                 (unsigned long long)mapMiB);
         return 2;
     }
-    // Reading never creates a directory; writing initialises a new one.
+    // Reading never creates a directory; writing initialises a new one. A reader that may not
+    // write data.mdb opens it read-only (get, dump, digest work as far as LMDB allows: its lock
+    // file must still be writable, and lmdb::Env's error says so); one that may write opens it
+    // as before, which also waits behind a daemon still initialising the directory.
     so.create = writes;
+    so.readOnly = !writes && ::access((dir + "/data.mdb").c_str(), W_OK) != 0 && errno == EACCES;
     if (auto owner = actAsDirectoryOwner(dir); !owner) {
         fprintf(stderr, "possync: %s\n", owner.error().message.c_str());
         return 1;

@@ -103,6 +103,22 @@ def check_numbers(scn):
                                                       f"{err.strip()}")
     out = possync(data, "dump")
     check("bench" not in out, "a refused load wrote records")
+    # Exit codes: a value that is no number is bad usage (2); a number out of range is a checked
+    # bad value (1).
+    for args, want in ((["--records", "abc"], 2), (["--records", "-5"], 2), (["--records", "0"], 1),
+                       (["--records", "99999999999999999999999"], 1), (["--records", "3", "--batch", "0"], 1)):
+        rc, _, err = run_tool([POSSYNC, "--data", data, "load", "--value-size", "1", *args], check_rc=False)
+        check(rc == want, f"load {' '.join(args)} exited {rc}, not {want}: {err.strip()}")
+    # Help per command, whatever else is missing on the line; unknown commands named as such.
+    for args in (["put", "--help"], ["--data", data, "put", "-h"], ["help", "put"]):
+        rc, out, err = run_tool([POSSYNC, *args], check_rc=False)
+        check(rc == 0 and out.startswith("usage: possync --data DIR put TABLE KEY VALUE"),
+              f"possync {' '.join(args)}: exit {rc}: {out!r} {err!r}")
+    rc, out, _ = run_tool([POSSYNC, "help"], check_rc=False)
+    check(rc == 0 and "usage:" in out and "possync --data DIR get TABLE KEY" in out, f"possync help: {rc}")
+    for args in (["frobnicate"], ["--data", data, "frobnicate", "x"], ["help", "frobnicate"]):
+        rc, _, err = run_tool([POSSYNC, *args], check_rc=False)
+        check(rc == 2 and "unknown command 'frobnicate'" in err, f"possync {' '.join(args)}: exit {rc}: {err!r}")
     rc, _, err = run_tool([POSSYNC, "--data", data, "--map-size", "-1", "info"], check_rc=False)
     check(rc != 0 and "--map-size" in err, f"--map-size -1 was accepted: {err.strip()}")
     # The checks do not refuse good numbers.

@@ -74,23 +74,85 @@ options:
   --version, --help
 
 Text keys and values are written as given; dump and get print non-printable bytes as 0x-hex
-unless --hex. Every command exits 0 on success, 1 with a one-line reason on failure, 2 on
-bad usage, 3 when a slave's write is queued but not yet applied (see above).
+unless --hex. Every command exits 0 on success, 1 with a one-line reason on failure (a number
+out of range included), 2 on bad usage (an unknown command or option, a missing argument, a
+value that is no number), 3 when a slave's write is queued but not yet applied (see above).
+`possync COMMAND --help` or `possync help COMMAND` describes one command.
 )";
 
 // A count given on the command line: decimal digits only (no sign: CLI11 would wrap "-5"
 // around to 2^64-5), within uint64_t, and not 0 unless zero means something for `option`.
+// InvalidArgument when the text is no such number (bad usage: exit 2), Refused when it is one
+// but out of range (a checked bad value: exit 1).
 Result<uint64_t> parseCount(const std::string& text, const char* option, bool zeroAllowed) {
     uint64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || text[0] == '-' || text[0] == '+' || ec != std::errc() ||
-        end != text.data() + text.size())
+    const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+    if (digits && ec == std::errc::result_out_of_range)
+        return makeError(Errc::Refused, std::string(option) + " " + text + " is too large");
+    if (!digits || ec != std::errc() || end != text.data() + text.size())
         return makeError(Errc::InvalidArgument, std::string(option) + " must be a " +
                                                     (zeroAllowed ? "non-negative" : "positive") +
                                                     " whole number, not '" + text + "'");
-    if (v == 0 && !zeroAllowed)
-        return makeError(Errc::InvalidArgument, std::string(option) + " must be at least 1");
+    if (v == 0 && !zeroAllowed) return makeError(Errc::Refused, std::string(option) + " must be at least 1");
     return v;
+}
+
+// Per-command help (`possync COMMAND --help`, `possync help COMMAND`).
+struct CommandHelp {
+    const char* name;
+    const char* text;
+};
+constexpr CommandHelp kCommandHelp[] = {
+    {"put",
+     "usage: possync --data DIR put TABLE KEY VALUE [--if-absent | --if-present | --if-value V]\n"
+     "                              [--no-wait | --wait-ms MS] [--seq]\n"
+     "Writes one key in a transaction of its own. On a slave, a write to a watched table is\n"
+     "queued for the master (see possync --help, write options). Exit 0 written, 1 rejected\n"
+     "or failed, 2 bad usage, 3 queued but not yet applied.\n"},
+    {"add",
+     "usage: possync --data DIR add TABLE KEY DELTA [write options]\n"
+     "Adds DELTA (a signed whole number) to the counter at KEY: an 8-byte big-endian signed\n"
+     "integer, absent counting as 0. Write options and exit codes as for put.\n"},
+    {"del",
+     "usage: possync --data DIR del TABLE KEY [write options]\n"
+     "Deletes one key (exit 1 when absent on a master; on a slave the master decides).\n"},
+    {"get",
+     "usage: possync --data DIR get TABLE KEY\n"
+     "Prints the value (non-printable bytes as 0x-hex unless --hex). Exit 1 when absent.\n"
+     "A user who may only read the directory needs write access to its lock.mdb.\n"},
+    {"dump",
+     "usage: possync --data DIR dump [TABLE]\n"
+     "Prints \"key<TAB>value\" per entry of TABLE, or \"table<TAB>key<TAB>value\" for all.\n"},
+    {"digest",
+     "usage: possync --data DIR digest\n"
+     "One line: position, digest and count over the watched tables; equal lines on two boards\n"
+     "mean equal data.\n"},
+    {"info",
+     "usage: possync --data DIR info\n"
+     "Role, device, generation, position, log, history, watched tables, outbox.\n"},
+    {"outbox",
+     "usage: possync --data DIR outbox\n"
+     "Slave: the requests queued for the master. Master: the writing boards.\n"},
+    {"watch",
+     "usage: possync --data DIR watch [T1,T2,...]\n"
+     "Shows the watched tables, or sets them on a master's directory (not on a slave's).\n"},
+    {"load",
+     "usage: possync --data DIR load --records N --value-size B [--table T] [--start I]\n"
+     "                               [--batch K] [--seed S]\n"
+     "Bulk-loads N synthetic records (benchmarks). Numbers are whole and non-negative\n"
+     "(--records and --batch at least 1): text that is no number exits 2, a number out of\n"
+     "range exits 1.\n"},
+    {"console",
+     "usage: possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]\n"
+     "Talks to a running daemon's console; with a COMMAND, prints its answer and exits.\n"},
+    {"help", "usage: possync help [COMMAND]\n"},
+};
+
+const char* commandHelp(std::string_view name) {
+    for (const CommandHelp& h : kCommandHelp)
+        if (name == h.name) return h.text;
+    return nullptr;
 }
 
 // Root on a data directory owned by another user (a setup script, an operator's sudo) acts as
@@ -131,6 +193,7 @@ int main(int argc, char** argv) {
     app.add_flag("-h,--help", help);
     app.add_flag("--version", version);
     std::string dir;
+    std::string helpTopic;
     tool::TextMode mode;
     std::string mapText;
     app.add_option("--data", dir);
@@ -186,9 +249,43 @@ int main(int argc, char** argv) {
     loadCmd->add_option("--start", startText);
     loadCmd->add_option("--batch", batchText);
     loadCmd->add_option("--seed", seedText);
+    auto* helpCmd = app.add_subcommand("help");
+    helpCmd->add_option("command", helpTopic);
+    for (CLI::App* c : app.get_subcommands({})) c->set_help_flag("-h,--help");
 
     try {
         app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        // A command's --help: its own text, whatever else is missing on the line.
+        for (CLI::App* c : app.get_subcommands({}))
+            if (c->parsed()) {
+                fputs(commandHelp(c->get_name()), stdout);
+                return 0;
+            }
+        fputs(kUsage, stdout);
+        return 0;
+    } catch (const CLI::ExtrasError& e) {
+        // A first word that is no command: say so, not CLI11's "argument was not expected".
+        std::string first;
+        for (int i = 1; i < argc; ++i) {
+            std::string a = argv[i];
+            if (a == "--data" || a == "--map-size") {
+                ++i;
+                continue;
+            }
+            if (a.rfind("-", 0) != 0) {
+                first = a;
+                break;
+            }
+        }
+        if (!first.empty() && app.get_subcommands().empty())
+            fprintf(stderr,
+                    "possync: unknown command '%s' (commands: put, add, del, get, dump, digest, info, "
+                    "outbox, watch, load, console, help; see possync --help)\n",
+                    first.c_str());
+        else
+            fprintf(stderr, "possync: %s (see possync --help)\n", e.what());
+        return 2;
     } catch (const CLI::ParseError& e) {
         fprintf(stderr, "possync: %s (see possync --help)\n", e.what());
         return 2;
@@ -196,6 +293,18 @@ int main(int argc, char** argv) {
     if (help) {
         fputs(kUsage, stdout);
         return 0;
+    }
+    if (helpCmd->parsed()) {
+        if (helpTopic.empty()) {
+            fputs(kUsage, stdout);
+            return 0;
+        }
+        if (const char* text = commandHelp(helpTopic)) {
+            fputs(text, stdout);
+            return 0;
+        }
+        fprintf(stderr, "possync: help: unknown command '%s' (see possync --help)\n", helpTopic.c_str());
+        return 2;
     }
     if (version) {
         printf("possync %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
@@ -211,9 +320,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     auto* cmd = app.get_subcommands().front();
+    // Bad usage (exit 2), except a value that was understood but is out of range (exit 1).
     auto usage = [](const Error& e) {
         fprintf(stderr, "possync: %s\n", e.message.c_str());
-        return 2;
+        return e.code == Errc::Refused ? 1 : 2;
     };
     uint64_t mapMiB = 0;
     if (!mapText.empty()) {
@@ -239,9 +349,8 @@ int main(int argc, char** argv) {
             n.out = *v;
         }
         if (load.start > UINT64_MAX - load.records)
-            return usage(makeError(Errc::InvalidArgument, "--start " + startText + " plus --records " +
-                                                              recordsText +
-                                                              " goes past the largest record index"));
+            return usage(makeError(Errc::Refused, "--start " + startText + " plus --records " + recordsText +
+                                                      " goes past the largest record index"));
     }
     int64_t delta = 0;
     if (cmd == put || cmd == add || cmd == del) {

@@ -2,9 +2,9 @@
 
 #include "log/log.h"
 
-POSSYNC_LOG_CATEGORY(Daemon)
-
 namespace possync::daemon {
+
+POSSYNC_LOG_DECLARE(Daemon);
 
 namespace {
 constexpr uint64_t kTickMs = 1000;

@@ -132,7 +132,8 @@ struct Voidify {
     ::possync::log::Category& logCategory##name() { \
         static ::possync::log::Category c(#name);   \
         return c;                                   \
-    }
+    }                                               \
+    [[maybe_unused]] static ::possync::log::Category& logCategoryAtStart##name = logCategory##name();
 #define POSSYNC_LOG_DECLARE(name) ::possync::log::Category& logCategory##name()
 
 // LOG(Category, Level) << ...; formats nothing when the level is filtered out. Safe inside an

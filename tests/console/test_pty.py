@@ -87,8 +87,12 @@ def section_commands(h, master):
     lines = term.run("log 3", slave)
     check(len(lines) == 3 and all(" info " in l or " warning " in l or " debug " in l
                                   for l in lines), "log 3: %r" % lines)
-    levels = {r["category"]: r["level"] for r in parse_table(term.run("loglevel", slave))}
-    check({"Console", "Sync", "Daemon"} <= set(levels), "loglevel %r" % levels)
+    rows = parse_table(term.run("loglevel", slave))
+    levels = {r["category"]: r["level"] for r in rows}
+    # Every category of the daemon, also those that have not logged yet (Avahi, Discovery and Uv
+    # stay silent on this static slave), each once.
+    check({"Avahi", "Console", "Daemon", "Discovery", "Store", "Sync", "Uv"} <= set(levels), "loglevel %r" % levels)
+    check(len(rows) == len(levels), "a category is listed twice: %r" % [r["category"] for r in rows])
     check(parse_table(term.run("loglevel sync debug", slave)) ==
           [{"category": "Sync", "level": "debug"}], "loglevel sync debug")
     check(parse_table(term.run("loglevel Sync info", slave)) ==

@@ -145,3 +145,15 @@ TEST_CASE("on the journal, stderr lines carry sd-daemon priorities and no timest
     CHECK(out.rfind("<4>Test: to the journal\n", 0) == 0);
     CHECK(out.find(" info Test: to a file\n") != std::string::npos);
 }
+
+namespace {
+POSSYNC_LOG_CATEGORY(NeverLogged)
+}
+
+TEST_CASE("a category exists from the start, before it logs anything, and is listed once") {
+    int found = 0;
+    for (log::Category* c : log::categories())
+        if (std::string(c->name()) == "NeverLogged") ++found;
+    CHECK(found == 1);
+    CHECK(logCategoryNeverLogged().level() == log::Level::Info);
+}

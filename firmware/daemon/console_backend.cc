@@ -5,6 +5,8 @@
 #include "base/bytes.h"
 #include "uv/loop.h"
 
+#include "console/serial_console.h"
+#include "console/socket_console.h"
 #include "daemon/daemon.h"
 #include "discovery/advertiser.h"
 #include "discovery/master_finder.h"
@@ -131,6 +133,23 @@ console::StatsInfo DaemonBackend::stats() {
         s.counters.emplace_back("log_entries", log->entries);
         s.counters.emplace_back("log_bytes", log->bytes);
         s.counters.emplace_back("log_first", log->first);
+    }
+    // The consoles' own counters: output a terminal did not take is dropped and counted here.
+    if (const auto* sc = daemon_.serialConsole()) {
+        const auto& c = sc->counters();
+        s.counters.emplace_back("serial_bytes_in", c.bytesIn);
+        s.counters.emplace_back("serial_bytes_out", c.bytesOut);
+        s.counters.emplace_back("serial_dropped_bytes", c.droppedBytes);
+        s.counters.emplace_back("serial_hangups", c.hangups);
+        s.counters.emplace_back("serial_reopens", c.reopens);
+    }
+    if (const auto* sc = daemon_.socketConsole()) {
+        const auto& c = sc->counters();
+        s.counters.emplace_back("console_sessions", c.accepted);
+        s.counters.emplace_back("console_refused", c.refused);
+        s.counters.emplace_back("console_slow_closed", c.slowClosed);
+        s.counters.emplace_back("console_idle_closed", c.idleClosed);
+        s.counters.emplace_back("console_commands", c.commands);
     }
     return s;
 }

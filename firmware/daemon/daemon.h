@@ -55,6 +55,8 @@ public:
     store::Store& store() { return *store_; }
     sync::Master* master() { return master_.get(); }
     sync::Replica* replica() { return replica_.get(); }
+    const console::SerialConsole* serialConsole() const { return serialConsole_.get(); }
+    const console::SocketConsole* socketConsole() const { return socketConsole_.get(); }
     uint64_t startedMs() const { return startedMs_; }
     uint64_t loopNowMs() const { return loop_->nowMs(); }
     discovery::MasterFinder* finder() { return finder_.get(); }

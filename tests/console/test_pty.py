@@ -83,6 +83,10 @@ def section_commands(h, master):
     for name in ("frames_in", "frames_out", "full_syncs", "reconnects", "connects"):
         check(name in stats, "stats has no %s: %r" % (name, stats))
     check(stats["full_syncs"] == 1 and stats["connects"] == 1, "stats %r" % stats)
+    # The serial console's own counters, the dropped output the README promises among them.
+    for name in ("serial_bytes_in", "serial_bytes_out", "serial_dropped_bytes", "serial_hangups"):
+        check(name in stats, "stats has no %s: %r" % (name, stats))
+    check(int(stats["serial_bytes_in"]) > 0 and int(stats["serial_bytes_out"]) > 0, "serial counters %r" % stats)
 
     lines = term.run("log 3", slave)
     check(len(lines) == 3 and all(" info " in l or " warning " in l or " debug " in l

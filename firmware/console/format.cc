@@ -6,32 +6,19 @@
 
 namespace possync::console {
 
-static bool startsWithHexMark(std::string_view s) {
-    return s.substr(0, 2) == "0x";
-}
-
-static std::string display(std::string_view bytes, bool allowSpace) {
-    bool text = !bytes.empty() && !startsWithHexMark(bytes);
-    for (char ch : bytes) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c > 0x7e || (c == ' ' && !allowSpace)) text = false;
-    }
-    if (text) return std::string(bytes);
-    return "0x" + toHex(Bytes(bytes));
-}
-
+// The tool's rule (base/bytes.h displayBytes/parseBytesArg), with keys in tables shown without
+// spaces (a space would shift the columns).
 std::string displayKey(std::string_view bytes) {
-    return display(bytes, false);
+    return displayBytes(Bytes(bytes), false);
 }
 std::string displayValue(std::string_view bytes) {
-    return display(bytes, true);
+    return displayBytes(Bytes(bytes), true);
 }
 
 Result<std::string> parseBytesWord(std::string_view word) {
-    if (!startsWithHexMark(word)) return std::string(word);
-    std::optional<std::string> bytes = fromHex(word.substr(2));
-    if (!bytes) return makeError(Errc::InvalidArgument, "bad hex in '" + std::string(word) + "'");
-    return std::move(*bytes);
+    auto r = parseBytesArg(word, "word");
+    if (!r) return makeError(Errc::InvalidArgument, "bad hex in '" + std::string(word) + "'");
+    return r;
 }
 
 std::string numberOrDash(const std::optional<uint64_t>& v) {

@@ -65,4 +65,61 @@ std::string printable(Bytes b) {
     return b.str();
 }
 
+bool isUtf8(Bytes b) {
+    size_t i = 0;
+    while (i < b.size) {
+        uint8_t c = b.data[i];
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= b.size) return false;  // cut short
+        for (size_t k = 1; k <= n; ++k) {
+            uint8_t cc = b.data[i + k];
+            if ((cc & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+std::string displayBytes(Bytes b, bool allowSpace) {
+    std::string_view s = b.view();
+    bool text = !s.empty() && s.substr(0, 2) != "0x" && isUtf8(b);
+    for (size_t i = 0; text && i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f || (c == ' ' && !allowSpace)) text = false;
+        // C1 controls (U+0080..U+009F) are two bytes in UTF-8: 0xc2 0x80..0x9f.
+        if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) text = false;
+    }
+    if (text) return std::string(s);
+    return "0x" + toHex(b);
+}
+
+Result<std::string> parseBytesArg(std::string_view word, const char* what) {
+    if (word.substr(0, 2) != "0x" && word.substr(0, 2) != "0X") return std::string(word);
+    std::optional<std::string> bytes = fromHex(word.substr(2));
+    if (!bytes)
+        return makeError(Errc::InvalidArgument,
+                         std::string(what) + " '" + std::string(word) + "' begins with 0x but is not hex");
+    return std::move(*bytes);
+}
+
 }  // namespace possync

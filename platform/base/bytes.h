@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
+
 namespace possync {
 
 // A borrowed run of bytes (never owns; the caller keeps the memory alive).
@@ -66,7 +68,20 @@ std::string hex64(uint64_t v);
 std::optional<uint64_t> parseHex64(std::string_view s);
 // Parses a decimal unsigned 64-bit number (no sign, no spaces); nullopt on overflow/garbage.
 std::optional<uint64_t> parseU64(std::string_view s);
-// Printable form for people: the text itself when it is printable ASCII, else "0x" + hex.
+// Printable form for people (logs, messages): the text itself when it is printable ASCII, else
+// "0x" + hex.
 std::string printable(Bytes b);
+
+// The one rule for keys and values that people read and type, in the tool and on the console:
+// displayBytes shows bytes as text when they are non-empty UTF-8 without control characters
+// (spaces only if `allowSpace`) and do not themselves begin with "0x"; anything else as "0x"
+// followed by lower-case hex. So whatever begins with "0x" on output is hex, and
+// parseBytesArg, its inverse for input, reads "0x..." as hex (either case; "0x" alone is no
+// bytes) and anything else as the text itself.
+std::string displayBytes(Bytes b, bool allowSpace = true);
+// InvalidArgument naming `what` ("KEY") for "0x" followed by no valid hex.
+Result<std::string> parseBytesArg(std::string_view word, const char* what = "value");
+// True when `b` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+bool isUtf8(Bytes b);
 
 }  // namespace possync

@@ -21,15 +21,26 @@ static int fail(const Error& e) {
     return fail(e.message);
 }
 
+// A key or value that does not parse (bad hex): bad usage, exit 2, like any unparsable value.
+static int badArg(const Error& e) {
+    fprintf(stderr, "possync: %s\n", e.message.c_str());
+    return 2;
+}
+
+// Keys and values typed on the command line: with --hex, hex (a leading 0x allowed); without,
+// the console's rule (base/bytes.h): "0x..." is hex, anything else the text itself.
 static Result<std::string> decode(const TextMode& m, const std::string& text, const char* what) {
-    if (!m.hex) return text;
-    auto b = fromHex(text);
+    if (!m.hex) return parseBytesArg(text, what);
+    std::string_view digits = text;
+    if (digits.substr(0, 2) == "0x" || digits.substr(0, 2) == "0X") digits.remove_prefix(2);
+    auto b = fromHex(digits);
     if (!b) return makeError(Errc::InvalidArgument, std::string(what) + " is not valid hex: '" + text + "'");
     return std::move(*b);
 }
 
+// What get and dump print: plain hex with --hex; else text when it is text, "0x" + hex otherwise.
 static std::string encode(const TextMode& m, Bytes b) {
-    return m.hex ? toHex(b) : b.str();
+    return m.hex ? toHex(b) : displayBytes(b);
 }
 
 // Adds the --if-* condition on (table, key) to the transaction.
@@ -101,9 +112,9 @@ static int finishWrite(store::Store& s, store::WriteTxn& txn, const WriteOptions
 int cmdPut(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
            const std::string& value, const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
-    if (!k) return fail(k.error());
+    if (!k) return badArg(k.error());
     auto v = decode(m, value, "VALUE");
-    if (!v) return fail(v.error());
+    if (!v) return badArg(v.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());
     if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
@@ -115,7 +126,7 @@ int cmdPut(store::Store& s, const TextMode& m, const std::string& table, const s
 int cmdAdd(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
            int64_t delta, const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
-    if (!k) return fail(k.error());
+    if (!k) return badArg(k.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());
     if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
@@ -126,7 +137,7 @@ int cmdAdd(store::Store& s, const TextMode& m, const std::string& table, const s
 
 int cmdGet(store::Store& s, const TextMode& m, const std::string& table, const std::string& key) {
     auto k = decode(m, key, "KEY");
-    if (!k) return fail(k.error());
+    if (!k) return badArg(k.error());
     auto txn = s.beginRead();
     if (!txn) return fail(txn.error());
     auto v = txn->get(table, Bytes(*k));
@@ -141,7 +152,7 @@ int cmdGet(store::Store& s, const TextMode& m, const std::string& table, const s
 int cmdDel(store::Store& s, const TextMode& m, const std::string& table, const std::string& key,
            const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
-    if (!k) return fail(k.error());
+    if (!k) return badArg(k.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());
     if (auto r = requireCondition(*txn, m, table, Bytes(*k), w); !r) return failWrite(r.error());
@@ -169,9 +180,9 @@ int cmdDump(store::Store& s, const TextMode& m, const std::string& table) {
         auto r = txn->scan(name, Bytes(), 0, [&](Bytes k, Bytes v) {
             line.clear();
             if (table.empty()) line += name + "\t";
-            line += m.hex ? toHex(k) : printable(k);
+            line += encode(m, k);
             line += '\t';
-            line += m.hex ? toHex(v) : printable(v);
+            line += encode(m, v);
             line += '\n';
             fwrite(line.data(), 1, line.size(), stdout);
             return true;

@@ -73,8 +73,10 @@ options:
   --map-size MIB    LMDB map size in MiB for this open (grows the map; never shrinks it)
   --version, --help
 
-Text keys and values are written as given; dump and get print non-printable bytes as 0x-hex
-unless --hex. Every command exits 0 on success, 1 with a one-line reason on failure (a number
+KEY and VALUE are text, or 0x followed by hex for any bytes (as on the console); get and dump
+print text (UTF-8, no control characters) as it is and anything else, text beginning with 0x
+included, as 0x-hex, so what they print can be typed back. With --hex, plain hex both ways (a
+leading 0x is accepted). Every command exits 0 on success, 1 with a one-line reason on failure (a number
 out of range included), 2 on bad usage (an unknown command or option, a missing argument, a
 value that is no number), 3 when a slave's write is queued but not yet applied (see above).
 `possync COMMAND --help` or `possync help COMMAND` describes one command.

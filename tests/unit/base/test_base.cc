@@ -59,3 +59,31 @@ TEST_CASE("printable shows text as is and binary as hex") {
     CHECK(printable(Bytes("burger")) == "burger");
     CHECK(printable(Bytes("\x00\x01", 2)) == "0x0001");
 }
+
+TEST_CASE("one rule for keys and values people read and type: text as text, the rest as 0x-hex") {
+    CHECK(displayBytes(Bytes("burger")) == "burger");
+    CHECK(displayBytes(Bytes("café au lait")) == "café au lait");                         // UTF-8 text
+    CHECK(displayBytes(Bytes("café au lait"), false) == "0x636166c3a9206175206c616974");  // a key in a table
+    CHECK(displayBytes(Bytes("\x00\xff", 2)) == "0x00ff");                                // binary
+    CHECK(displayBytes(Bytes("0x00ff")) == "0x307830306666");         // text that looks like hex
+    CHECK(displayBytes(Bytes("tab\there")) == "0x7461620968657265");  // a control character
+    CHECK(displayBytes(Bytes("\xc2\x85", 2)) == "0xc285");            // a C1 control (NEL)
+    CHECK(displayBytes(Bytes("\xc3\x28", 2)) == "0xc328");            // not UTF-8
+    CHECK(displayBytes(Bytes("\xe2\x82", 2)) == "0xe282");            // cut short
+    CHECK(displayBytes(Bytes("\xc0\xaf", 2)) == "0xc0af");            // overlong
+    CHECK(displayBytes(Bytes("\xed\xa0\x80", 3)) == "0xeda080");      // a surrogate
+    CHECK(displayBytes(Bytes()) == "0x");                             // empty
+    for (std::string s : {std::string("burger"), std::string("café"), std::string("\x00\xff", 2),
+                          std::string("0x00ff"), std::string(), std::string("a\nb")}) {
+        CAPTURE(s);
+        auto back = parseBytesArg(displayBytes(Bytes(s)));
+        REQUIRE(back.ok());
+        CHECK(*back == s);  // what is shown can be typed back
+    }
+    CHECK(parseBytesArg("0X41").value() == "A");
+    auto bad = parseBytesArg("0xzz", "KEY");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message == "KEY '0xzz' begins with 0x but is not hex");
+    CHECK(isUtf8(Bytes("\xf0\x9f\x8d\x94", 4)));        // a burger emoji, four bytes
+    CHECK_FALSE(isUtf8(Bytes("\xf4\x90\x80\x80", 4)));  // above U+10FFFF
+}

@@ -182,5 +182,5 @@ TEST_CASE("what possync put writes is exactly what mdb_dump shows" *
     run(tool + " --data " + d.path() + " get menu nosuchkey", 1);
     run(tool + " --data " + d.path() + " put possync.meta k v", 1);
     run(tool + " --data " + d.path() + " put", 2);
-    run(tool + " --data " + d.path() + " --hex put menu zz 00", 1);
+    run(tool + " --data " + d.path() + " --hex put menu zz 00", 2);  // a key that does not parse: bad usage
 }

@@ -74,6 +74,25 @@ def check_master(master):
         check(rc == 2 and err.strip(), f"bad usage {' '.join(args)} did not exit 2 with a reason: {rc}")
     check(tool(master, "get", "orders", "o2")[0] == 1, "bad usage wrote")
 
+    # A value of any size and any bytes from a file or stdin (on the command line the kernel
+    # limits one argument to about 128 KiB).
+    big = bytes((i * 7 + 3) % 256 for i in range(300_000))
+    path = os.path.join(os.path.dirname(master), "big.bin")
+    with open(path, "wb") as f:
+        f.write(big)
+    possync(master, "put", "orders", "big", "--value-file", path)
+    rc, out, err = tool(master, "--hex", "get", "orders", b"big".hex())
+    check(rc == 0 and bytes.fromhex(out.strip()) == big, f"a 300 KB value from --value-file did not round-trip: {rc} {err}")
+    p = subprocess.run([POSSYNC, "--data", master, "put", "orders", "piped", "--value-file", "-"],
+                       input=b"burger\x00with a NUL", capture_output=True, timeout=30)
+    check(p.returncode == 0, f"put --value-file - failed: {p.stderr!r}")
+    check(possync(master, "get", "orders", "piped").strip() == "0x" + b"burger\x00with a NUL".hex(),
+          "the value from stdin is not byte for byte")
+    for args in (["put", "orders", "x"], ["put", "orders", "x", "v", "--value-file", path]):
+        rc, _, err = tool(master, *args)
+        check(rc == 2 and "--value-file" in err, f"{' '.join(args)}: exit {rc}: {err.strip()}")
+    say("put --value-file: a 300 KB file and stdin, byte for byte")
+
     out = possync(master, "outbox")
     check(facts(out).get("role") == "master" and facts(out).get("clients") == "0",
           f"outbox on a master before any client: {out!r}")

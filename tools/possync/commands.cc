@@ -113,7 +113,7 @@ int cmdPut(store::Store& s, const TextMode& m, const std::string& table, const s
            const std::string& value, const WriteOptions& w) {
     auto k = decode(m, key, "KEY");
     if (!k) return badArg(k.error());
-    auto v = decode(m, value, "VALUE");
+    Result<std::string> v = w.rawValue ? Result<std::string>(*w.rawValue) : decode(m, value, "VALUE");
     if (!v) return badArg(v.error());
     auto txn = s.beginWrite();
     if (!txn) return fail(txn.error());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "store/store.h"
@@ -31,6 +32,8 @@ struct WriteOptions {
     bool wait = true;     // --no-wait: return once queued
     uint64_t waitMs = 5000;
     bool printSeq = false;  // --seq: print "seq N" (the master's seq that carries the write)
+    // put --value-file PATH (or - for stdin): the value's bytes as read, not decoded.
+    std::optional<std::string> rawValue;
 };
 
 // Each returns the process exit code and prints a one-line reason on failure: 0 done (applied

@@ -27,8 +27,9 @@ namespace {
 const char* kUsage = R"(possync - read and write a possync board's data directory
 
 usage:
-  possync --data DIR put TABLE KEY VALUE [WRITE OPTIONS]
-                                             write one key (a transaction of its own)
+  possync --data DIR put TABLE KEY (VALUE | --value-file PATH) [WRITE OPTIONS]
+                                             write one key (a transaction of its own); PATH
+                                             "-" reads the value from stdin, as raw bytes
   possync --data DIR add TABLE KEY DELTA [WRITE OPTIONS]
                                              add DELTA (signed) to a counter: an 8-byte
                                              big-endian signed integer (absent counts as 0)
@@ -107,9 +108,11 @@ struct CommandHelp {
 };
 constexpr CommandHelp kCommandHelp[] = {
     {"put",
-     "usage: possync --data DIR put TABLE KEY VALUE [--if-absent | --if-present | --if-value V]\n"
+     "usage: possync --data DIR put TABLE KEY (VALUE | --value-file PATH)\n"
+     "                              [--if-absent | --if-present | --if-value V]\n"
      "                              [--no-wait | --wait-ms MS] [--seq]\n"
-     "Writes one key in a transaction of its own. On a slave, a write to a watched table is\n"
+     "Writes one key in a transaction of its own. --value-file PATH (- for stdin) takes the\n"
+     "value's bytes from a file, as they are, of any size. On a slave, a write to a watched table is\n"
      "queued for the master (see possync --help, write options). Exit 0 written, 1 rejected\n"
      "or failed, 2 bad usage, 3 queued but not yet applied.\n"},
     {"add",
@@ -219,7 +222,9 @@ int main(int argc, char** argv) {
     auto* put = app.add_subcommand("put");
     put->add_option("table", table)->required();
     put->add_option("key", key)->required();
-    put->add_option("value", value)->required();
+    put->add_option("value", value);
+    std::string valueFile;
+    put->add_option("--value-file", valueFile);
     writeOptions(put);
     auto* add = app.add_subcommand("add");
     add->add_option("table", table)->required();
@@ -353,6 +358,26 @@ int main(int argc, char** argv) {
         if (load.start > UINT64_MAX - load.records)
             return usage(makeError(Errc::Refused, "--start " + startText + " plus --records " + recordsText +
                                                       " goes past the largest record index"));
+    }
+    if (cmd == put) {
+        const bool fromFile = put->count("--value-file") > 0, given = put->count("value") > 0;
+        if (fromFile == given)
+            return usage(makeError(Errc::InvalidArgument,
+                                   "put needs VALUE or --value-file PATH (- for stdin), one of them"));
+        if (fromFile) {
+            // Any size and any bytes (a value on the command line is limited by the kernel's
+            // argument space, about 128 KiB per argument).
+            std::FILE* f = valueFile == "-" ? stdin : std::fopen(valueFile.c_str(), "rb");
+            if (!f)
+                return usage(makeError(Errc::Refused, "--value-file " + valueFile + ": " + strerror(errno)));
+            std::string bytes;
+            char buf[65536];
+            for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
+            const bool failed = std::ferror(f) != 0;
+            if (f != stdin) std::fclose(f);
+            if (failed) return usage(makeError(Errc::Refused, "--value-file " + valueFile + ": read error"));
+            writeOpts.rawValue = std::move(bytes);
+        }
     }
     int64_t delta = 0;
     if (cmd == put || cmd == add || cmd == del) {

@@ -93,6 +93,22 @@ def check_master(master):
         check(rc == 2 and "--value-file" in err, f"{' '.join(args)}: exit {rc}: {err.strip()}")
     say("put --value-file: a 300 KB file and stdin, byte for byte")
 
+    # --json for scripts: get, dump (one object per line), digest, info.
+    import json
+    g = json.loads(possync(master, "--json", "get", "orders", "piped"))
+    check(g["table"] == "orders" and g["key"] == "piped" and bytes.fromhex(g["value_hex"]) == b"burger\x00with a NUL"
+          and g["value"] == "0x" + g["value_hex"], f"get --json: {g}")
+    rows = [json.loads(line) for line in possync(master, "--json", "dump", "orders").splitlines()]
+    check(len(rows) == len(possync(master, "dump", "orders").splitlines()) and all(r["table"] == "orders" for r in rows),
+          f"dump --json: {len(rows)} rows")
+    d = json.loads(possync(master, "--json", "digest"))
+    check(f"position={d['generation']}:{d['seq']} digest={d['digest']} count={d['count']}" ==
+          possync(master, "digest").strip() and isinstance(d["seq"], int), f"digest --json {d}")
+    i = json.loads(possync(master, "--json", "info"))
+    check(i == {k: (int(v) if isinstance(i.get(k), int) else v) for k, v in facts(possync(master, "info")).items()},
+          f"info --json differs from info: {i}")
+    say("--json: get, dump, digest and info parse and agree with the text output")
+
     out = possync(master, "outbox")
     check(facts(out).get("role") == "master" and facts(out).get("clients") == "0",
           f"outbox on a master before any client: {out!r}")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,48 @@ static Result<std::string> decode(const TextMode& m, const std::string& text, co
     auto b = fromHex(digits);
     if (!b) return makeError(Errc::InvalidArgument, std::string(what) + " is not valid hex: '" + text + "'");
     return std::move(*b);
+}
+
+// A JSON string literal. Callers pass UTF-8 (displayBytes output, ids, our own text).
+static std::string jsonString(std::string_view s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            char buf[8];
+            snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+// One JSON object from (name, value) pairs. The counters and positions are numbers; everything
+// else (ids, hex generations and digests, keys and values) is a string.
+static std::string jsonObject(const std::vector<std::pair<std::string, std::string>>& fields) {
+    static constexpr std::string_view kNumbers[] = {"seq",         "count",     "resync_seq",
+                                                    "log_entries", "log_first", "log_bytes",
+                                                    "format",      "term",      "highest_term_seen"};
+    std::string out = "{";
+    for (const auto& [name, value] : fields) {
+        if (out.size() > 1) out += ", ";
+        out += jsonString(name) + ": ";
+        const bool number = std::find(std::begin(kNumbers), std::end(kNumbers), name) != std::end(kNumbers) &&
+                            !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+        out += number ? value : jsonString(value);
+    }
+    return out + "}";
+}
+
+// A key's or value's fields in JSON output: as the text output shows it, and as hex.
+static void addBytes(std::vector<std::pair<std::string, std::string>>& fields, const char* name, Bytes b) {
+    fields.emplace_back(name, displayBytes(b));
+    fields.emplace_back(std::string(name) + "_hex", toHex(b));
 }
 
 // What get and dump print: plain hex with --hex; else text when it is text, "0x" + hex otherwise.
@@ -143,6 +186,13 @@ int cmdGet(store::Store& s, const TextMode& m, const std::string& table, const s
     auto v = txn->get(table, Bytes(*k));
     if (!v) return fail(v.error());
     if (!*v) return fail("no such key in " + table + ": " + key);
+    if (m.json) {
+        std::vector<std::pair<std::string, std::string>> fields{{"table", table}};
+        addBytes(fields, "key", Bytes(*k));
+        addBytes(fields, "value", **v);
+        printf("%s\n", jsonObject(fields).c_str());
+        return 0;
+    }
     std::string out = encode(m, **v);
     fwrite(out.data(), 1, out.size(), stdout);
     fputc('\n', stdout);
@@ -178,6 +228,14 @@ int cmdDump(store::Store& s, const TextMode& m, const std::string& table) {
     std::string line;
     for (const auto& name : names) {
         auto r = txn->scan(name, Bytes(), 0, [&](Bytes k, Bytes v) {
+            if (m.json) {
+                std::vector<std::pair<std::string, std::string>> fields{{"table", name}};
+                addBytes(fields, "key", k);
+                addBytes(fields, "value", v);
+                line = jsonObject(fields) + "\n";
+                fwrite(line.data(), 1, line.size(), stdout);
+                return true;
+            }
             line.clear();
             if (table.empty()) line += name + "\t";
             line += encode(m, k);
@@ -210,25 +268,37 @@ Result<std::string> digestLine(store::Store& s) {
            " digest=" + hex64(digest) + " count=" + std::to_string(count);
 }
 
-int cmdDigest(store::Store& s) {
+int cmdDigest(store::Store& s, const TextMode& m) {
     auto line = digestLine(s);
     if (!line) return fail(line.error());
+    if (m.json) {
+        // "position=GEN:SEQ digest=HEX count=N" as fields.
+        std::vector<std::pair<std::string, std::string>> fields;
+        std::istringstream in(*line);
+        for (std::string word; in >> word;) {
+            auto eq = word.find('=');
+            if (eq == std::string::npos) continue;
+            std::string name = word.substr(0, eq), value = word.substr(eq + 1);
+            if (name == "position") {
+                auto colon = value.find(':');
+                fields.emplace_back("generation", value.substr(0, colon));
+                fields.emplace_back("seq", colon == std::string::npos ? "" : value.substr(colon + 1));
+            } else {
+                fields.emplace_back(name, value);
+            }
+        }
+        printf("%s\n", jsonObject(fields).c_str());
+        return 0;
+    }
     printf("%s\n", line->c_str());
     return 0;
 }
 
-int cmdInfo(store::Store& s) {
+int cmdInfo(store::Store& s, const TextMode& mode) {
     auto m = s.meta();
     if (!m) return fail(m.error());
     auto log = s.logInfo();
     if (!log) return fail(log.error());
-    printf(
-        "role: %s\ndevice: %s\ngeneration: %s\nseq: %llu\nsynced: %s\nwatched: %s\n"
-        "resync_seq: %llu\nlog_entries: %llu\nlog_first: %llu\nlog_bytes: %llu\nformat: %llu\n",
-        store::roleName(m->role), m->device.c_str(), hex64(m->generation).c_str(), (unsigned long long)m->seq,
-        m->synced ? "yes" : "no", store::joinTableList(m->watched).c_str(), (unsigned long long)m->resyncSeq,
-        (unsigned long long)log->entries, (unsigned long long)log->first, (unsigned long long)log->bytes,
-        (unsigned long long)m->format);
     // Failover (DESIGN.md §10): the lineage a technician compares across boards.
     std::string history;
     for (const auto& r : m->history) {
@@ -237,10 +307,29 @@ int cmdInfo(store::Store& s) {
         if (r.parent) history += " (from " + hex64(r.parent) + " at " + std::to_string(r.fork) + ")";
         history += " term " + std::to_string(r.term);
     }
-    printf("term: %llu\nhighest_term_seen: %llu\nhistory: %s\nfenced: %s\nrole_from: %s\n",
-           (unsigned long long)m->term, (unsigned long long)m->highestTermSeen, history.c_str(),
-           m->fenced.empty() ? "no" : m->fenced.c_str(),
-           store::roleFromData(*m) ? "data directory (after a failover)" : "possyncd --role");
+    const std::vector<std::pair<std::string, std::string>> facts = {
+        {"role", store::roleName(m->role)},
+        {"device", m->device},
+        {"generation", hex64(m->generation)},
+        {"seq", std::to_string(m->seq)},
+        {"synced", m->synced ? "yes" : "no"},
+        {"watched", store::joinTableList(m->watched)},
+        {"resync_seq", std::to_string(m->resyncSeq)},
+        {"log_entries", std::to_string(log->entries)},
+        {"log_first", std::to_string(log->first)},
+        {"log_bytes", std::to_string(log->bytes)},
+        {"format", std::to_string(m->format)},
+        {"term", std::to_string(m->term)},
+        {"highest_term_seen", std::to_string(m->highestTermSeen)},
+        {"history", history},
+        {"fenced", m->fenced.empty() ? "no" : m->fenced},
+        {"role_from", store::roleFromData(*m) ? "data directory (after a failover)" : "possyncd --role"},
+    };
+    if (mode.json) {
+        printf("%s\n", jsonObject(facts).c_str());
+        return 0;
+    }
+    for (const auto& [name, value] : facts) printf("%s: %s\n", name.c_str(), value.c_str());
     return 0;
 }
 

@@ -10,7 +10,8 @@
 namespace possync::tool {
 
 struct TextMode {
-    bool hex = false;  // --hex: keys and values are hex on input and output
+    bool hex = false;   // --hex: keys and values are hex on input and output
+    bool json = false;  // --json: get, dump, digest and info print JSON (dump: one object per line)
 };
 
 // Exit code of a write whose request is still queued when the wait ends (not an error: the
@@ -50,8 +51,8 @@ int cmdAdd(store::Store& s, const TextMode& m, const std::string& table, const s
 // A slave's outbox, or on a master its writing boards (outbox.cc).
 int cmdOutbox(store::Store& s);
 int cmdDump(store::Store& s, const TextMode& m, const std::string& table);
-int cmdDigest(store::Store& s);
-int cmdInfo(store::Store& s);
+int cmdDigest(store::Store& s, const TextMode& m);
+int cmdInfo(store::Store& s, const TextMode& m);
 int cmdWatch(store::Store& s, const std::string* list);
 
 struct LoadOptions {

@@ -71,6 +71,8 @@ stays queued (possync outbox) and is applied later, or rejected.
 options:
   --data DIR        the board's data directory (LMDB environment)
   --hex             KEY and VALUE are hex on input and output (binary data)
+  --json            get, dump, digest and info print JSON for scripts (dump: one object per
+                    entry and line; keys and values as shown as text and as *_hex)
   --map-size MIB    LMDB map size in MiB for this open (grows the map; never shrinks it)
   --version, --help
 
@@ -203,6 +205,7 @@ int main(int argc, char** argv) {
     std::string mapText;
     app.add_option("--data", dir);
     app.add_flag("--hex", mode.hex);
+    app.add_flag("--json", mode.json);
     app.add_option("--map-size", mapText);
     app.require_subcommand(0, 1);
 
@@ -442,8 +445,8 @@ int main(int argc, char** argv) {
     if (cmd == del) return tool::cmdDel(st, mode, table, key, writeOpts);
     if (cmd == outbox) return tool::cmdOutbox(st);
     if (cmd == dump) return tool::cmdDump(st, mode, table);
-    if (cmd == digest) return tool::cmdDigest(st);
-    if (cmd == info) return tool::cmdInfo(st);
+    if (cmd == digest) return tool::cmdDigest(st, mode);
+    if (cmd == info) return tool::cmdInfo(st, mode);
     if (cmd == watch) return tool::cmdWatch(st, watch->count("tables") ? &watchList : nullptr);
     if (cmd == loadCmd) return tool::cmdLoad(st, load);
     return 2;

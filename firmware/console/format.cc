@@ -83,4 +83,26 @@ std::string Table::render() const {
     return out;
 }
 
+std::string Table::renderJson(const std::vector<std::string>& numeric) const {
+    std::string out = "[";
+    for (const auto& row : rows_) {
+        if (out.size() > 1) out += ", ";
+        out += "{";
+        for (size_t i = 0; i < columns_.size() && i < row.size(); ++i) {
+            if (i) out += ", ";
+            out += jsonQuote(columns_[i]) + ": ";
+            const std::string& cell = row[i];
+            const bool isNumeric = std::find(numeric.begin(), numeric.end(), columns_[i]) != numeric.end();
+            if (cell == "-")
+                out += "null";
+            else if (isNumeric && !cell.empty() && cell.find_first_not_of("0123456789") == std::string::npos)
+                out += cell;
+            else
+                out += jsonQuote(cell);
+        }
+        out += "}";
+    }
+    return out + "]\n";
+}
+
 }  // namespace possync::console

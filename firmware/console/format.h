@@ -4,12 +4,15 @@
 // then one line per row, columns separated by at least two spaces, no trailing spaces,
 // an empty cell shown as "-". Both read well on a terminal and split easily in a script.
 //
-// Bytes (keys and values of business tables) are shown as text when every byte is
-// printable ASCII, the text is not empty and does not itself start with "0x"; otherwise as
-// "0x" + lower-case hex ("0x" alone is the empty string). Keys are also shown as hex when
-// they contain a space, so a table row always splits into the right columns. Typed keys
-// follow the same rule backwards: a word starting with "0x" is hex, anything else is the
-// literal text. So every key printed by the console can be typed back as it is.
+// Bytes (keys and values of business tables) follow the tool's rule (base/bytes.h
+// displayBytes): text when they are UTF-8 without control characters, not empty and not
+// themselves starting with "0x"; otherwise "0x" + lower-case hex ("0x" alone is the empty
+// string). Keys are also shown as hex when they contain a space, so a table row always splits
+// into the right columns. Typed keys follow the same rule backwards: a word starting with "0x"
+// is hex, anything else is the literal text. So every key printed can be typed back as it is.
+//
+// status, peers, tables and stats take a last word `--json` for scripts and monitoring: the
+// same facts as one line of JSON (an object; peers and tables: an array of objects).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +45,9 @@ public:
     size_t rows() const { return rows_.size(); }
     // Header and rows, each line ending in '\n'.
     std::string render() const;
+    // The rows as one JSON array of objects (column name -> cell) and '\n': a cell "-" is null,
+    // a cell of a column in `numeric` that is all digits a number, any other cell a string.
+    std::string renderJson(const std::vector<std::string>& numeric = {}) const;
 
 private:
     std::vector<std::string> columns_;

@@ -21,6 +21,7 @@ struct Interpreter::Command {
     size_t minArgs;
     size_t maxArgs;
     Reply (Interpreter::*run)(const Args&);
+    bool json = false;  // takes a last word `--json` (format.h)
 };
 
 namespace {
@@ -34,13 +35,30 @@ class Lines final {
 public:
     Lines& add(std::string_view key, std::string_view value) {
         text_.append(key).append(": ").append(value).append("\n");
+        json_.append(json_.empty() ? "{" : ", ").append(jsonQuote(key)).append(": ");
+        json_.append(value == "-" ? std::string("null") : jsonQuote(value));
         return *this;
     }
-    Lines& add(std::string_view key, uint64_t value) { return add(key, std::to_string(value)); }
+    Lines& add(std::string_view key, uint64_t value) {
+        text_.append(key).append(": ").append(std::to_string(value)).append("\n");
+        json_.append(json_.empty() ? "{" : ", ")
+            .append(jsonQuote(key))
+            .append(": ")
+            .append(std::to_string(value));
+        return *this;
+    }
+    // A number that may be unknown: "-" in text, null in JSON.
+    Lines& add(std::string_view key, const std::optional<uint64_t>& value) {
+        if (value) return add(key, *value);
+        return add(key, std::string_view("-"));
+    }
     std::string take() { return std::move(text_); }
+    // The same facts as one JSON object and '\n' ("-" is null; numbers given as numbers).
+    std::string takeJson() { return (json_.empty() ? std::string("{") : std::move(json_)) + "}\n"; }
 
 private:
     std::string text_;
+    std::string json_;
 };
 
 std::string lower(std::string_view s) {
@@ -83,13 +101,15 @@ std::span<const Interpreter::Command> Interpreter::commands() {
         {"help", "help [COMMAND]", "list the commands, or show how to use one", 0, 1, &Interpreter::help},
         {"version", "version", "software, protocol and data format versions", 0, 0, &Interpreter::version},
         {"status", "status", "role, position, master head, lag, link state, uptime", 0, 0,
-         &Interpreter::status},
-        {"peers", "peers", "master: every slave; slave: its master", 0, 0, &Interpreter::peers},
-        {"tables", "tables", "tables with entries, watched flag and digest", 0, 0, &Interpreter::tables},
+         &Interpreter::status, true},
+        {"peers", "peers", "master: every slave; slave: its master", 0, 0, &Interpreter::peers, true},
+        {"tables", "tables", "tables with entries, watched flag and digest", 0, 0, &Interpreter::tables,
+         true},
         {"get", "get TABLE KEY", "the value under KEY (KEY as text or 0x-hex)", 2, 2, &Interpreter::get},
         {"scan", "scan TABLE [PREFIX] [LIMIT]",
          "entries whose key starts with PREFIX (default all, LIMIT 20)", 1, 3, &Interpreter::scan},
-        {"stats", "stats", "frames, bytes, changes, syncs, reconnects, errors", 0, 0, &Interpreter::stats},
+        {"stats", "stats", "frames, bytes, changes, syncs, reconnects, errors", 0, 0, &Interpreter::stats,
+         true},
         {"log", "log [N]", "the last N log lines (default 20)", 0, 1, &Interpreter::recentLog},
         {"loglevel", "loglevel [CATEGORY] [LEVEL]",
          "show log levels, or set one category's or every category's level", 0, 2, &Interpreter::logLevel},
@@ -131,9 +151,17 @@ Reply Interpreter::execute(std::string_view line) {
         return fail("unknown command '" + shown + "' (try help)");
     }
     Args args(words->begin() + 1, words->end());
+    // `--json` as the last word of a command that has a JSON form (status, peers, tables, stats).
+    json_ = false;
+    if (!args.empty() && args.back() == "--json" && cmd->json) {
+        json_ = true;
+        args.pop_back();
+    }
     if (args.size() < cmd->minArgs || args.size() > cmd->maxArgs)
         return fail(std::string("usage: ") + cmd->usage);
-    return (this->*cmd->run)(args);
+    Reply r = (this->*cmd->run)(args);
+    json_ = false;
+    return r;
 }
 
 Reply Interpreter::help(const Args& args) {
@@ -163,23 +191,23 @@ Reply Interpreter::version(const Args&) {
 
 Reply Interpreter::status(const Args&) {
     StatusInfo s = backend_.status();
-    return Reply{true, Lines()
-                           .add("role", textOrDash(s.role))
-                           .add("store", textOrDash(s.store))
-                           .add("device", textOrDash(s.device))
-                           .add("key", textOrDash(s.key))
-                           .add("generation", hex64(s.generation))
-                           .add("term", s.term)
-                           .add("position", s.position)
-                           .add("master_head", numberOrDash(s.masterHead))
-                           .add("lag_changes", numberOrDash(s.lagChanges))
-                           .add("lag_ms", numberOrDash(s.lagMs))
-                           .add("link", textOrDash(s.link))
-                           .add("uptime_s", s.uptimeS)
-                           .add("discovery", textOrDash(s.discovery))
-                           .add("waiting", textOrDash(s.waiting))
-                           .add("failover", textOrDash(s.failover))
-                           .take()};
+    Lines lines;
+    lines.add("role", textOrDash(s.role))
+        .add("store", textOrDash(s.store))
+        .add("device", textOrDash(s.device))
+        .add("key", textOrDash(s.key))
+        .add("generation", hex64(s.generation))
+        .add("term", s.term)
+        .add("position", s.position)
+        .add("master_head", s.masterHead)
+        .add("lag_changes", s.lagChanges)
+        .add("lag_ms", s.lagMs)
+        .add("link", textOrDash(s.link))
+        .add("uptime_s", s.uptimeS)
+        .add("discovery", textOrDash(s.discovery))
+        .add("waiting", textOrDash(s.waiting))
+        .add("failover", textOrDash(s.failover));
+    return Reply{true, json_ ? lines.takeJson() : lines.take(), {}};
 }
 
 Reply Interpreter::peers(const Args&) {
@@ -187,6 +215,7 @@ Reply Interpreter::peers(const Args&) {
     for (const PeerInfo& p : backend_.peers())
         t.addRow({p.address, p.device, numberOrDash(p.position), numberOrDash(p.lagChanges),
                   numberOrDash(p.lagMs), p.state, numberOrDash(p.heartbeatAgoMs), p.foundVia});
+    if (json_) return Reply{true, t.renderJson({"position", "lag_changes", "lag_ms", "heartbeat_ms"}), {}};
     return Reply{true, t.render()};
 }
 
@@ -194,6 +223,7 @@ Reply Interpreter::tables(const Args&) {
     Table t({"name", "entries", "watched", "digest"});
     for (const TableInfo& i : backend_.tables())
         t.addRow({displayKey(i.name), std::to_string(i.entries), i.watched ? "yes" : "no", i.digest});
+    if (json_) return Reply{true, t.renderJson({"entries"}), {}};
     return Reply{true, t.render()};
 }
 
@@ -241,7 +271,7 @@ Reply Interpreter::scan(const Args& args) {
 Reply Interpreter::stats(const Args&) {
     Lines out;
     for (const auto& [name, value] : backend_.stats().counters) out.add(name, value);
-    return Reply{true, out.take()};
+    return Reply{true, json_ ? out.takeJson() : out.take(), {}};
 }
 
 Reply Interpreter::recentLog(const Args& args) {

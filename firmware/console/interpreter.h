@@ -81,6 +81,7 @@ private:
     static Reply noteReply(const char* key, const std::function<void(NoteDone)>& start);
 
     Backend& backend_;
+    bool json_ = false;  // the running command was given `--json`
 };
 
 }  // namespace possync::console

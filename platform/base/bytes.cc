@@ -113,6 +113,25 @@ std::string displayBytes(Bytes b, bool allowSpace) {
     return "0x" + toHex(b);
 }
 
+std::string jsonQuote(std::string_view utf8) {
+    std::string out = "\"";
+    for (char ch : utf8) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
 Result<std::string> parseBytesArg(std::string_view word, const char* what) {
     if (word.substr(0, 2) != "0x" && word.substr(0, 2) != "0X") return std::string(word);
     std::optional<std::string> bytes = fromHex(word.substr(2));

@@ -81,6 +81,8 @@ std::string printable(Bytes b);
 std::string displayBytes(Bytes b, bool allowSpace = true);
 // InvalidArgument naming `what` ("KEY") for "0x" followed by no valid hex.
 Result<std::string> parseBytesArg(std::string_view word, const char* what = "value");
+// A JSON string literal of `utf8` (quotes, backslashes and control characters escaped).
+std::string jsonQuote(std::string_view utf8);
 // True when `b` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
 bool isUtf8(Bytes b);
 

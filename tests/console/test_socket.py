@@ -9,6 +9,7 @@ exit 0 for an answer, 1 for an error answer (missing key, unknown command), 2 wi
 console, and the same from an interactive session on stdin.
 """
 
+import json
 import socket
 
 from consolelib import (Harness, SocketSession, check, main, parse_kv, parse_table, put,
@@ -140,6 +141,16 @@ def test():
         check(rc == 0 and "\n.hidden " in out and "..hidden" not in out, "tool scan: %d %r" % (rc, out))
         rc, out, err = run_tool(["console", "--socket", msock, "peers"])
         check(rc == 0 and len(parse_table(out.splitlines())) == 1, "tool peers on the master: %r" % out)
+        # --json for scripts and monitoring: the same facts, parsed by a JSON reader.
+        rc, out, err = run_tool(["console", "--socket", ssock, "status", "--json"])
+        st = json.loads(out)
+        check(rc == 0 and st["role"] == "slave" and isinstance(st["position"], int), "status --json: %r" % out)
+        rc, out, err = run_tool(["console", "--socket", msock, "peers", "--json"])
+        peers = json.loads(out)
+        check(rc == 0 and len(peers) == 1 and peers[0]["state"] == "streaming", "peers --json: %r" % out)
+        for cmd in ("tables", "stats"):
+            rc, out, err = run_tool(["console", "--socket", msock, cmd, "--json"])
+            check(rc == 0 and json.loads(out), "%s --json: %d %r" % (cmd, rc, out))
         rc, out, err = run_tool(["console", "--socket", h.path("none.sock"), "status"])
         check(rc == 2 and err.strip() and "\n" not in err.strip(), "tool without a console: %d %r" % (rc, err))
         rc, out, err = run_tool(["console", "--socket", ssock], input_bytes=b"version\nget menu cake\n")

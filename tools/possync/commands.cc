@@ -39,23 +39,9 @@ static Result<std::string> decode(const TextMode& m, const std::string& text, co
     return std::move(*b);
 }
 
-// A JSON string literal. Callers pass UTF-8 (displayBytes output, ids, our own text).
+// Callers pass UTF-8 (displayBytes output, ids, our own text).
 static std::string jsonString(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            char buf[8];
-            snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
+    return jsonQuote(s);
 }
 
 // One JSON object from (name, value) pairs. The counters and positions are numbers; everything

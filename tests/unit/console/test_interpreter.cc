@@ -438,3 +438,33 @@ TEST_CASE("promote [confirm] and rejoin pass through to the backend; anything el
     CHECK_FALSE(r.ok);
     CHECK(r.text == "error: promote is for slaves\n");
 }
+
+TEST_CASE("status, peers, tables and stats --json: the same facts as one line of JSON") {
+    test::FakeBackend backend;
+    Interpreter in(backend);
+    Reply r = in.execute("status --json");
+    REQUIRE(r.ok);
+    CHECK(
+        r.text ==
+        "{\"role\": \"slave\", \"store\": \"shop1\", \"device\": \"till-2\", \"key\": \"4f1c9a20b7d3e865\", "
+        "\"generation\": \"0123456789abcdef\", \"term\": 0, \"position\": 41, \"master_head\": 42, "
+        "\"lag_changes\": 1, \"lag_ms\": 15, \"link\": \"connected\", \"uptime_s\": 3600, "
+        "\"discovery\": \"avahi\", \"waiting\": null, \"failover\": null}\n");
+    backend.peerList = {{"10.0.0.5:7700", "till 1", 7, 0, std::nullopt, "streaming", 120, "incoming"}};
+    r = in.execute("PEERS --json");
+    REQUIRE(r.ok);
+    CHECK(
+        r.text ==
+        "[{\"address\": \"10.0.0.5:7700\", \"device\": \"till 1\", \"position\": 7, \"lag_changes\": 0, "
+        "\"lag_ms\": null, \"state\": \"streaming\", \"heartbeat_ms\": 120, \"found_via\": \"incoming\"}]\n");
+    r = in.execute("stats --json");
+    REQUIRE(r.ok);
+    CHECK(r.text.front() == '{');
+    CHECK(r.text.back() == '\n');
+    r = in.execute("tables --json");
+    REQUIRE(r.ok);
+    CHECK(r.text.front() == '[');
+    CHECK(in.execute("get orders a1 --json").text == "error: usage: get TABLE KEY\n");  // no JSON form
+    CHECK(in.execute("status --json extra").text == "error: usage: status\n");
+    CHECK(in.execute("status").text.find("role: slave\n") == 0);  // and plain text again
+}

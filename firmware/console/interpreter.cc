@@ -164,6 +164,32 @@ Reply Interpreter::execute(std::string_view line) {
     return r;
 }
 
+std::vector<std::string> Interpreter::complete(std::string_view before) {
+    std::vector<std::string> words;
+    size_t at = 0;
+    while (at <= before.size()) {
+        size_t space = before.find(' ', at);
+        if (space == std::string_view::npos) space = before.size();
+        if (space > at || space == before.size()) words.emplace_back(before.substr(at, space - at));
+        at = space + 1;
+    }
+    std::vector<std::string> out;
+    if (words.size() <= 1) {
+        for (const Command& c : commands()) out.emplace_back(c.name);
+        return out;
+    }
+    if (words.size() != 2) return out;
+    const std::string first = lower(words[0]);
+    if (first == "get" || first == "scan") {
+        for (const TableInfo& t : backend_.tables()) out.push_back(displayKey(t.name));
+    } else if (first == "help") {
+        for (const Command& c : commands()) out.emplace_back(c.name);
+    } else if (first == "loglevel") {
+        for (log::Category* c : log::categories()) out.emplace_back(c->name());
+    }
+    return out;
+}
+
 Reply Interpreter::help(const Args& args) {
     if (!args.empty()) {
         const Command* cmd = findCommand(args[0]);

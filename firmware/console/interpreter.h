@@ -52,6 +52,10 @@ public:
 
     // Runs one line (without its line ending). An empty or blank line answers nothing.
     Reply execute(std::string_view line);
+    // Tab completion: the full words that may complete the last word of `before` (the typed
+    // line up to the cursor): command names first, then table names after get/scan, command
+    // names after help, log categories after loglevel.
+    std::vector<std::string> complete(std::string_view before);
 
 private:
     using Args = std::vector<std::string>;

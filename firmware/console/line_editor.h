@@ -1,16 +1,26 @@
 // console::LineEditor: turns the raw bytes a terminal sends into command lines, with echo.
 //
 // Input rules (the same for every transport; echo, prompt and line ending are options):
-// - printable ASCII is appended to the line (tab counts as a space) and echoed;
-// - backspace (0x08) and DEL (0x7f) erase the last character (echo "\b \b");
+// - printable ASCII is inserted at the cursor and echoed;
+// - backspace (0x08) and DEL (0x7f) erase the character before the cursor (echo "\b \b" at
+//   the end of the line; in the middle the rest of the line is redrawn);
+// - editing keys, as BusyBox's and U-Boot's shells have them: Left/Right arrows move the
+//   cursor, Home/End (or Ctrl-A/Ctrl-E) jump to the line's ends, Delete erases under the
+//   cursor, Ctrl-U erases the whole line, Ctrl-W the word before the cursor, Ctrl-L clears the
+//   screen and redraws the prompt and line, Up/Down walk the history (the last 32 lines run,
+//   consecutive repeats once; the line being typed comes back after the newest);
+// - tab completes the word before the cursor from Handler::complete (command names, table
+//   names): one candidate is completed with a space after it, several are extended to their
+//   common start or listed under the line; with no candidate (or no echo) tab is a space;
 // - CR, LF and CRLF each end exactly one line (the LF of a CRLF is swallowed, so a terminal
 //   sending CRLF does not produce an empty second line); the end is echoed as the line
 //   ending option, then the line goes to Handler::onLine, then the prompt is written;
 // - Ctrl-C (0x03) drops the line being typed (echo "^C", line ending, prompt);
 // - Ctrl-D (0x04) on an empty line calls Handler::onEndOfInput (a socket session closes;
 //   the serial console ignores it); elsewhere it is ignored;
-// - ANSI escape sequences (arrow keys, function keys: ESC [ ... final, ESC O x) are
-//   swallowed whole so they do not leave "[A" in the line;
+// - other ANSI escape sequences (function keys: ESC [ ... final, ESC O x) are swallowed whole
+//   so they do not leave "[A" in the line; a lone ESC before an ordinary key is dropped, the
+//   key is not;
 // - any other byte (NUL, other control bytes, bytes >= 0x80) spoils the line: it is not
 //   echoed and, when the line ends, Handler::onBadLine reports it instead of running it;
 // - a line longer than maxLine is dropped: the bytes past the limit are neither kept nor
@@ -22,6 +32,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace possync::console {
 
@@ -46,6 +57,12 @@ public:
         virtual void onLine(std::string_view line) = 0;       // a complete line (no ending)
         virtual void onBadLine(std::string_view reason) = 0;  // a dropped line, why
         virtual void onEndOfInput() = 0;                      // Ctrl-D on an empty line
+        // Tab: the full words that could complete the last word of `before` (the line up to
+        // the cursor). None by default.
+        virtual std::vector<std::string> complete(std::string_view before) {
+            (void)before;
+            return {};
+        }
     };
 
     LineEditor(Options options, Handler& handler);
@@ -67,6 +84,10 @@ public:
 
     const Options& options() const { return options_; }
     const std::string& pending() const { return line_; }
+    size_t cursor() const { return cursor_; }
+    // Lines kept for Up/Down, oldest first.
+    const std::vector<std::string>& history() const { return history_; }
+    static constexpr size_t kHistory = 32;
     uint64_t lines() const { return lines_; }        // lines passed to onLine
     uint64_t badLines() const { return badLines_; }  // lines passed to onBadLine
 
@@ -79,6 +100,15 @@ private:
     };
 
     void feedByte(unsigned char c);
+    void insert(char c);
+    void eraseBefore(size_t n);  // the n characters before the cursor
+    void eraseAt();              // the character under the cursor (Delete)
+    void moveTo(size_t pos);
+    void replaceLine(std::string text);
+    void redraw();
+    void historyStep(int direction);
+    void completeWord();
+    void onKey(char final, std::string_view params);
     void feedAll(std::string_view bytes);
     void endLine();
     void writeIfEcho(std::string_view bytes);
@@ -89,6 +119,11 @@ private:
     bool inLine_ = false;  // inside endLine's onLine call
     std::string kept_;     // bytes fed while paused
     std::string line_;
+    size_t cursor_ = 0;  // where typed text goes, 0..line_.size()
+    std::vector<std::string> history_;
+    size_t historyAt_ = 0;  // history_.size() when not walking the history
+    std::string draft_;     // the line being typed when Up was first pressed
+    std::string escapeParams_;
     bool tooLong_ = false;  // the line passed maxLine
     bool spoiled_ = false;  // the line holds a byte that is not text
     bool afterCr_ = false;  // the previous byte was CR (a following LF is swallowed)

@@ -83,6 +83,10 @@ void Session::onBadLine(std::string_view reason) {
     answer(false, "error: " + std::string(reason) + "\n");
 }
 
+std::vector<std::string> Session::complete(std::string_view before) {
+    return interpreter_.complete(before);
+}
+
 void Session::onEndOfInput() {
     if (mode_ == SessionMode::Script && onEnd_) onEnd_();
 }

@@ -70,6 +70,7 @@ private:
     void onLine(std::string_view line) override;
     void onBadLine(std::string_view reason) override;
     void onEndOfInput() override;
+    std::vector<std::string> complete(std::string_view before) override;
     void answer(bool ok, std::string_view text);
     void flushHeld();
 

@@ -413,14 +413,22 @@ def converge(master, slaves, timeout=30):
     """Waits until every slave's digest equals the master's (position, digest and count), then
     checks every watched table byte for byte with mdb_dump. Nothing may write meanwhile."""
     def equal():
-        want = digest(master.data)
-        got = [digest(s.data) for s in slaves]
+        try:
+            want = digest(master.data)
+            got = [digest(s.data) for s in slaves]
+        except ScenarioFailure:
+            return None  # a board just started may not have made its directory yet: ask again
         return want if all(g == want for g in got) else None
 
     try:
         want = wait_until("the slaves' digests to equal the master's", equal, timeout=timeout, interval=0.2)
     except ScenarioFailure:
-        lines = [f"  {master.name}: {digest(master.data)}"] + [f"  {s.name}: {digest(s.data)}" for s in slaves]
+        def shown(board):
+            try:
+                return digest(board.data)
+            except ScenarioFailure as e:
+                return f"(no digest: {e})"
+        lines = [f"  {master.name}: {shown(master)}"] + [f"  {s.name}: {shown(s)}" for s in slaves]
         fail(f"no convergence within {timeout} s:\n" + "\n".join(lines))
     tables = watched(master.data)
     check(tables, f"{master.name} has no watched tables")

@@ -1,4 +1,5 @@
-// LineEditor byte for byte: echo, prompt, backspace, CR/LF/CRLF, Ctrl-C, Ctrl-D, escape
+// LineEditor byte for byte: echo, prompt, backspace, CR/LF/CRLF, Ctrl-C, Ctrl-D, editing keys,
+// history, completion, escape
 // sequences, overlong lines and binary noise.
 #include <doctest/doctest.h>
 
@@ -20,9 +21,15 @@ public:
     }
     void onBadLine(std::string_view reason) override { out += "<bad:" + std::string(reason) + ">"; }
     void onEndOfInput() override { out += "<end>"; }
+    std::vector<std::string> complete(std::string_view before) override {
+        completedBefore = std::string(before);
+        return words;
+    }
 
     std::string out;
     std::vector<std::string> lines;
+    std::vector<std::string> words;  // what complete() offers
+    std::string completedBefore;
 };
 
 LineEditor::Options small(size_t maxLine) {
@@ -149,7 +156,7 @@ TEST_CASE("a line over the limit is dropped with one error when it ends") {
 TEST_CASE("non-text bytes spoil the line, which is reported, not run") {
     Recorder r;
     LineEditor ed({}, r);
-    ed.feed(std::string("sta\0tus\xff\x01\r", 10));
+    ed.feed(std::string("sta\0tus\xff\x02\r", 10));
     CHECK(r.out == "status\r\n" + kNotText + "possync> ");
     CHECK(r.lines.empty());
     r.out.clear();
@@ -193,4 +200,128 @@ TEST_CASE("without echo nothing is written but lines and errors still come") {
     ed.reset();
     ed.feed("y\n");
     CHECK(r.lines == std::vector<std::string>{"ac", "x", "y"});
+}
+
+TEST_CASE("Left/Right move the cursor; typing and backspace in the middle redraw the rest") {
+    Recorder r;
+    LineEditor ed({}, r);
+    ed.feed("stts");
+    r.out.clear();
+    ed.feed("\x1b[D\x1b[D");  // Left twice: between "st" and "ts"
+    CHECK(r.out == "\b\b");
+    CHECK(ed.cursor() == 2);
+    r.out.clear();
+    ed.feed("a");  // insert: "a", the rest, back over the rest
+    CHECK(r.out == "ats\b\b");
+    CHECK(ed.pending() == "stats");
+    r.out.clear();
+    ed.feed("\x1b[C\x1b[C\x1b[C");  // Right: redraws what it passes; stops at the end
+    CHECK(r.out == "ts");
+    CHECK(ed.cursor() == 5);
+    ed.feed("\x1b[D\x1b[D");
+    r.out.clear();
+    ed.feed("\x7f");  // erase the 'a' before "ts": back, the rest, a space, back again
+    CHECK(r.out == "\bts \b\b\b");
+    CHECK(ed.pending() == "stts");
+    r.out.clear();
+    ed.feed("\x1b[3~");  // Delete under the cursor (the first 't' of "ts")
+    CHECK(ed.pending() == "sts");
+    ed.feed("\r");
+    CHECK(r.lines.back() == "sts");
+}
+
+TEST_CASE("Home/End, Ctrl-A/Ctrl-E, Ctrl-U and Ctrl-W") {
+    Recorder r;
+    LineEditor ed({}, r);
+    ed.feed("get orders burger");
+    r.out.clear();
+    ed.feed("\x1b[H");
+    CHECK(r.out == std::string(17, '\b'));
+    CHECK(ed.cursor() == 0);
+    r.out.clear();
+    ed.feed("\x1b[F");
+    CHECK(r.out == "get orders burger");
+    ed.feed("\x01");
+    CHECK(ed.cursor() == 0);
+    ed.feed("\x05");
+    CHECK(ed.cursor() == 17);
+    r.out.clear();
+    ed.feed("\x17");  // Ctrl-W: the word before the cursor
+    CHECK(ed.pending() == "get orders ");
+    CHECK(r.out == std::string(6, '\b') + std::string(6, ' ') + std::string(6, '\b'));
+    ed.feed("\x17");  // spaces, then the word
+    CHECK(ed.pending() == "get ");
+    r.out.clear();
+    ed.feed("\x15");  // Ctrl-U: the whole line
+    CHECK(ed.pending().empty());
+    CHECK(r.out == std::string(4, '\b') + std::string(4, ' ') + std::string(4, '\b'));
+    ed.feed("version\r");
+    CHECK(r.lines.back() == "version");
+}
+
+TEST_CASE("Ctrl-L clears the screen and redraws the prompt and the line, cursor in place") {
+    Recorder r;
+    LineEditor ed({}, r);
+    ed.feed("status\x1b[D");
+    r.out.clear();
+    ed.feed("\x0c");
+    CHECK(r.out == "\x1b[H\x1b[2Jpossync> status\b");
+    CHECK(ed.pending() == "status");
+}
+
+TEST_CASE("Up/Down walk the last lines run; the line being typed comes back after the newest") {
+    Recorder r;
+    LineEditor ed({}, r);
+    ed.feed("status\rpeers\rpeers\r\rbad\x02\r");  // a repeat, an empty line, a spoiled line
+    CHECK(ed.history() == std::vector<std::string>{"status", "peers"});
+    ed.feed("ta");
+    r.out.clear();
+    ed.feed("\x1b[A");  // Up: "peers" replaces "ta"
+    CHECK(ed.pending() == "peers");
+    CHECK(r.out == "\b\bpeers");
+    ed.feed("\x1b[A\x1b[A");  // stops at the oldest
+    CHECK(ed.pending() == "status");
+    r.out.clear();
+    ed.feed("\x1bOB");  // Down (SS3 form): "peers", shorter: spaces over the old end
+    CHECK(ed.pending() == "peers");
+    CHECK(r.out == std::string(6, '\b') + "peers \b");
+    ed.feed("\x1b[B");  // past the newest: the draft again
+    CHECK(ed.pending() == "ta");
+    ed.feed("\x1b[B");
+    CHECK(ed.pending() == "ta");
+    ed.feed("\x1b[A\r");
+    CHECK(r.lines.back() == "peers");
+    for (int i = 0; i < 40; ++i) ed.feed("cmd" + std::to_string(i) + "\r");
+    CHECK(ed.history().size() == LineEditor::kHistory);
+    CHECK(ed.history().back() == "cmd39");
+}
+
+TEST_CASE("tab completes from the handler: one candidate, a common start, a list, or a space") {
+    Recorder r;
+    LineEditor ed({}, r);
+    r.words = {"status", "stats", "scan"};
+    ed.feed("sta\t");  // "status" and "stats" share "stat"
+    CHECK(ed.pending() == "stat");
+    CHECK(r.completedBefore == "sta");
+    r.out.clear();
+    ed.feed("\t");  // nothing more in common: the candidates, then the line again
+    CHECK(r.out == "\r\nstatus  stats\r\npossync> stat");
+    ed.feed("u\t");
+    CHECK(ed.pending() == "status ");
+    ed.feed("\x15");
+    r.words = {"orders"};
+    ed.feed("get or\t");
+    CHECK(ed.pending() == "get orders ");
+    CHECK(r.completedBefore == "get or");
+    ed.feed("\x15");
+    r.words = {};
+    ed.feed("a\tb\r");  // no candidates: a tab is a space
+    CHECK(r.lines.back() == "a b");
+}
+
+TEST_CASE("a lone Esc before a key drops only the Esc") {
+    Recorder r;
+    LineEditor ed({}, r);
+    ed.feed("st\x1b" "atus\r");
+    CHECK(r.lines.back() == "status");
 }

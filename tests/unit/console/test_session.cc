@@ -75,7 +75,7 @@ TEST_CASE("output goes out in pieces: echo as typed, each answer whole with its 
     Interpreter in(backend);
     std::vector<std::string> pieces;
     Session s(in, SessionMode::Terminal, [&](std::string_view b) { pieces.emplace_back(b); }, {});
-    s.feed("ve\x7fr\x01\rversion\r");
+    s.feed("ve\x7fr\x02\rversion\r");
     REQUIRE(pieces.size() == 15);  // 6 for the bad line, 7 letters, CRLF, answer+prompt
     CHECK(pieces[0] == "v");
     CHECK(pieces[1] == "e");

@@ -2,7 +2,8 @@
 
 A master (menu, orders) and slaves whose console is `possyncd --serial <pty>`. Sections, each
 on a fresh slave and terminal so one broken section cannot hide the others:
-  commands   every command once, backspace/DEL editing, CR/LF/CRLF, Ctrl-C, arrow keys,
+  commands   every command once, backspace/DEL editing, CR/LF/CRLF, Ctrl-C, history, cursor
+             keys, tab completion,
              unknown commands, bad arguments, a 2,000-byte line, binary bytes, half a
              command and a long pause: one error line each, and the console keeps working;
   ctrl-d     Ctrl-D on an empty line (Terminal mode: "Ctrl-D does nothing");
@@ -145,13 +146,22 @@ def section_commands(h, master):
     term.write(b"\r")
     check(term.read_until(PROMPT, daemon=slave) == b"\r\n" + PROMPT, "blank line")
 
-    # Ctrl-C drops the half line; arrow keys are swallowed whole.
+    # Ctrl-C drops the half line; Up recalls the last line and Down the (empty) line being
+    # typed, each redrawn; a function key (F1) is swallowed whole.
     term.write(b"statu\x03")
     check(term.read_until(PROMPT, daemon=slave) == b"statu^C\r\n" + PROMPT, "Ctrl-C")
     check(term.run("version", slave)[0].startswith("version: "), "version after Ctrl-C")
     term.write(b"\x1b[A\x1b[B\x1bOPversion\r")
     out = term.read_until(PROMPT, daemon=slave)
-    check(out.startswith(b"version\r\nversion: "), "arrow keys: %r" % out[:80])
+    check(out.startswith(b"version" + b"\b" * 7 + b" " * 7 + b"\b" * 7 + b"version\r\nversion: "),
+          "arrow keys: %r" % out[:80])
+    # Left, an insertion in the middle, Ctrl-A/Ctrl-E, and tab completing a command name.
+    term.write(b"vrsion\x1b[D\x1b[D\x1b[D\x1b[D\x1b[De\x05\r")
+    out = term.read_until(PROMPT, daemon=slave)
+    check(b"\r\nversion: " in out, "editing in the middle: %r" % out[:120])
+    term.write(b"vers\t\r")
+    out = term.read_until(PROMPT, daemon=slave)
+    check(out.startswith(b"version \r\nversion: "), "tab completion: %r" % out[:80])
 
     # Wrong input: one error line each, and the console goes on.
     check(term.error("frobnicate", slave) == "unknown command 'frobnicate' (try help)", "unknown")

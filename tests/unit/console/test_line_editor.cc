@@ -322,6 +322,8 @@ TEST_CASE("tab completes from the handler: one candidate, a common start, a list
 TEST_CASE("a lone Esc before a key drops only the Esc") {
     Recorder r;
     LineEditor ed({}, r);
-    ed.feed("st\x1b" "atus\r");
+    ed.feed(
+        "st\x1b"
+        "atus\r");
     CHECK(r.lines.back() == "status");
 }

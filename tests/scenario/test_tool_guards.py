@@ -103,6 +103,27 @@ def check_numbers(scn):
                                                       f"{err.strip()}")
     out = possync(data, "dump")
     check("bench" not in out, "a refused load wrote records")
+    # Progress of a long load on a terminal (stderr a pseudo-terminal): "loading T: N of M records
+    # (P%)" lines, then the result; nothing of it when stderr is not a terminal (the run above).
+    import pty
+    master_fd, slave_fd = pty.openpty()
+    p = subprocess.run([POSSYNC, "--data", data, "load", "--records", "200000", "--value-size", "8", "--batch", "1000",
+                        "--table", "progress"], stdout=subprocess.PIPE, stderr=slave_fd, timeout=120)
+    os.close(slave_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master_fd)
+    check(p.returncode == 0 and b"loaded 200000 records" in p.stdout, f"load on a terminal: {p.returncode} {p.stdout!r}")
+    check(b"loading progress: 200000 of 200000 records (100%)" in shown, f"no progress on the terminal: {shown[-200:]!r}")
+    say(f"load on a terminal showed progress: {shown.count(b'loading progress:')} update(s)")
+
     # Exit codes: a value that is no number is bad usage (2); a number out of range is a checked
     # bad value (1).
     for args, want in ((["--records", "abc"], 2), (["--records", "-5"], 2), (["--records", "0"], 1),

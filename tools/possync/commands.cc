@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -367,6 +369,8 @@ int cmdLoad(store::Store& s, const LoadOptions& o) {
     std::vector<uint8_t> value(o.valueSize);
     uint8_t key[16];
     auto t0 = std::chrono::steady_clock::now();
+    const bool progress = ::isatty(STDERR_FILENO) == 1;
+    auto lastShown = t0;
     uint64_t done = 0, txns = 0;
     while (done < o.records) {
         auto txn = s.beginWrite();
@@ -383,7 +387,20 @@ int cmdLoad(store::Store& s, const LoadOptions& o) {
         if (!c) return fail(c.error());
         done += n;
         ++txns;
+        // Progress on a terminal (a million records take a while on a board), at most every
+        // quarter second, on one line that the result then replaces.
+        if (progress) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - lastShown >= std::chrono::milliseconds(250) || done == o.records) {
+                lastShown = now;
+                fprintf(stderr, "\rloading %s: %llu of %llu records (%llu%%)", o.table.c_str(),
+                        (unsigned long long)done, (unsigned long long)o.records,
+                        (unsigned long long)(done * 100 / o.records));
+                fflush(stderr);
+            }
+        }
     }
+    if (progress) fputs("\r\x1b[K", stderr);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     printf("loaded %llu records of %llu bytes into %s in %llu transactions, %.3f s (%.0f records/s)\n",
            (unsigned long long)done, (unsigned long long)o.valueSize, o.table.c_str(),

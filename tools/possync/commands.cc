@@ -41,11 +41,6 @@ static Result<std::string> decode(const TextMode& m, const std::string& text, co
     return std::move(*b);
 }
 
-// Callers pass UTF-8 (displayBytes output, ids, our own text).
-static std::string jsonString(std::string_view s) {
-    return jsonQuote(s);
-}
-
 // One JSON object from (name, value) pairs. The counters and positions are numbers; everything
 // else (ids, hex generations and digests, keys and values) is a string.
 static std::string jsonObject(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -55,10 +50,10 @@ static std::string jsonObject(const std::vector<std::pair<std::string, std::stri
     std::string out = "{";
     for (const auto& [name, value] : fields) {
         if (out.size() > 1) out += ", ";
-        out += jsonString(name) + ": ";
+        out += jsonQuote(name) + ": ";
         const bool number = std::find(std::begin(kNumbers), std::end(kNumbers), name) != std::end(kNumbers) &&
                             !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
-        out += number ? value : jsonString(value);
+        out += number ? value : jsonQuote(value);
     }
     return out + "}";
 }

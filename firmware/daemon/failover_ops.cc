@@ -72,10 +72,10 @@ void Daemon::fence(uint64_t term, const std::string& reason) {
     // At once, on the loop: no slave is served and no forwarded write applied from here on.
     master_->fence(full);
     advertiser_.reset();
-    LOG(Daemon, Error) << "FENCED: " << full;
     // Then in the data directory, off the loop: POS applications check `fenced` in their own
     // transactions, so writes are refused once it is committed (one that commits before is
-    // ordered before the fence and goes to rejoin's export like any other orphan).
+    // ordered before the fence and goes to rejoin's export like any other orphan). The FENCED
+    // line is logged once it is recorded, so what the log says, `possync info` shows.
     struct Job {
         Status term, fence;
     };
@@ -85,13 +85,17 @@ void Daemon::fence(uint64_t term, const std::string& reason) {
             job->term = store->noteTerm(term);
             job->fence = store->fence(full);
         },
-        [job, term] {
+        [job, term, full] {
             if (!job->term) LOG(Daemon, Error) << "noting term " << term << ": " << job->term.error().message;
             if (!job->fence)
                 LOG(Daemon, Error) << "cannot record the fence in the store (writers are not refused): "
                                    << job->fence.error().message;
+            LOG(Daemon, Error) << "FENCED: " << full;
         });
-    if (!queued) LOG(Daemon, Error) << "cannot record the fence in the store: " << queued.error().message;
+    if (!queued) {
+        LOG(Daemon, Error) << "cannot record the fence in the store: " << queued.error().message;
+        LOG(Daemon, Error) << "FENCED: " << full;
+    }
 }
 
 void Daemon::promote(bool confirmed, console::NoteDone done) {

@@ -39,6 +39,7 @@ struct StatusInfo {
     std::string discovery;               // where the master came from: "avahi", "static", "-" on a master
     std::string waiting;                 // why the board is held back, e.g. "master generation changed:
                                          // run accept-generation"; empty when it is not waiting
+    std::string trust;                   // the trust set and this board's pairing state (DESIGN.md §11)
     std::string failover;  // slave: what its last FULL after a promotion discarded (changes it held
                            // past the fork, which the new master never received); empty: nothing
 };
@@ -94,6 +95,20 @@ struct ClientInfo {
     uint64_t rejected = 0;
 };
 
+// One line of `pair list` (DESIGN.md §11).
+struct PairEntry {
+    std::string state;              // "member", "pending" (asks to pair), "needs-upgrade" (older protocol)
+    std::string device;             // device id (or the key's fingerprint, or the address)
+    std::string key;                // the key's fingerprint; "-" when unknown
+    std::string detail;             // member: how it joined; pending: address and verification code
+    std::optional<uint64_t> agoMs;  // member: since it joined; pending: since it first asked
+};
+
+struct PairInfo {
+    std::string summary;  // members, window, this board's state
+    std::vector<PairEntry> entries;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -128,6 +143,11 @@ public:
     // Master (fenced or not): export its generation's changes to a file, become a slave. Answers
     // a one-line note naming the file through `done`; the daemon restarts itself as a slave after.
     virtual void rejoin(NoteDone done) = 0;
+    // Trust (DESIGN.md §11). The trust set and pairing requests.
+    virtual Result<PairInfo> pairList() = 0;
+    // Master: `verb` accept|reject|open|close|remove with its argument; the note through `done`.
+    // Refused on a slave.
+    virtual void pair(const std::string& verb, const std::string& arg, NoteDone done) = 0;
 };
 
 }  // namespace possync::console

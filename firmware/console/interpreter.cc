@@ -127,6 +127,10 @@ std::span<const Interpreter::Command> Interpreter::commands() {
         {"rejoin", "rejoin",
          "master: export this board's changes to a file and become a slave of the newer master", 0, 0,
          &Interpreter::rejoin},
+        {"pair", "pair [list | accept WHO | reject WHO | open SECONDS | close | remove WHO]",
+         "the store's trust set and boards asking to pair; master: settle them (WHO: device or key "
+         "fingerprint)",
+         0, 2, &Interpreter::pair},
     };
     return table;
 }
@@ -184,6 +188,9 @@ std::vector<std::string> Interpreter::complete(std::string_view before) {
         for (const TableInfo& t : backend_.tables()) out.push_back(displayKey(t.name));
     } else if (first == "help") {
         for (const Command& c : commands()) out.emplace_back(c.name);
+    } else if (first == "pair") {
+        for (const char* verb : {"list", "accept", "reject", "open", "close", "remove"})
+            out.emplace_back(verb);
     } else if (first == "loglevel") {
         for (log::Category* c : log::categories()) out.emplace_back(c->name());
     }
@@ -232,7 +239,8 @@ Reply Interpreter::status(const Args&) {
         .add("uptime_s", s.uptimeS)
         .add("discovery", textOrDash(s.discovery))
         .add("waiting", textOrDash(s.waiting))
-        .add("failover", textOrDash(s.failover));
+        .add("failover", textOrDash(s.failover))
+        .add("trust", textOrDash(s.trust));
     return Reply{true, json_ ? lines.takeJson() : lines.take(), {}};
 }
 
@@ -380,6 +388,27 @@ Reply Interpreter::clients(const Args&) {
     Result<std::vector<ClientInfo>> list = backend_.clients();
     if (!list) return fail(list.error().message);
     return Reply{true, formatClients(*list)};
+}
+
+Reply Interpreter::pair(const Args& args) {
+    const std::string verb = args.empty() ? "list" : lower(args[0]);
+    if (verb == "list") {
+        if (args.size() > 1) return fail("usage: pair list");
+        Result<PairInfo> info = backend_.pairList();
+        if (!info) return fail(info.error().message);
+        Table t({"state", "device", "key", "since_s", "detail"});
+        for (const PairEntry& e : info->entries)
+            t.addRow({e.state, displayKey(e.device), e.key, e.agoMs ? std::to_string(*e.agoMs / 1000) : "",
+                      e.detail});
+        return Reply{true, "trust: " + info->summary + "\n" + t.render()};
+    }
+    const bool needsArg = verb == "accept" || verb == "reject" || verb == "open" || verb == "remove";
+    if (!needsArg && verb != "close")
+        return fail("usage: pair [list | accept WHO | reject WHO | open SECONDS | close | remove WHO]");
+    if (needsArg != (args.size() == 2))
+        return fail("usage: pair " + verb + (needsArg ? (verb == "open" ? " SECONDS" : " WHO") : ""));
+    const std::string arg = needsArg ? args[1] : std::string();
+    return noteReply("pair", [this, verb, arg](NoteDone done) { backend_.pair(verb, arg, std::move(done)); });
 }
 
 Reply Interpreter::noteReply(const char* key, const std::function<void(NoteDone)>& start) {

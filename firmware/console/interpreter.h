@@ -80,6 +80,7 @@ private:
     Reply clients(const Args& args);
     Reply promote(const Args& args);
     Reply rejoin(const Args& args);
+    Reply pair(const Args& args);
     // A Reply for a backend call that answers a one-line note through a callback: the reply
     // itself when it answered at once, else one whose `later` waits for it.
     static Reply noteReply(const char* key, const std::function<void(NoteDone)>& start);

@@ -26,6 +26,7 @@ console::StatusInfo DaemonBackend::status() {
         s.term = meta->term;
     }
     s.uptimeS = (daemon_.loopNowMs() - daemon_.startedMs()) / 1000;
+    s.trust = daemon_.trustStatus();
     if (auto* m = daemon_.master()) {
         s.masterHead = m->head();
         s.link = "listening on " + m->address() + ", " + std::to_string(m->sessions().size()) + " slave(s)";
@@ -221,6 +222,14 @@ void DaemonBackend::promote(bool confirmed, console::NoteDone done) {
 
 void DaemonBackend::rejoin(console::NoteDone done) {
     daemon_.rejoin(std::move(done));
+}
+
+Result<console::PairInfo> DaemonBackend::pairList() {
+    return daemon_.pairList();
+}
+
+void DaemonBackend::pair(const std::string& verb, const std::string& arg, console::NoteDone done) {
+    daemon_.pair(verb, arg, std::move(done));
 }
 
 }  // namespace possync::daemon

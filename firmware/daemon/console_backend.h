@@ -26,6 +26,8 @@ public:
     Result<std::vector<console::ClientInfo>> clients() override;
     void promote(bool confirmed, console::NoteDone done) override;
     void rejoin(console::NoteDone done) override;
+    Result<console::PairInfo> pairList() override;
+    void pair(const std::string& verb, const std::string& arg, console::NoteDone done) override;
 
 private:
     Daemon& daemon_;

@@ -113,6 +113,7 @@ Status Daemon::init() {
     if (!identity) return identity.takeError();
     identity_ = std::make_unique<trust::Identity>(std::move(*identity));
     LOG(Daemon, Info) << "board key: fingerprint " << identity_->fingerprint();
+    POSSYNC_TRY(initTrust());
 
     auto onSignal = [this](int signum) { shutdown(signum); };
     auto sigint = uv::Signal::create(*loop_, SIGINT, onSignal);
@@ -194,6 +195,10 @@ Status Daemon::initMaster() {
                         " (seen in " + who + ")");
     };
     mc.fenced = meta->fenced;
+    mc.security = linkSecurity();
+    mc.onCandidateHello = [this](const trust::PublicKey& key, const std::string& device, const std::string&) {
+        return onCandidateHello(key, device);
+    };
     // Requests this board queued while it was a slave (a crash between promote and its drain):
     // applied here now, exactly once, as the new master applies everyone's.
     if (meta->outboxCount && meta->fenced.empty()) {
@@ -241,6 +246,9 @@ void Daemon::startWatcher() {
         return;
     }
     watcher_ = std::move(*w);
+    // Only a member of the store's trust set can supersede this master: a rogue board announcing
+    // the store at a higher term fences nobody.
+    watcher_->setKeyFilter([this](const std::string& fp) { return trustedFingerprint(fp); });
     watcher_->setChangeCallback([this](const discovery::Change&) { reviewWatched(); });
     reviewWatched();
 }
@@ -279,6 +287,8 @@ Status Daemon::initSlave() {
     // §10). Not for a static --master: it announces no term (its candidate reads as term 0), and
     // the address is the operator's choice.
     if (finder_->mode() == discovery::DiscoveryMode::Avahi) finder_->setMinTerm(meta->highestTermSeen);
+    // A master whose announced key this board does not trust is no candidate (DESIGN.md §11).
+    finder_->setKeyFilter([this](const std::string& fp) { return trustedFingerprint(fp); });
     locator_ = std::make_unique<FinderLocator>(*finder_);
     sync::ReplicaConfig rc;
     rc.storeId = options_.store;
@@ -293,6 +303,7 @@ Status Daemon::initSlave() {
     rc.minFrameRate = options_.minFrameRate;
     rc.acceptNewGeneration = options_.newGeneration == NewGenerationPolicy::Accept;
     rc.onStoreUnusable = [this](const std::string& why) { exitForRestart(why); };
+    rc.security = linkSecurity();
     auto r = sync::Replica::create(*loop_, *store_, *locator_, rc);
     if (!r) return r.takeError();
     replica_ = std::move(*r);

@@ -4,7 +4,9 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "uv/fs_event.h"
@@ -16,7 +18,9 @@
 #include "console/backend.h"
 #include "daemon/auto_promote.h"
 #include "daemon/options.h"
+#include "daemon/pairing.h"
 #include "store/store.h"
+#include "store/trust_set.h"
 #include "sync/locator.h"
 #include "sync/master.h"
 #include "sync/replica.h"
@@ -79,6 +83,16 @@ public:
     // Master: why it is fenced (empty: it is not).
     std::string fencedReason() const;
 
+    // --- Trust (DESIGN.md §11), from the console (trust_ops.cc) ---
+    // Master: `pair accept|reject WHO`, `pair open SECONDS`, `pair close`, `pair remove WHO`;
+    // answers a one-line note through `done` (later for the ones that write the trust set).
+    void pair(const std::string& verb, const std::string& who, console::NoteDone done);
+    // The trust set, pending requests and boards still to upgrade (master); the replicated set and
+    // this board's pairing state (slave).
+    Result<console::PairInfo> pairList();
+    // One line for `status`.
+    std::string trustStatus();
+
 private:
     explicit Daemon(Options options);
     Status init();
@@ -103,14 +117,36 @@ private:
     // Runs a failover operation's store work on the thread pool, `done` on the loop; one at a
     // time (Busy while one runs).
     Status runOffLoop(std::function<void()> work, std::function<void()> done);
+    // trust_ops.cc
+    Status initTrust();
+    sync::LinkSecurity linkSecurity();
+    Result<trust::PeerStanding> checkSlave(const trust::PublicKey& key, uint32_t flags,
+                                           const std::string& peer);
+    Result<trust::PeerStanding> checkMaster(const trust::PublicKey& key);
+    void handshakeFailed(const std::string& peer, const Error& why);
+    Error trustReadFailed(Error e);
+    std::string onCandidateHello(const trust::PublicKey& key, const std::string& device);
+    bool isMember(const trust::PublicKey& key);
+    // Discovery's key filter: whether an announced master's fingerprint is one this board trusts.
+    bool trustedFingerprint(const std::string& fingerprint);
+    Result<std::optional<store::TrustMember>> findMember(const std::string& who);
+    // Writes the trust set on the thread pool; `done` on the loop.
+    void writeTrust(std::function<Status(store::WriteTxn&)> change, std::function<void(Status)> done);
 
     Options options_;
     store::Role role_ = store::Role::Master;
     std::unique_ptr<uv::Loop> loop_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<trust::Identity> identity_;
-    std::unique_ptr<AutoPromoter> autoPromoter_;  // slave with --auto-promote-after
-    std::unique_ptr<uv::Work> failoverWork_;      // promote, rejoin or fence in the data directory
+    std::unique_ptr<PairingDesk> desk_;                  // master: pairing requests, the window
+    HandshakeGuard guard_;                               // master: failed handshakes per address
+    std::optional<trust::PublicKey> provisionedMaster_;  // slave: --master-key
+    std::optional<trust::PublicKey> lastMasterKey_;      // slave: the key its last master presented
+    std::string rogue_;                                  // slave: the last master refused, and why
+    uint64_t rogueMs_ = 0;
+    std::vector<std::unique_ptr<uv::Work>> trustWork_;  // trust set writes in flight
+    std::unique_ptr<AutoPromoter> autoPromoter_;        // slave with --auto-promote-after
+    std::unique_ptr<uv::Work> failoverWork_;            // promote, rejoin or fence in the data directory
     std::unique_ptr<sync::Master> master_;
     std::unique_ptr<discovery::Advertiser> advertiser_;
     std::unique_ptr<discovery::MasterFinder> finder_;

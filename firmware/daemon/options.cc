@@ -205,6 +205,18 @@ const std::vector<Spec>& specs() {
          "slave: promote this board by itself when no master has been linked for SECONDS (0: never, the "
          "default; needs --listen); designate one board per store",
          NUMBER(autoPromoteAfterS, 0, 86400, "auto-promote-after")},
+        {"pair-window", Kind::Number, "SECONDS",
+         "master: admit boards that ask to pair without confirmation for SECONDS after start (headless "
+         "installs; 0: the operator accepts each, the default)",
+         NUMBER(pairWindowS, 0, 86400, "pair-window")},
+        {"trusted-keys", Kind::Text, "HEX[,HEX...]",
+         "master: boards' public keys (possync key) admitted to the store's trust set at start: factory "
+         "provisioning",
+         TEXT(trustedKeys)},
+        {"master-key", Kind::Text, "HEX",
+         "slave: the master's public key (possync key), trusted before this board's first sync: factory "
+         "provisioning",
+         TEXT(masterKey)},
         {"new-generation", Kind::Text, "wait|accept",
          "slave: when the master's data was replaced (new generation), wait for the operator or accept at "
          "once",
@@ -408,6 +420,16 @@ Status validate(const Options& o) {
             Errc::InvalidArgument,
             "--auto-promote-after needs --listen ADDR:PORT (the address this board serves slaves "
             "on once promoted)");
+    // The trust options apply when the board runs in their role (a slave promoted later, a master
+    // that rejoined as a slave keep their command line): accepted in either, checked here.
+    if (!o.trustedKeys.empty()) {
+        if (auto keys = parseKeyList(o.trustedKeys); !keys)
+            return makeError(keys.error().code, "--trusted-keys: " + keys.error().message);
+    }
+    if (!o.masterKey.empty()) {
+        if (auto key = trust::parsePublicKey(o.masterKey); !key)
+            return makeError(key.error().code, "--master-key: " + key.error().message);
+    }
     // What start would refuse, refused here too (and so by --check-config).
     if (!o.tables.empty()) {
         auto tables = store::parseTableList(o.tables);
@@ -422,6 +444,27 @@ Status validate(const Options& o) {
     if (o.backoffMaxMs < o.backoffMinMs)
         return makeError(Errc::InvalidArgument, "--backoff-max-ms must not be below --backoff-min-ms");
     return {};
+}
+
+Result<std::vector<trust::PublicKey>> parseKeyList(std::string_view text) {
+    std::vector<trust::PublicKey> keys;
+    size_t at = 0;
+    while (at <= text.size()) {
+        size_t comma = text.find(',', at);
+        if (comma == std::string_view::npos) comma = text.size();
+        std::string_view item = text.substr(at, comma - at);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) {
+            auto key = trust::parsePublicKey(item);
+            if (!key)
+                return makeError(key.error().code,
+                                 "key " + std::to_string(keys.size() + 1) + ": " + key.error().message);
+            keys.push_back(*key);
+        }
+        at = comma + 1;
+    }
+    return keys;
 }
 
 std::string helpText() {

@@ -11,6 +11,8 @@
 
 #include "base/result.h"
 
+#include "trust/keys.h"
+
 namespace possync::daemon {
 
 enum class NewGenerationPolicy {
@@ -60,6 +62,12 @@ struct Options {
     // Slave: promote this board by itself after this long without a master (0: never; needs
     // --listen; daemon/auto_promote.h).
     uint64_t autoPromoteAfterS = 0;
+    // Trust (DESIGN.md §11). Master: pairing open without confirmation for this long after start
+    // (headless installs; 0: closed) and the public keys admitted at start (factory provisioning,
+    // comma-separated hex). Slave: its master's public key, trusted before the first sync.
+    uint64_t pairWindowS = 0;
+    std::string trustedKeys;
+    std::string masterKey;
     bool sync = true;  // fsync each commit (false only for benchmarks/tests)
     // The command line as given (argv[1..]): a reload (SIGHUP) parses it again, config file
     // included, so the command line still wins over the file.
@@ -72,6 +80,8 @@ enum class ParseOutcome { Run, Help, Version, PrintConfig, CheckConfig };
 Result<ParseOutcome> parseOptions(int argc, char** argv, Options& out);
 // Loads a TOML config file into `out` (keys are option names with '_' for '-').
 Status loadConfigFile(const std::string& path, Options& out);
+// --trusted-keys: comma-separated public keys (64 hex digits each).
+Result<std::vector<trust::PublicKey>> parseKeyList(std::string_view text);
 // The same for config text already in memory (`path` only names it in messages).
 Status loadConfigText(std::string_view text, const std::string& path, Options& out);
 // The options `running` was made from, parsed again (the config file read again) and validated:

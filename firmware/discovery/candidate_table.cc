@@ -20,7 +20,7 @@ std::string Candidate::endpoint() const {
 bool Candidate::sameAnnouncement(const Candidate& o) const {
     return serviceName == o.serviceName && address == o.address && port == o.port && deviceId == o.deviceId &&
            generation == o.generation && term == o.term && host == o.host &&
-           interfaceIndex == o.interfaceIndex && isStatic == o.isStatic;
+           keyFingerprint == o.keyFingerprint && interfaceIndex == o.interfaceIndex && isStatic == o.isStatic;
 }
 
 const char* finderStateName(FinderState state) {
@@ -57,7 +57,12 @@ std::optional<Change> CandidateTable::seen(const Sighting& s, uint64_t nowMs) {
     else if (a->storeId != storeId_)
         reason = "store " + a->storeId;
     else if (a->proto != proto_)
-        reason = "protocol " + std::to_string(a->proto);
+        reason = "protocol " + std::to_string(a->proto) +
+                 (a->proto < proto_ ? " (an older possync: upgrade it and pair it)" : "");
+    else if (keyFilter_ && !keyFilter_(a->keyFingerprint))
+        reason = "untrusted key " +
+                 (a->keyFingerprint.empty() ? std::string("(none announced)") : a->keyFingerprint) +
+                 ": not in this store's trust set (a rogue or unpaired master)";
 
     auto it = find(s.serviceName);
     if (!reason.empty()) {
@@ -77,6 +82,7 @@ std::optional<Change> CandidateTable::seen(const Sighting& s, uint64_t nowMs) {
     c.generation = a->generation;
     c.term = a->term;
     c.host = s.host;
+    c.keyFingerprint = a->keyFingerprint;
     c.interfaceIndex = s.interfaceIndex;
     c.seenWallMs = nowMs;
     if (it != candidates_.end()) {

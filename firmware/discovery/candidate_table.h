@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,7 @@ struct Candidate {
     std::optional<uint64_t> generation;  // TXT gen=
     uint64_t term = 0;                   // TXT term=
     std::string host;                    // "m.local" (Avahi) or the host as given
+    std::string keyFingerprint;          // TXT key=; "" for the static master
     int interfaceIndex = -1;
     uint64_t seenWallMs = 0;  // last announcement (ms since the epoch); a hint, not liveness
     bool isStatic = false;
@@ -85,6 +87,12 @@ public:
 
     // Candidates announcing a term below `term` stop counting (they stay listed, superseded).
     void setMinTerm(uint64_t term) { minTerm_ = term; }
+    // Trust (DESIGN.md §11): an announcement whose key fingerprint `trusted` refuses is no
+    // candidate (listed as ignored: "untrusted key ..."), so a rogue board announcing the store
+    // neither gets chosen nor makes a conflict. Applied as announcements arrive.
+    void setKeyFilter(std::function<bool(const std::string& fingerprint)> trusted) {
+        keyFilter_ = std::move(trusted);
+    }
     uint64_t minTerm() const { return minTerm_; }
 
     const std::string& storeId() const { return storeId_; }
@@ -116,6 +124,7 @@ private:
     std::string storeId_;
     int proto_;
     uint64_t minTerm_ = 0;
+    std::function<bool(const std::string&)> keyFilter_;
     std::vector<Candidate> candidates_;
     std::map<std::string, Ignored> ignored_;  // by service name
 };

@@ -81,6 +81,10 @@ public:
     // The highest term this board has seen (from its store): masters below it are superseded.
     // Raising it may change the choice: the change and state callbacks then run.
     void setMinTerm(uint64_t term);
+    // Announcements whose key fingerprint `trusted` refuses are ignored (CandidateTable).
+    void setKeyFilter(std::function<bool(const std::string& fingerprint)> trusted) {
+        table_.setKeyFilter(std::move(trusted));
+    }
 
     void setChangeCallback(ChangeCallback callback) { changeCallback_ = std::move(callback); }
     void setStateCallback(StateCallback callback) { stateCallback_ = std::move(callback); }

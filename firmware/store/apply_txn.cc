@@ -41,6 +41,11 @@ Status ApplyTxn::apply(const wire::ChangeModel* model, Bytes frame) {
     if (auto l = logEntry(model, frame); !l) return l;
     if (!model->changes()) return model->origin() ? applyOrigin(model) : Status{};
     for (const wire::Change* c : *model->changes()) {
+        if (wire::tableOf(c) == kTrustDb) {
+            if (auto r = applyTrust(c); !r) return r;
+            ++applied_;
+            continue;
+        }
         auto t = tables_.get(txn_, store_->digestDbi(), meta_, wire::tableOf(c), true);
         if (!t) return fail(t.takeError());
         TableSet::Entry& e = **t;
@@ -78,6 +83,34 @@ Status ApplyTxn::apply(const wire::ChangeModel* model, Bytes frame) {
     }
     if (model->origin()) return applyOrigin(model);
     return {};
+}
+
+Status ApplyTxn::applyTrust(const wire::Change* c) {
+    if (!store_->hasTrustDb())
+        return fail(makeError(Errc::Refused, store_->dir() + " has no " + std::string(kTrustDb)));
+    Bytes key = wire::keyOf(c);
+    switch (c->op()) {
+        case wire::Op::PUT: {
+            auto m = decodeTrustMember(key, wire::valueOf(c));
+            if (!m) return fail(m.takeError());
+            if (auto r = txn_.put(store_->trustDbi(), key, wire::valueOf(c)); !r) return fail(r.takeError());
+            return {};
+        }
+        case wire::Op::DEL: {
+            if (key.size != kTrustKeyBytes)
+                return fail(makeError(Errc::Protocol, "DEL on " + std::string(kTrustDb) + " with a key of " +
+                                                          std::to_string(key.size) + " bytes"));
+            if (auto r = txn_.del(store_->trustDbi(), key); !r) return fail(r.takeError());
+            return {};
+        }
+        case wire::Op::CLEAR:
+            // The master never clears the set in one change (members go one by one, each logged).
+            return fail(
+                makeError(Errc::Protocol, "CLEAR of " + std::string(kTrustDb) + " in a change model"));
+        default:
+            return fail(makeError(Errc::Protocol, "change with unknown op " + std::to_string(int(c->op())) +
+                                                      " on " + std::string(kTrustDb)));
+    }
 }
 
 Status ApplyTxn::applyOrigin(const wire::ChangeModel* model) {

@@ -75,6 +75,33 @@ Result<std::vector<std::string>> ReadTxn::tableNames() {
     return out;
 }
 
+Result<std::vector<TrustMember>> ReadTxn::trustMembers() {
+    std::vector<TrustMember> out;
+    if (!store_->hasTrustDb()) return out;
+    auto cur = lmdb::Cursor::open(txn_, store_->trustDbi());
+    if (!cur) return cur.takeError();
+    Bytes k, v;
+    for (auto r = cur->first(k, v);; r = cur->next(k, v)) {
+        if (!r) return r.takeError();
+        if (!*r) break;
+        auto m = decodeTrustMember(k, v);
+        if (!m) return m.takeError();
+        out.push_back(std::move(*m));
+    }
+    return out;
+}
+
+Result<std::optional<TrustMember>> ReadTxn::trustMember(const TrustKey& key) {
+    if (!store_->hasTrustDb()) return std::optional<TrustMember>();
+    Bytes k = trustKeyBytes(key);
+    auto v = txn_.get(store_->trustDbi(), k);
+    if (!v) return v.takeError();
+    if (!*v) return std::optional<TrustMember>();
+    auto m = decodeTrustMember(k, **v);
+    if (!m) return m.takeError();
+    return std::optional<TrustMember>(std::move(*m));
+}
+
 Result<uint64_t> ReadTxn::entries(std::string_view table) {
     auto d = dbi(table);
     if (!d) return d.takeError();

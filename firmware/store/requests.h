@@ -24,6 +24,8 @@
 #include "base/result.h"
 #include "lmdb/mdb.h"
 
+#include "store/trust_set.h"
+
 namespace possync::store {
 
 inline constexpr std::string_view kOutboxDb = "possync.outbox";
@@ -34,10 +36,11 @@ inline constexpr uint64_t kResultsKeptPerDevice = 4096;
 // --outbox-max-bytes when neither the daemon nor the directory says otherwise.
 inline constexpr uint64_t kDefaultOutboxMaxBytes = uint64_t(64) << 20;
 
-// The reserved tables a FULL sync carries with the watched ones (a promoted slave must know
-// what its old master applied for every writing board).
+// The reserved tables a FULL sync carries with the watched ones: a promoted slave must know
+// what its old master applied for every writing board, and every board the store's trust set
+// (trust_set.h; the master's replaces a slave's).
 inline bool isReplicatedTable(std::string_view table) {
-    return table == kClientsDb || table == kResultsDb;
+    return table == kClientsDb || table == kResultsDb || table == kTrustDb;
 }
 
 // What the master did with one request.

@@ -1,6 +1,6 @@
 // ApplyTxn: what a slave keeps besides the data (DESIGN.md §10), so that it can be promoted:
-// the master's log entries as received, the replicated possync.clients / possync.results of a
-// FULL sync, and the generation lineage of what it holds.
+// the master's log entries as received, the replicated possync.clients / possync.results /
+// possync.trust of a FULL sync, and the generation lineage of what it holds.
 #include <cstring>
 
 #include "store/store.h"
@@ -45,12 +45,15 @@ Status ApplyTxn::logEntry(const wire::ChangeModel* model, Bytes frame) {
 }
 
 Status ApplyTxn::putReplicated(std::string_view table, Bytes key, Bytes value) {
-    if (!store_->hasRequestDbs()) return {};
+    auto dbi = store_->replicatedDbi(table);
+    if (!dbi) return {};
     if (key.size == 0 || key.size > store_->maxKeySize())
         return fail(makeError(Errc::Protocol, "FULL chunk: a " + std::string(table) + " key of " +
                                                   std::to_string(key.size) + " bytes"));
-    const RequestDbs& dbs = store_->requestDbs();
-    auto r = txn_.put(table == kClientsDb ? dbs.clients : dbs.results, key, value);
+    // A member that does not decode would make every later read of the set fail: refuse the FULL.
+    if (table == kTrustDb)
+        if (auto m = decodeTrustMember(key, value); !m) return fail(m.takeError());
+    auto r = txn_.put(*dbi, key, value);
     if (!r) return fail(r.takeError());
     return {};
 }
@@ -63,6 +66,10 @@ Status ApplyTxn::clearReplicated() {
     logChanged_ = true;
     fullStarted_ = true;
     crossings_.clear();
+    // ... and the trust set, whole: the master's is authoritative (a member it removed while
+    // this board was away must not stay trusted here) ...
+    if (store_->hasTrustDb())
+        if (auto r = txn_.clear(store_->trustDbi()); !r) return fail(r.takeError());
     if (!store_->hasRequestDbs()) return {};
     // ... and the records of the writing boards, but for this board's own outcomes: a rejection
     // the master never logged is only here (the master's records, sent next, overwrite the rest).
@@ -148,10 +155,9 @@ Status ApplyTxn::commitLog() {
 
 Status ReadTxn::scanReplicated(std::string_view table, Bytes from,
                                const std::function<bool(Bytes, Bytes)>& fn) {
-    if (!isReplicatedTable(table) || !store_->hasRequestDbs())
-        return makeError(Errc::NotFound, "no replicated table " + std::string(table));
-    const RequestDbs& dbs = store_->requestDbs();
-    auto cur = lmdb::Cursor::open(txn_, table == kClientsDb ? dbs.clients : dbs.results);
+    auto dbi = store_->replicatedDbi(table);
+    if (!dbi) return makeError(Errc::NotFound, "no replicated table " + std::string(table));
+    auto cur = lmdb::Cursor::open(txn_, *dbi);
     if (!cur) return cur.takeError();
     Bytes k, v;
     for (auto r = from.size ? cur->seek(from, k, v) : cur->first(k, v);; r = cur->next(k, v)) {
@@ -162,10 +168,9 @@ Status ReadTxn::scanReplicated(std::string_view table, Bytes from,
 }
 
 Result<uint64_t> ReadTxn::entriesReplicated(std::string_view table) {
-    if (!isReplicatedTable(table) || !store_->hasRequestDbs())
-        return makeError(Errc::NotFound, "no replicated table " + std::string(table));
-    const RequestDbs& dbs = store_->requestDbs();
-    return txn_.entries(table == kClientsDb ? dbs.clients : dbs.results);
+    auto dbi = store_->replicatedDbi(table);
+    if (!dbi) return makeError(Errc::NotFound, "no replicated table " + std::string(table));
+    return txn_.entries(*dbi);
 }
 
 }  // namespace possync::store

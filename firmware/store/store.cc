@@ -70,9 +70,10 @@ Result<bool> Store::openFromRead() {
     auto ob = txn->open(kOutboxDb, false);
     auto cl = txn->open(kClientsDb, false);
     auto rs = txn->open(kResultsDb, false);
+    auto tr = txn->open(kTrustDb, false);
     if (options_.readOnly) {
         if (!log || !dig) return makeError(Errc::Corrupt, dir_ + ": possync.log or possync.digest missing");
-    } else if (!log || !dig || !ob || !cl || !rs) {
+    } else if (!log || !dig || !ob || !cl || !rs || !tr) {
         return false;  // the write path creates what is missing
     }
     metaDbi_ = *meta;
@@ -81,6 +82,10 @@ Result<bool> Store::openFromRead() {
     if (ob && cl && rs) {
         requestDbs_ = RequestDbs{*ob, *cl, *rs};
         hasRequestDbs_ = true;
+    }
+    if (tr) {
+        trustDbi_ = *tr;
+        hasTrustDb_ = true;
     }
     // Every table's handle now, while no other transaction runs (see lmdb::Env).
     POSSYNC_TRY(txn->openAll());
@@ -119,6 +124,10 @@ Status Store::init() {
         *out = *d;
     }
     hasRequestDbs_ = true;
+    auto tr = txn->open(kTrustDb, true);
+    if (!tr) return tr.takeError();
+    trustDbi_ = *tr;
+    hasTrustDb_ = true;
     auto m = readMeta(*txn, metaDbi_);
     if (!m && m.error().code != Errc::NotFound) return m.takeError();
     if (!m) {
@@ -430,6 +439,26 @@ Result<WatchedDigest> Store::watchedDigest() {
     if (!x) return x.takeError();
     d.digest = *x;
     return d;
+}
+
+Result<std::vector<TrustMember>> Store::trustMembers() {
+    auto rt = beginRead();
+    if (!rt) return rt.takeError();
+    return rt->trustMembers();
+}
+
+Result<std::optional<TrustMember>> Store::trustMember(const TrustKey& key) {
+    auto rt = beginRead();
+    if (!rt) return rt.takeError();
+    return rt->trustMember(key);
+}
+
+std::optional<lmdb::Dbi> Store::replicatedDbi(std::string_view table) const {
+    if (table == kTrustDb) return hasTrustDb_ ? std::optional(trustDbi_) : std::nullopt;
+    if (!hasRequestDbs_) return std::nullopt;
+    if (table == kClientsDb) return requestDbs_.clients;
+    if (table == kResultsDb) return requestDbs_.results;
+    return std::nullopt;
 }
 
 Result<std::vector<TableInfo>> Store::tables() {

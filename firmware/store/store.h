@@ -29,6 +29,7 @@
 #include "store/history.h"
 #include "store/meta.h"
 #include "store/requests.h"
+#include "store/trust_set.h"
 #include "store/txn.h"
 #include "wire/fragment.h"
 
@@ -198,6 +199,11 @@ public:
     Result<ApplyTxn> beginFullApply();
     // Master (and, replicated, every board): the writing boards and what was done for them.
     Result<std::vector<ClientRecord>> clients();
+    // Every board: the store's trust set (trust_set.h), from one read transaction each. Written
+    // on the master only (WriteTxn::putTrust/delTrust). Empty on a read-only open of a
+    // directory made before possync.trust existed.
+    Result<std::vector<TrustMember>> trustMembers();
+    Result<std::optional<TrustMember>> trustMember(const TrustKey& key);
 
     // Sets the listening configuration. When it changes, commits a log entry with no changes
     // whose seq becomes resync_seq: positions older than that need a FULL sync, so a table
@@ -276,6 +282,11 @@ public:
     lmdb::Dbi digestDbi() const { return digestDbi_; }
     const RequestDbs& requestDbs() const { return requestDbs_; }
     bool hasRequestDbs() const { return hasRequestDbs_; }
+    lmdb::Dbi trustDbi() const { return trustDbi_; }
+    bool hasTrustDb() const { return hasTrustDb_; }
+    // The handle of a reserved table a FULL sync carries (isReplicatedTable); nullopt for any
+    // other name, or one this (read-only) open of an older directory does not have.
+    std::optional<lmdb::Dbi> replicatedDbi(std::string_view table) const;
     void committed(uint64_t seq, bool appendedLog);
     // Wakes daemons watching the directory (possync.notify), without in-process listeners.
     void touchNotify();
@@ -302,6 +313,8 @@ private:
     lmdb::Dbi metaDbi_ = 0, logDbi_ = 0, digestDbi_ = 0;
     RequestDbs requestDbs_;
     bool hasRequestDbs_ = false;  // false: a read-only open of a directory made before them
+    lmdb::Dbi trustDbi_ = 0;
+    bool hasTrustDb_ = false;  // likewise for possync.trust
     std::map<int, uint64_t> pins_;
     int nextPin_ = 1;
     std::map<int, std::function<void(uint64_t)>> listeners_;

@@ -251,6 +251,42 @@ Result<std::optional<Bytes>> WriteTxn::get(std::string_view table, Bytes key) {
     return txn_.get((*t)->dbi, key);
 }
 
+// The trust set is the master's (DESIGN.md §11): a slave's copy changes only by replication.
+static Error trustOnSlave() {
+    return makeError(Errc::Refused, "the trust set is written on the master");
+}
+
+Status WriteTxn::putTrust(const TrustMember& member) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (request_) return trustOnSlave();
+    auto value = encodeTrustValue(member);
+    if (!value) return value.takeError();
+    ++writes_;
+    Bytes key = trustKeyBytes(member.key);
+    POSSYNC_WTRY(txn_.put(store_->trustDbi(), key, Bytes(*value)));
+    // Captured as a watched table's change: the log entry is how slaves learn of it.
+    changes_->put(kTrustDb, key, Bytes(*value));
+    return checkCapture();
+}
+
+Result<bool> WriteTxn::delTrust(const TrustKey& key) {
+    if (failed_) return *failed_;
+    if (!txn_.isOpen()) return makeError(Errc::Closed, "transaction already ended");
+    if (request_) return trustOnSlave();
+    Bytes k = trustKeyBytes(key);
+    auto old = txn_.get(store_->trustDbi(), k);
+    if (!old) return fail(old.takeError()).takeError();
+    if (!*old) return false;
+    ++writes_;
+    auto r = txn_.del(store_->trustDbi(), k);
+    if (!r) return fail(r.takeError()).takeError();
+    changes_->del(kTrustDb, k);
+    auto c = checkCapture();
+    if (!c) return c.takeError();
+    return true;
+}
+
 Result<uint64_t> WriteTxn::commit() {
     auto r = commitWrite();
     if (!r) return r.takeError();

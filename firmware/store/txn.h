@@ -20,10 +20,12 @@
 #include "store/history.h"
 #include "store/meta.h"
 #include "store/requests.h"
+#include "store/trust_set.h"
 
 namespace possync::wire {
 class ChangeModelWriter;
 class RequestWriter;
+struct Change;
 struct ChangeModel;
 struct OriginFields;
 }  // namespace possync::wire
@@ -100,12 +102,27 @@ public:
     // the next write in this transaction.
     Result<std::optional<Bytes>> get(std::string_view table, Bytes key);
 
+    // The store's trust set (trust_set.h; DESIGN.md §11), master only: adds or replaces a member
+    // / removes one (false when absent: nothing changes, nothing is logged). Each change is
+    // captured like a watched table's, as a PUT/DEL on possync.trust, so it commits a log entry
+    // (a new seq) and reaches every slave. It touches no table digest. On a slave both are
+    // Errc::Refused (the set is the master's; a slave's copy only follows it); a member that
+    // cannot be encoded (name too long, not UTF-8) is InvalidArgument. Neither refusal poisons
+    // the transaction (nothing was written); an LMDB error does. The ordinary put/del/clear/get
+    // refuse possync.trust as any reserved name.
+    Status putTrust(const TrustMember& member);
+    Result<bool> delTrust(const TrustKey& key);
+
     // Commits data, digests and (when a watched table changed) the log entry and the new head
     // seq in ONE LMDB transaction. Returns the new seq, or 0 when nothing watched changed.
     Result<uint64_t> commit();
     // commit(), telling also the request id a slave queued.
     Result<CommitInfo> commitWrite();
     void abort();
+    // For a transaction committed on a worker thread: commit() calls no in-process listener
+    // (they belong to the loop's thread); it touches DIR/possync.notify instead, which the
+    // daemon's loop watches as it does for other processes' commits.
+    void setQuiet() { quiet_ = true; }
     // Whether this transaction forwards watched-table writes (a slave's).
     bool forwarding() const { return request_ != nullptr; }
 
@@ -172,12 +189,18 @@ public:
     Status scanFrom(std::string_view table, Bytes from,
                     const std::function<bool(Bytes key, Bytes value)>& fn);
     // scanFrom and entries for the reserved tables a FULL sync carries (possync.clients,
-    // possync.results: isReplicatedTable); NotFound on a directory made before them.
+    // possync.results, possync.trust: isReplicatedTable); NotFound on a directory made before
+    // them.
     Status scanReplicated(std::string_view table, Bytes from,
                           const std::function<bool(Bytes key, Bytes value)>& fn);
     Result<uint64_t> entriesReplicated(std::string_view table);
     // Business table names (reserved possync.* excluded), sorted.
     Result<std::vector<std::string>> tableNames();
+    // The store's trust set in key order / one member (nullopt: not a member). A directory made
+    // before possync.trust (a read-only open) has an empty set. A record that does not decode is
+    // Errc::Corrupt naming the table.
+    Result<std::vector<TrustMember>> trustMembers();
+    Result<std::optional<TrustMember>> trustMember(const TrustKey& key);
     Result<uint64_t> entries(std::string_view table);
     Result<uint64_t> digest(std::string_view table);
     // The combined digest of the watched tables (XOR of their digests; `possync digest`).
@@ -204,7 +227,10 @@ public:
 
     // Applies every change of an INCREMENTAL model in order. Keys and values go from the
     // model's buffer straight into LMDB (no copy, no per-record allocation). A change naming a
-    // reserved or invalid table, or an oversize key, fails the whole transaction.
+    // reserved or invalid table, or an oversize key, fails the whole transaction; but for
+    // possync.trust (the master's trust set): a PUT whose record decodes, or a DEL, is written
+    // to this board's copy (no digest: not a business table); a malformed record is
+    // Errc::Corrupt, a CLEAR or a key of the wrong size Errc::Protocol, and fail it.
     // The model is appended to this board's possync.log under its seq (a promoted slave serves
     // other slaves from it): `frame` is the verified Frame the model came in (a Fragment-joined
     // one included), kept as received, old generation in its header and all; empty: the model
@@ -216,7 +242,8 @@ public:
     Status beginFull(const std::vector<std::string>& tables);
     // Applies a FULL chunk (PUTs in key order per table: appended where possible). PUTs to
     // possync.clients / possync.results replace this board's copies (beginFull emptied them,
-    // but for this board's own outcomes, which the master's overwrite).
+    // but for this board's own outcomes, which the master's overwrite); PUTs to possync.trust
+    // rebuild the trust set beginFull emptied (each record must decode: Errc::Corrupt).
     Status applyFullChunk(const wire::ChangeModel* model);
     // The master's lineage (history records, oldest first; its term is the last one's), when
     // the sync layer knows it: written with the position. Without it a new generation is
@@ -254,6 +281,8 @@ private:
     // slave_log.cc: the slave's log, the replicated reserved tables, the lineage.
     Status logEntry(const wire::ChangeModel* model, Bytes frame);
     Status putReplicated(std::string_view table, Bytes key, Bytes value);
+    // One INCREMENTAL change on possync.trust (apply()).
+    Status applyTrust(const wire::Change* c);
     Status clearReplicated();
     Status commitLog();
     Status trimLog();  // to Store::slaveTrim(), oldest first

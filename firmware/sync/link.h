@@ -69,6 +69,9 @@ public:
     virtual void close() = 0;
     // The peer, for logs ("127.0.0.1:43210").
     virtual const std::string& peerName() const = 0;
+    // True while the link's own opening exchange (the trust handshake of a SecureLink) is not
+    // done: a close now is the handshake's failure, which its owner logs (rate-limited).
+    virtual bool handshaking() const { return false; }
 };
 
 // A connection attempt in progress; destroying it cancels the attempt (its callback is then

@@ -179,16 +179,30 @@ void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
     if (stopping_) return;
     stats_.connects++;
     makeRoomForPending(stream->peerName().substr(0, stream->peerName().rfind(':')));
+    const std::string peer = stream->peerName();
     std::unique_ptr<Link> link = std::make_unique<UvLink>(std::move(stream));
+    const SecureLink* secure = nullptr;
     if (config_.security) {
-        auto handshake = trust::Handshake::responder(config_.security->identity, config_.security->check);
-        link = std::make_unique<SecureLink>(std::move(link), std::move(handshake),
-                                            static_cast<uint32_t>(config_.maxFrameBytes));
+        const LinkSecurity& sec = *config_.security;
+        if (sec.admit && !sec.admit(peer.substr(0, peer.rfind(':')))) {
+            link->close();  // too many failed handshakes from there lately: nothing is said
+            return;
+        }
+        auto handshake =
+            trust::Handshake::responder(sec.identity, sec.checkFor ? sec.checkFor(peer) : sec.check);
+        auto sealed = std::make_unique<SecureLink>(std::move(link), std::move(handshake),
+                                                   static_cast<uint32_t>(config_.maxFrameBytes));
+        if (sec.failed)
+            sealed->setHandshakeFailed([failed = sec.failed, peer](const Error& e) { failed(peer, e); });
+        secure = sealed.get();
+        link = std::move(sealed);
     }
     auto session = std::make_unique<MasterSession>(*this, std::move(link), nextSessionId_++);
+    if (secure) secure_[session->id()] = secure;
     auto r = session->start();
     if (!r) {
         LOG(Sync, Warning) << "cannot start a session: " << r.error().message;
+        secure_.erase(session->id());
         return;
     }
     sessions_.push_back(std::move(session));
@@ -236,7 +250,38 @@ void Master::sessionClosed(MasterSession* session) {
 }
 
 void Master::reap() {
-    std::erase_if(sessions_, [](const std::unique_ptr<MasterSession>& s) { return s->closed(); });
+    std::erase_if(sessions_, [this](const std::unique_ptr<MasterSession>& s) {
+        if (!s->closed()) return false;
+        secure_.erase(s->id());
+        return true;
+    });
+}
+
+std::optional<trust::PublicKey> Master::peerKey(uint64_t sessionId) const {
+    auto it = secure_.find(sessionId);
+    if (it == secure_.end() || !it->second->authenticated()) return std::nullopt;
+    return it->second->peerKey();
+}
+
+bool Master::isCandidate(const MasterSession& session) const {
+    auto it = secure_.find(session.id());
+    return it != secure_.end() && it->second->standing() == trust::PeerStanding::Candidate;
+}
+
+std::string Master::candidateHello(const MasterSession& session) {
+    auto key = peerKey(session.id());
+    if (!key || !config_.onCandidateHello) return SessionHost::candidateHello(session);
+    return config_.onCandidateHello(*key, session.device(), session.peer());
+}
+
+size_t Master::dropPeer(const trust::PublicKey& key, const std::string& why) {
+    size_t dropped = 0;
+    for (auto& s : sessions_) {
+        if (s->closed() || peerKey(s->id()) != key) continue;
+        s->close(wire::ErrorCode::NOT_PAIRED, why, nullptr);
+        ++dropped;
+    }
+    return dropped;
 }
 
 void Master::trim() {

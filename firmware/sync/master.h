@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,12 @@ struct MasterConfig {
     // Links authenticated and sealed (DESIGN.md §11): every accepted link runs the handshake
     // as responder first (sync/secure_link.h). Unset: plaintext links.
     std::optional<LinkSecurity> security;
+    // A Hello from a pairing candidate (a sealed link whose key is not in the trust set): its
+    // refusal text (sent as NOT_PAIRED). The daemon records the request under the Hello's device
+    // id for `pair accept`. Unset: a plain refusal.
+    std::function<std::string(const trust::PublicKey& key, const std::string& device,
+                              const std::string& peer)>
+        onCandidateHello;
 };
 
 class Master final : public SessionHost {
@@ -123,6 +130,13 @@ public:
     uint64_t term() const { return term_; }
 
     std::vector<SessionInfo> sessions() const;
+    // Trust (DESIGN.md §11): closes every link authenticated with `key` (a board removed from the
+    // trust set); returns how many.
+    size_t dropPeer(const trust::PublicKey& key, const std::string& why);
+    // The key a session's link authenticated (nullopt: plaintext, or not authenticated yet).
+    std::optional<trust::PublicKey> peerKey(uint64_t sessionId) const;
+    bool isCandidate(const MasterSession& session) const override;
+    std::string candidateHello(const MasterSession& session) override;
     // Wakes every session (new commits).
     void pumpAll();
     // Closes every link (daemon shutdown).
@@ -162,6 +176,7 @@ private:
     uv::Owned<uv::Timer> requestRetry_;                 // after a Busy store (a new table's handle)
     int commitListener_ = 0;
     std::vector<std::unique_ptr<MasterSession>> sessions_;
+    std::map<uint64_t, const SecureLink*> secure_;  // session id -> its sealed link (owned by the session)
     std::shared_ptr<Snapshot> snapshot_;
     uint64_t nextSessionId_ = 1;
     uint64_t head_ = 0;

@@ -44,7 +44,13 @@ Status MasterSession::start() {
 
 void MasterSession::onClosed(Status st) {
     if (closed()) return;
-    if (st.ok())
+    if (link_->handshaking()) {
+        // A failed trust handshake: the master's guard logs those, rate-limited (a stranger
+        // hammering the port must not flood the log); counted here like every link error.
+        master_.stats().error("handshake");
+        quietClose_ = true;
+        close(wire::ErrorCode::NONE, st.ok() ? "closed during the handshake" : st.error().message, nullptr);
+    } else if (st.ok())
         close(wire::ErrorCode::NONE, "slave closed the link", nullptr);
     else
         close(wire::ErrorCode::NONE, st.error().message, "link");
@@ -88,6 +94,8 @@ void MasterSession::closeWith(SessionEvent event, wire::ErrorCode code, const st
         master_.stats().error(errorKind);
         LOG(Sync, Warning) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_)
                            << ": closing link: " << why;
+    } else if (quietClose_) {
+        LOG(Sync, Debug) << "slave " << peer_ << ": " << why;
     } else {
         LOG(Sync, Info) << "slave " << (device_.empty() ? peer_ : device_ + " at " + peer_) << ": " << why;
     }
@@ -290,6 +298,15 @@ Status MasterSession::onHello(const wire::Hello* hello) {
         std::string why = "this master serves store '" + master_.config().storeId + "', not '" + store + "'";
         (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::WRONG_STORE, why));
         refuse(why, "wrong_store");
+        return makeError(Errc::Closed, "refused");
+    }
+    if (master_.isCandidate(*this)) {
+        std::string why = master_.candidateHello(*this);
+        (void)sendPayload(wire::buildRefusal(master_.config().deviceId, wire::ErrorCode::NOT_PAIRED, why));
+        // Asked again every second while it waits: the daemon logs the request once (pairing.h).
+        master_.stats().error("not_paired");
+        quietClose_ = true;
+        refuse(why, nullptr);
         return makeError(Errc::Closed, "refused");
     }
     if (auto admit = master_.admitHello(*this); !admit.ok()) {

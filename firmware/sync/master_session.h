@@ -91,6 +91,8 @@ public:
     uint64_t id() const { return id_; }
     // The slave's address without the port (per-address connection limits).
     const std::string& host() const { return host_; }
+    // The slave's address with the port.
+    const std::string& peer() const { return peer_; }
     // The most bytes this link may have queued before it is dropped (see "Bounds").
     size_t outboundLimit() const;
     SessionInfo info() const;
@@ -140,7 +142,8 @@ private:
     wire::FrameDecoder decoder_;
     uint64_t id_;
     SessionState state_ = SessionState::AwaitHello;
-    bool closing_ = false;  // inside closeWith(): no second close from a nested step()
+    bool closing_ = false;     // inside closeWith(): no second close from a nested step()
+    bool quietClose_ = false;  // a failed trust handshake: logged by the master's guard, not here
     std::string device_;
     std::string peer_;
     std::string host_;

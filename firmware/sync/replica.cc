@@ -19,6 +19,8 @@ constexpr uint64_t kShowHealedMs = 10 * 60 * 1000;
 // A full map does not clear before a restart with a larger --map-size: each retry costs the
 // master a FULL (or a batch) for nothing, so wait this long at least between attempts.
 constexpr uint64_t kMapFullRetryMs = 60000;
+// Between two attempts while the master has not paired this board yet (NOT_PAIRED).
+constexpr uint64_t kPairingRetryMs = 1000;
 }  // namespace
 
 struct Replica::OwnedIo {
@@ -148,6 +150,9 @@ void Replica::stop() {
 void Replica::scheduleRetry() {
     uint64_t delay = backoff_.next();
     if (storeFault_ == StoreFault::MapFull) delay = std::max(delay, kMapFullRetryMs);
+    // Waiting to be paired: ask again soon at a steady pace, so that the operator's `pair accept`
+    // takes effect within a second without the backoff having grown meanwhile.
+    if (!pairing_.empty()) delay = kPairingRetryMs;
     LOG(Sync, Debug) << "replica: next attempt in " << delay << " ms";
     retry_->start(delay, 0, [this] {
         if (state_ != ReplicaState::Backoff && state_ != ReplicaState::WaitingOperator) return;
@@ -461,6 +466,7 @@ Status Replica::onFrame(Bytes payload) {
                               std::string(wire::textOf(e->text()));
             if (e->code() == wire::ErrorCode::WRONG_STORE || e->code() == wire::ErrorCode::VERSION)
                 waitingReason_ = why;
+            if (e->code() == wire::ErrorCode::NOT_PAIRED) pairing_ = std::string(wire::textOf(e->text()));
             linkLost(why, wire::ErrorCode::NONE,
                      e->code() == wire::ErrorCode::SHUTDOWN ? nullptr : "peer_error");
             return makeError(Errc::Closed, "link closed");
@@ -502,6 +508,7 @@ ReplicaStatus Replica::status() const {
     s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
     s.waitingReason = waitingReason_;
+    s.pairing = pairing_;
     s.masterTerm = masterTerm_;
     s.highestTerm = highestTerm_;
     s.discarded = discarded_;

@@ -109,6 +109,9 @@ struct ReplicaStatus {
     // and no match has been seen since; for 10 minutes after a match, the same text ending in
     // "; healed: ..." (empty: none known).
     std::string diverged;
+    // Trust (DESIGN.md §11): the master's last NOT_PAIRED refusal (this board waits for the
+    // operator's `pair accept` there); empty once a Welcome came.
+    std::string pairing;
 };
 
 class Replica final : public LinkEvents {
@@ -246,6 +249,7 @@ private:
     bool framePartial_ = false;
     uint64_t rttMs_ = 0;
     std::string waitingReason_;
+    std::string pairing_;  // ReplicaStatus::pairing
     // Set from a failed apply/commit on our own disk until a commit succeeds again: the
     // waiting reason stays on the console and the backoff grows instead of restarting.
     enum class StoreFault { None, Disk, MapFull } storeFault_ = StoreFault::None;

@@ -29,6 +29,18 @@ Status Replica::onWelcome(const wire::Welcome* w) {
             scheduleRetry();
             return makeError(Errc::Closed, "generation mismatch");
         }
+        if (w->code() == wire::ErrorCode::NOT_PAIRED) {
+            // Not in the store's trust set yet (DESIGN.md §11): said once, then asked again every
+            // second until the operator settles it on the master (scheduleRetry).
+            std::string why(wire::textOf(w->reason()));
+            if (pairing_ != why) LOG(Sync, Warning) << "master refused (NOT_PAIRED): " << why;
+            pairing_ = std::move(why);
+            stats_.error("not_paired");
+            dropLink();
+            step(ReplicaEvent::Refused);
+            scheduleRetry();
+            return makeError(Errc::Closed, "not paired");
+        }
         waitingReason_ = "master refused: " + std::string(wire::textOf(w->reason()));
         LOG(Sync, Warning) << waitingReason_;
         stats_.error("refused");
@@ -99,6 +111,7 @@ Status Replica::onWelcome(const wire::Welcome* w) {
             LOG(Sync, Warning) << "cannot record term " << masterTerm_ << ": " << t.error().message;
     }
     lineagePending_ = true;
+    pairing_.clear();
     if (storeFault_ == StoreFault::None) {  // else both stay until a commit works again
         waitingReason_.clear();
         backoff_.reset();

@@ -98,6 +98,7 @@ void SecureLink::fail(Error error) {
     if (closed_) return;
     closed_ = true;
     inner_->close();
+    if (!ready_ && handshakeFailed_) handshakeFailed_(error);
     LinkEvents* e = events_;
     events_ = nullptr;
     if (e) e->onClosed(std::move(error));
@@ -181,6 +182,7 @@ void SecureLink::onClosed(Status status) {
                            "the peer closed the link during the handshake (it may not trust this "
                            "board's key)");
     }
+    if (!ready_ && handshakeFailed_) handshakeFailed_(status.error());
     e->onClosed(std::move(status));
 }
 
@@ -191,9 +193,14 @@ void SecureLink::onSent() {
 Result<std::unique_ptr<PendingLink>> SecureConnector::connect(const MasterTarget& target, Callback done) {
     return inner_.connect(target, [this, done = std::move(done)](Result<std::unique_ptr<Link>> r) {
         if (!r) return done(r.takeError());
-        auto handshake = trust::Handshake::initiator(security_.identity, security_.check, security_.flags);
-        done(std::unique_ptr<Link>(
-            std::make_unique<SecureLink>(std::move(*r), std::move(handshake), maxFrameBytes_)));
+        const uint32_t flags = security_.flagsNow ? security_.flagsNow() : security_.flags;
+        auto handshake = trust::Handshake::initiator(security_.identity, security_.check, flags);
+        auto link = std::make_unique<SecureLink>(std::move(*r), std::move(handshake), maxFrameBytes_);
+        if (security_.failed) {
+            std::string peer = link->peerName();
+            link->setHandshakeFailed([failed = security_.failed, peer](const Error& e) { failed(peer, e); });
+        }
+        done(std::unique_ptr<Link>(std::move(link)));
     });
 }
 

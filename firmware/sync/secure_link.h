@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,18 @@ struct LinkSecurity {
     trust::Identity identity;
     trust::PeerCheck check;
     uint32_t flags = 0;  // an initiator's M1 flags (kFlagPairing)
+    // Initiator: M1's flags for each new link (pairing while this board is not a member); unset:
+    // `flags`.
+    std::function<uint32_t()> flagsNow;
+    // Responder: the check for one link from `peer` (its address), so that a pairing request can
+    // name where it came from; unset: `check`.
+    std::function<trust::PeerCheck(const std::string& peer)> checkFor;
+    // Responder: false closes a new connection from `host` before any handshake (the rate limit
+    // on failed handshakes); unset: every connection is taken.
+    std::function<bool(const std::string& host)> admit;
+    // Either side: a handshake with `peer` failed (logged and counted by the owner, rate-limited,
+    // never with key material).
+    std::function<void(const std::string& peer, const Error& why)> failed;
 };
 
 // The bytes a record's length prefix takes.
@@ -60,6 +73,10 @@ public:
     const std::string& peerName() const override { return inner_->peerName(); }
 
     bool authenticated() const { return ready_; }
+    bool handshaking() const override { return !ready_; }
+    // Called once when the handshake fails (a refused key, a bad message, the peer leaving
+    // before it was done), before onClosed reaches the owner.
+    void setHandshakeFailed(std::function<void(const Error&)> fn) { handshakeFailed_ = std::move(fn); }
     // The peer's long-term key and how this side stands towards it, once the peer's first
     // handshake message was accepted.
     const std::optional<trust::PublicKey>& peerKey() const { return handshake_.peerKey(); }
@@ -83,6 +100,7 @@ private:
 
     std::unique_ptr<Link> inner_;
     trust::Handshake handshake_;
+    std::function<void(const Error&)> handshakeFailed_;
     uint32_t maxRecordBytes_;
     LinkEvents* events_ = nullptr;
     bool ready_ = false;

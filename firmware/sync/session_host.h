@@ -44,6 +44,19 @@ public:
         (void)session;
         return {};
     }
+    // Trust (DESIGN.md §11): a Hello of `session` whose peer is only a pairing candidate (its key
+    // is not in the store's trust set). Returns the refusal's text (sent as NOT_PAIRED: the
+    // candidate gets no Welcome, no table name, no data); the default refuses with a plain one.
+    virtual std::string candidateHello(const MasterSession& session) {
+        (void)session;
+        return "this board is not paired with the store";
+    }
+    // Whether `session`'s peer is only a pairing candidate (the default: links are not sealed,
+    // every peer is a member).
+    virtual bool isCandidate(const MasterSession& session) const {
+        (void)session;
+        return false;
+    }
     // A verified WriteRequest frame from `session`'s slave: apply it through the store
     // (Store::applyRequest) and answer with session.requestDone(), in the order submitted.
     // The Master does it on a worker thread (it may wait for LMDB's writer lock); this default

@@ -12,10 +12,12 @@ Snapshot::Snapshot(store::Store& store, uint64_t generation, std::vector<std::st
     : store_(store), generation_(generation), tables_(std::move(tables)), chunkBytes_(chunkBytes) {
     starts_.push_back(Start{});
     // After the watched tables, the records of the writing boards (DESIGN.md §10): a slave
-    // promoted after a FULL sync must know what was applied for every device (exactly once).
+    // promoted after a FULL sync must know what was applied for every device (exactly once);
+    // then the store's trust set (§11), which replaces the slave's whole.
     scanned_ = tables_;
     scanned_.emplace_back(store::kClientsDb);
     scanned_.emplace_back(store::kResultsDb);
+    scanned_.emplace_back(store::kTrustDb);
 }
 
 Result<Chunk> Snapshot::chunk(uint32_t number) {

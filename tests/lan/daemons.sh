@@ -12,7 +12,9 @@
 # to wait_log as FROM_LINE). Its device id is NAME, or $DEV when set (DEV=mA board mA2 ...:
 # the board mA's data directory, moved to another host under a new name).
 # Every board gets fast timings so a test never waits for product defaults:
-# --sync no, heartbeat 200 ms, timeout 1000 ms, backoff 100..1000 ms.
+# --sync no, heartbeat 200 ms, timeout 1000 ms, backoff 100..1000 ms. A master gets
+# --pair-window 3600 unless the test gives one: its slaves pair on their first link (DESIGN.md §11;
+# the pairing tests themselves pass --pair-window 0 and settle each board on the console).
 # Variables: POSSYNCD, POSSYNC (from meson).
 
 WORK="$STATE/work"
@@ -26,7 +28,12 @@ board() {
     local name=$1 host=$2
     shift 2
     [ -z "${BG_PID[$name]:-}" ] || fail "board $name is already running"
-    on_host "$host" "$POSSYNCD" --data "$WORK/$name" --device "${DEV:-$name}" --console "$WORK/$name.sock" "${FAST[@]}" "$@"
+    local pairing=()
+    case " $* " in
+        *" --pair-window "*) ;;
+        *" --role master "*) pairing=(--pair-window 3600) ;;
+    esac
+    on_host "$host" "$POSSYNCD" --data "$WORK/$name" --device "${DEV:-$name}" --console "$WORK/$name.sock" "${FAST[@]}" "${pairing[@]}" "$@"
     echo "---- start on $host: $*" >> "$LOGS/$name.log"
     "${ON[@]}" < /dev/null >> "$LOGS/$name.log" 2>&1 &
     BG_PID[$name]=$!

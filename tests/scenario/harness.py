@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 
-from peers import Proxy
+from peers import Proxy, SealTunnel
 
 BUILD = os.environ.get("POSSYNC_BUILD", "")
 
@@ -47,7 +47,10 @@ MDB_DUMP = shutil.which("mdb_dump") or "mdb_dump"
 # Options every daemon gets: short heartbeats so a dead peer is noticed quickly, short reconnect
 # backoff so restarts are quick. The daemons run as shipped otherwise: --sync yes (every commit
 # fsynced), the default. A test that needs --sync no passes it itself and says why.
-MASTER_DEFAULTS = ["--discovery", "static", "--heartbeat-ms", "300", "--timeout-ms", "3000"]
+# --pair-window: a scenario's slaves pair on their first link (DESIGN.md §11); the pairing
+# scenarios pass --pair-window 0 and settle each board on the console.
+MASTER_DEFAULTS = ["--discovery", "static", "--heartbeat-ms", "300", "--timeout-ms", "3000",
+                   "--pair-window", "3600"]
 SLAVE_DEFAULTS = ["--discovery", "static", "--heartbeat-ms", "300", "--timeout-ms", "3000",
                   "--backoff-min-ms", "100", "--backoff-max-ms", "500"]
 
@@ -328,6 +331,7 @@ class Scenario:
         self.daemons = []
         self.cleaned = False
         self.servers = []  # in-test listeners (Proxy, fake masters): close() at cleanup
+        self.tunnels = {}  # daemon port -> the SealTunnel sealed() made for it
 
     def path(self, name):
         return os.path.join(self.root, name)
@@ -351,6 +355,28 @@ class Scenario:
         p = Proxy(master.port)
         self.servers.append(p)
         return p
+
+    def sealed(self, daemon, seed=None, pairing=True):
+        """A plaintext port for a Python peer speaking the sync protocol to `daemon` (a master):
+        seal_tunnel does the trust handshake with its own key (random unless `seed`, 64 hex
+        digits) and seals what passes (DESIGN.md §11). With `pairing` it asks to pair, so a master
+        with its pairing window open (the harness default) admits it. Returns the SealTunnel."""
+        if seed is None:  # one tunnel (one board key) per daemon port serves every such peer
+            known = self.tunnels.get(daemon.port)
+            if known and known.proc.poll() is None:
+                return known
+        t = SealTunnel("connect", daemon.port, seed or os.urandom(32).hex(), pairing=pairing)
+        self.servers.append(t)
+        if seed is None:
+            self.tunnels[daemon.port] = t
+        return t
+
+    def sealed_master(self, plain_port, seed=None):
+        """A sealed front for a fake master in Python listening in plaintext on `plain_port`: pass
+        the returned SealTunnel to slave() (a fresh slave pairs with whatever master it meets)."""
+        t = SealTunnel("accept", plain_port, seed or os.urandom(32).hex())
+        self.servers.append(t)
+        return t
 
     def spawn(self, args, stdin=subprocess.DEVNULL):
         """A background helper process (killed at the end like the daemons)."""

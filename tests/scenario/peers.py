@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Socket-level helpers of the scenario tests: the wire framing written and read in
 Python, reading frames off a raw TCP link, and a relay (Proxy) that can hold one direction of a
-link so a test controls "in the middle of a transfer". Only 127.0.0.1 is used; listeners take
+link so a test controls "in the middle of a transfer", and a tunnel (SealTunnel) through which these
+plaintext peers talk to daemons whose links are sealed. Only 127.0.0.1 is used; listeners take
 their port from the kernel.
 
 Framing (firmware/wire/frame.h): a 16-byte header, all little-endian u32: payload length,
@@ -9,11 +10,17 @@ XXH32(payload, seed 0), flags (0), XXH32(header bytes 0..11, seed 0); then the p
 written out here (the tests use the standard library only); test_bad_peers.py checks it against
 frames the firmware builds."""
 
+import os
 import socket
 import struct
+import subprocess
 import threading
 
 FRAME_HEADER_BYTES = 16
+
+# seal_tunnel (tests/scenario/seal_tunnel.cc): from meson's environment, else in POSSYNC_BUILD.
+SEAL_TUNNEL = os.environ.get("SEAL_TUNNEL") or os.path.join(os.environ.get("POSSYNC_BUILD", ""),
+                                                            "tests/scenario/seal_tunnel")
 
 _P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
 _M = 0xFFFFFFFF
@@ -208,3 +215,60 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class SealTunnel:
+    """seal_tunnel between a plaintext Python peer and a daemon whose links are sealed, with the key
+    pair of `seed_hex` (64 hex digits; its key: key_of). mode "connect": a peer connects to .port
+    in plaintext and the tunnel opens a sealed link to the daemon listening on `port` (pairing:
+    M1 asks to pair). mode "accept": a daemon connects to .port and the tunnel, once the handshake
+    is done, relays to the plaintext server (a fake master) on `port`. Either way the tunnel
+    accepts any key and each connection ends with one line "tunnel: REASON" in stderr_lines().
+    The program reads its stdin, a pipe: it ends with this process or close()."""
+
+    def __init__(self, mode, port, seed_hex, pairing=False):
+        args = [SEAL_TUNNEL, mode, "--port", str(port), "--key-seed", seed_hex] + (["--pairing"] if pairing else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lock = threading.Lock()
+        self.lines = []
+        line = self.proc.stdout.readline().decode(errors="replace")
+        if not line.startswith("port "):
+            self.proc.kill()
+            err = self.proc.stderr.read().decode(errors="replace").strip()
+            self.proc.wait()
+            raise RuntimeError(f"seal_tunnel {mode} did not start: {err or line.strip() or 'no output'}")
+        self.port = int(line.split()[1])
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stderr_lines(self):
+        """The lines the tunnel wrote to stderr so far (one "tunnel: REASON" per ended connection)."""
+        with self.lock:
+            return list(self.lines)
+
+    def close(self):
+        """Ends the tunnel (EOF on its stdin) and every connection through it."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            with self.lock:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+
+def key_of(seed_hex):
+    """(public key as 64 hex digits, fingerprint) of the key pair seal_tunnel makes from `seed_hex`."""
+    out = subprocess.run([SEAL_TUNNEL, "key", "--key-seed", seed_hex], capture_output=True, check=True,
+                         timeout=30).stdout.decode()
+    fields = dict(line.split(" ", 1) for line in out.splitlines())
+    return fields["key"], fields["fingerprint"]

@@ -2,7 +2,8 @@
 """Scenario 6: bad peers. A master serving a real slave meets malformed clients; a real slave
 meets a fake master that sends invalid change models.
 
-A. Bad clients connect to a master that streams to a real slave: random bytes, a garbage payload
+A0. Strangers (a plaintext Hello, random bytes: no trust handshake) get not one byte back.
+A. Bad clients (paired boards, through seal_tunnel) connect to a master that streams to a real slave: random bytes, a garbage payload
    in a valid frame, a zero length, an oversize length, a 16 MiB frame announced before any Hello
    (refused from its header: before the Hello a master takes frames of at most 64 KiB, it never
    reserves --max-frame for an unauthenticated peer), a Hello whose checksum does not match, a
@@ -31,11 +32,13 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
+import peers  # noqa: E402
 from harness import check, decode, say, wire  # noqa: E402
 from peers import frame, frame_header, read_frame, read_frames_until_close, xxh32  # noqa: E402
 
 STORE = "store-bad-peers"
 TABLES = ["menu", "orders"]
+FAKE_SEED = "fa" * 32
 
 
 def bad_clients():
@@ -62,17 +65,43 @@ def bad_clients():
     ]
 
 
+def strangers(scn, master):
+    """Peers without a handshake (a stranger's plaintext, random bytes) get nothing: not one byte
+    back, the link closed, the failure logged by the master's guard."""
+    rng = random.Random(7)
+    mark = master.mark()
+    for name, data in (("a plaintext Hello (no handshake)", wire("hello", "--store", STORE)),
+                       ("random bytes", rng.randbytes(4096))):
+        with socket.create_connection(("127.0.0.1", master.port), timeout=5) as sock:
+            sock.sendall(data)
+            got = b""
+            sock.settimeout(10)
+            try:
+                while chunk := sock.recv(65536):
+                    got += chunk
+            except ConnectionResetError:
+                pass
+        check(got == b"", f"A0. {name}: the master answered a stranger with {len(got)} bytes")
+        say(f"A0. {name}: nothing sent back, link closed")
+    # Logged once for the burst (rate-limited: a stranger hammering the port must not flood the log).
+    line = master.wait_log(r"trust handshake with 127\.0\.0\.1:\d+ failed: ([^\n]*)", since=mark, timeout=15)
+    say(f"A0. master: '{line.group(1)}'")
+
+
 def part_a(scn, master, slave):
     smark = slave.mark()
+    strangers(scn, master)
+    # The bad clients below are paired boards (through seal_tunnel): malformed frames inside
+    # a sealed link must be refused as before.
+    tunnel = scn.sealed(master)
     for name, data, then, code in bad_clients():
         mmark = master.mark()
-        sock = socket.create_connection(("127.0.0.1", master.port), timeout=5)
-        port = sock.getsockname()[1]
+        sock = socket.create_connection(("127.0.0.1", tunnel.port), timeout=5)
         try:
             sock.sendall(data)
             if then == "close":
                 sock.close()
-            line = master.wait_log(rf"slave (?:\S+ at )?127\.0\.0\.1:{port}: ([^\n]*)", since=mmark, timeout=15)
+            line = master.wait_log(r"slave (?:\S+ at )?127\.0\.0\.1:\d+: ([^\n]*)", since=mmark, timeout=15)
             if then == "keep":
                 frames = read_frames_until_close(sock, timeout=10)
                 check(frames is not None, f"{name}: the master logged '{line.group(1)}' but left the link open")
@@ -181,7 +210,11 @@ def part_b(scn, master, slave):
     invalid = len(script) - 1
     fake = FakeMaster(script, gen, pos + 1)
     scn.servers.append(fake)  # closed at cleanup
-    victim = scn.slave("slave-vs-fake", STORE, fake, data=slave.data, args=["--timeout-ms", "10000"]).start()
+    # The fake master holds a key of the store's trust set (provisioned on the real master, so
+    # replicated to the slave): a member gone bad, not a stranger (a stranger is refused before
+    # any frame: test_rogue_master.py).
+    front = scn.sealed_master(fake.port, seed=FAKE_SEED)
+    victim = scn.slave("slave-vs-fake", STORE, front, data=slave.data, args=["--timeout-ms", "10000"]).start()
     harness.wait_until(f"the slave to reconnect after {invalid} invalid change models",
                        lambda: len(fake.hellos) > invalid or fake.errors, timeout=60)
     check(not fake.errors, f"the fake master failed: {fake.errors}")
@@ -196,7 +229,7 @@ def part_b(scn, master, slave):
     check(len(reasons) >= invalid, f"the slave logged {len(reasons)} lost links, expected {invalid}")
     for r in reasons[:invalid]:
         say(f"B. slave log: link to master lost: {r}")
-    connected = victim.count(r"connected to master at 127\.0\.0\.1:" + str(fake.port))
+    connected = victim.count(r"connected to master at 127\.0\.0\.1:" + str(front.port))
     check(connected >= invalid + 1, f"the slave logged {connected} connections, expected {invalid + 1}")
     after = (harness.digest(slave.data), [harness.mdb_dump(slave.data, t) for t in TABLES])
     check(after[0] == kept[0], f"the slave's digest changed: {after[0]} (was {kept[0]})")
@@ -214,7 +247,8 @@ def part_b(scn, master, slave):
 
 
 def main(scn):
-    master = scn.master("master", STORE, TABLES).start()
+    key, _ = peers.key_of(FAKE_SEED)
+    master = scn.master("master", STORE, TABLES, args=["--trusted-keys", key]).start()
     slave = scn.slave("slave", STORE, master).start()
     slave.wait_log(r"FULL sync complete")
     say(harness.writer("mixed", "--data", master.data, "--ops", "1000", "--seed", "2", "--tables", ",".join(TABLES)))

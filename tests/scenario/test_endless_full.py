@@ -68,7 +68,9 @@ class EndlessFullMaster:
 def main(scn):
     fake = EndlessFullMaster()
     scn.servers.append(fake)
-    slave = scn.slave("slave", STORE, fake, args=["--timeout-ms", "15000"]).start()
+    # Sealed like any master (seal_tunnel in front): a new slave pairs with the first master it
+    # meets, so this one gets as far as a FULL (a paired slave would refuse its key outright).
+    slave = scn.slave("slave", STORE, scn.sealed_master(fake.port), args=["--timeout-ms", "15000"]).start()
     harness.wait_until("the fake master's link to end", fake.done.is_set, timeout=60)
     check(not fake.errors, f"the fake master failed: {fake.errors}")
     check(fake.closed, "the slave kept a FULL of 2,001 records that announced 5 (no close within 10 s)")

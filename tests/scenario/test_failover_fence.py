@@ -21,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
+import peers  # noqa: E402
 from harness import POSSYNC, WIRE_TOOL, check, possync, run_tool, say  # noqa: E402
 from writes import facts  # noqa: E402
 
@@ -71,9 +72,9 @@ def main(scn):
     old.args += ["--master", a.address()]
     old.start()
     old.wait_log(CONSOLE)
-    check(hello(old.port, 0).startswith("Welcome generation="), "the old master refused a term-0 Hello "
+    check(hello(scn.sealed(old).port, 0).startswith("Welcome generation="), "the old master refused a term-0 Hello "
           "before it knew of term 1")
-    answer = hello(old.port, 1)
+    answer = hello(scn.sealed(old).port, 1)
     check(not answer.startswith("Welcome generation="),
           "the old master accepted a Hello naming term 1: MasterSession::onHello must pass Hello.term to "
           "SessionHost::noteHelloTerm before admitHello")
@@ -99,7 +100,9 @@ def main(scn):
     old.wait_log(CONSOLE)
     old.wait_log(r"role master from the data directory \(term 0; fenced: store shop has a master of term 1")
     m = old.wait_log(r"Daemon: listening on 127\.0\.0\.1:(\d+)")
-    answer = hello(int(m.group(1)), 0)
+    tunnel = peers.SealTunnel("connect", int(m.group(1)), os.urandom(32).hex(), pairing=True)
+    scn.servers.append(tunnel)
+    answer = hello(tunnel.port, 0)
     check(answer.startswith("Welcome refused") and "fenced: " in answer, f"a Hello to the fenced master: {answer}")
 
     # 4. rejoin.

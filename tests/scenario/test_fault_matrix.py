@@ -14,7 +14,9 @@ sync (the master's log covers everything). Per fault, also:
     slave notices by heartbeat silence, within 3 x --timeout-ms (generous: the machine is
     shared), and says so in its log;
   - RST: the slave reconnects;
-  - one corrupted byte (either direction): the frame checksum catches it (logged), nothing is
+  - one corrupted byte (either direction): the link's seal catches it (a record that fails
+    authentication, or a corrupted record length: logged; the frame checksum below it is the
+    second line of defence), nothing is
     applied, the link is re-made; the digests at the end prove nothing corrupt reached LMDB;
   - a range of bytes duplicated or dropped (either direction): the framing breaks, the link is
     re-made, nothing wrong is applied.
@@ -39,8 +41,11 @@ TABLES = ["menu", "orders", "ctr"]
 TIMEOUT_MS = 3000
 LOST = r"link to master (lost|closed)"
 SILENCE = r"link to master lost: no frame from the master for (\d+) ms"
-CHECKSUM = r"link to master lost: [^\n]*checksum"
-MASTER_CHECKSUM = r"slave [^\n]*checksum"
+# Since links are sealed (issue 14) a corrupted byte fails the record's authentication, or, in a
+# record's length, makes a record over the limit or one that never completes (then the heartbeat).
+SEAL_CAUGHT = r"(checksum|failed authentication|a record of \d+ bytes|no frame from the)"
+CHECKSUM = r"link to master lost: [^\n]*" + SEAL_CAUGHT
+MASTER_CHECKSUM = r"slave [^\n]*" + SEAL_CAUGHT
 
 
 def one_shot(direction, make):

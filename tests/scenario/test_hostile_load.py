@@ -9,6 +9,8 @@ A. Ping flood: 6 clients send Pings as fast as they can and never read (3 after 
    before a Hello, and at most 4 frames are taken before a Hello): the master drops them
    (errors_slow_reader, errors_protocol), its anonymous memory stays bounded, and it keeps
    serving the genuine slave and its console.
+   (The flooders are paired boards gone bad, through seal_tunnel; B's links are strangers that
+   never finish the trust handshake, which a Hello comes after.)
 B. 80 connections from 127.0.0.1 that never say Hello: 60 idle, 20 trickling a frame at 1 byte
    per 100 ms, reconnecting when dropped. Before the fix they stayed open for good (the link
    timeout measured silence only) and filled the master's descriptors. Now a link without a
@@ -113,7 +115,9 @@ def part_a(scn, master, slave, console):
     started = time.monotonic()
     until = [started + FLOOD_SECONDS]
     stats = [{"connects": 0, "dropped": 0, "bytes": 0} for _ in range(6)]
-    threads = [threading.Thread(target=flooder, args=(master.port, hello if i < 3 else None, ping, until,
+    # Paired boards gone bad (seal_tunnel): they pass the handshake, then flood.
+    tunnel = scn.sealed(master)
+    threads = [threading.Thread(target=flooder, args=(tunnel.port, hello if i < 3 else None, ping, until,
                                                       sampler.over, stats[i]), daemon=True) for i in range(6)]
     mark = master.mark()
     for t in threads:
@@ -212,10 +216,12 @@ def part_b1(master):
     trickle_and_idle(master.port, time.monotonic() + 6.0, stats, threading.Event(), idle=0, trickling=20,
                      reconnect=False)
     timed_out = master.count(r"closing link: no Hello in \d+ ms", since=mark)
+    # Since links are sealed (issue 14) a frame header trickled to the port is the length of a
+    # handshake record: one longer than any handshake message is refused as soon as it is whole,
+    # a shorter one at the Hello deadline.
     say(f"20 trickling links: {stats['dropped']} of {stats['connects']} closed by the master within 6 s "
-        f"({timed_out} at the Hello deadline)")
+        f"({timed_out} at the Hello deadline, the others by the trust handshake)")
     check(stats["dropped"] == 20, f"only {stats['dropped']} of 20 trickling links were closed within 6 s")
-    check(timed_out >= 16, f"only {timed_out} trickling links were closed at the Hello deadline")
 
 
 def part_b(scn, master, slave, console):
@@ -258,14 +264,15 @@ def part_b(scn, master, slave, console):
 def part_c(scn):
     """--max-links: a Hello past the limit of linked slaves gets a BUSY refusal, logged."""
     master = scn.master("small", STORE, TABLES, args=["--max-links", "1"]).start()
-    first = socket.create_connection(("127.0.0.1", master.port), timeout=5)
+    tunnel = scn.sealed(master)
+    first = socket.create_connection(("127.0.0.1", tunnel.port), timeout=5)
     try:
         first.sendall(wire("hello", "--store", STORE, "--device", "first"))
         first.settimeout(10)
         answer = decode(read_frame(first))
         check(answer.startswith("Welcome") and "refused" not in answer, f"the first slave got {answer}")
         mark = master.mark()
-        with socket.create_connection(("127.0.0.1", master.port), timeout=5) as second:
+        with socket.create_connection(("127.0.0.1", tunnel.port), timeout=5) as second:
             second.sendall(wire("hello", "--store", STORE, "--device", "second"))
             second.settimeout(10)
             answer = decode(read_frame(second))

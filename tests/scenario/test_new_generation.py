@@ -7,10 +7,13 @@ back on the same address. Checks: each slave logs "master data replaced ... keep
 data until the operator runs accept-generation", keeps reporting it, and its data stays exactly
 what it was (digest, mdb_dump) even while the new master commits more; restarted with
 --new-generation accept, slave1 takes a FULL sync and converges while slave2 still waits;
-then slave2 is allowed too and both converge with the new master.
+then slave2 is allowed too and both converge with the new master. The fresh directory keeps the
+board's key (board.key): the slaves still trust the board, and the trust set (which the new data
+does not hold) is made again by the pairing window.
 """
 
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +44,9 @@ def main(scn):
     os.rename(master.data, scn.path("master-old"))
     harness.possync(master.data, "watch", ",".join(TABLES))
     harness.possync(master.data, "load", "--records", "700", "--value-size", "40", "--table", "menu")
+    # The same board with its data replaced: its key stays (a board with another key is another
+    # board, which the slaves would refuse as a rogue master: test_rogue_master.py).
+    shutil.copy2(os.path.join(scn.path("master-old"), "board.key"), os.path.join(master.data, "board.key"))
     new_generation = harness.info(master.data)["generation"]
     check(new_generation != old_generation, "the fresh directory has the old generation")
     marks = [s.mark() for s in slaves]

@@ -33,17 +33,19 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
+import peers  # noqa: E402
 from harness import WIRE_TOOL, check, digest, info, possync, run_tool, say  # noqa: E402
 
 STORE = "store-rogue"
 DEVICE = "rogue-till"
 MAX_FRAME = 64 << 10
+ROGUE_SEED = "5e" * 32
 
 
 def rogue(master, lines, *extra):
     """Runs wire_tool rogue-slave against `master` with `lines` on stdin; its output lines."""
     position = digest(master.data).split()[0].partition("=")[2]
-    args = [WIRE_TOOL, "rogue-slave", "--port", str(master.port), "--store", STORE, "--device", DEVICE,
+    args = [WIRE_TOOL, "rogue-slave", "--port", str(master.tunnel.port), "--store", STORE, "--device", DEVICE,
             "--resuming", position, "--max-frame", str(MAX_FRAME), "--timeout-ms", "20000", *extra]
     p = subprocess.run(args, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
     check(p.returncode == 0, f"wire_tool rogue-slave exited {p.returncode}: {p.stderr.strip()}")
@@ -187,7 +189,12 @@ def closed_links_drop_their_queue(scn, master):
 
 
 def main(scn):
-    master = scn.master("master", STORE, ["orders", "stock"], ["--max-frame", str(MAX_FRAME)]).start()
+    # The rogue is a paired board (a compromised till, not a stranger: a stranger gets nothing,
+    # test_pairing.py): its key is provisioned, so no pairing entry lands in the log mid-test.
+    key, _ = peers.key_of(ROGUE_SEED)
+    master = scn.master("master", STORE, ["orders", "stock"],
+                        ["--max-frame", str(MAX_FRAME), "--pair-window", "0", "--trusted-keys", key]).start()
+    master.tunnel = scn.sealed(master, seed=ROGUE_SEED, pairing=False)
     possync(master.data, "put", "orders", "o1", "burger")
     possync(master.data, "add", "stock", "apples", "10")
     possync(master.data, "put", "secret", "own", "local")  # the master's own, unwatched table

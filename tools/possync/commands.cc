@@ -12,6 +12,7 @@
 #include "base/bytes.h"
 
 #include "store/requests.h"
+#include "trust/identity.h"
 
 namespace possync::tool {
 
@@ -400,6 +401,21 @@ int cmdLoad(store::Store& s, const LoadOptions& o) {
     printf("loaded %llu records of %llu bytes into %s in %llu transactions, %.3f s (%.0f records/s)\n",
            (unsigned long long)done, (unsigned long long)o.valueSize, o.table.c_str(),
            (unsigned long long)txns, secs, secs > 0 ? double(done) / secs : 0.0);
+    return 0;
+}
+
+int cmdKey(const std::string& dir) {
+    if (auto st = trust::initSodium(); !st) {
+        fprintf(stderr, "possync: %s\n", st.error().message.c_str());
+        return 1;
+    }
+    auto id = trust::Identity::loadOrCreate(dir);
+    if (!id) {
+        fprintf(stderr, "possync: %s\n", id.error().message.c_str());
+        return 1;
+    }
+    printf("key %s\nfingerprint %s\n", trust::publicKeyHex(id->publicKey()).c_str(),
+           id->fingerprint().c_str());
     return 0;
 }
 

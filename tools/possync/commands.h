@@ -72,5 +72,7 @@ void syntheticValue(uint64_t seed, uint64_t i, uint8_t* out, size_t size);
 
 // "position=<gen>:<seq> digest=<hex> count=<n>" over all watched tables.
 Result<std::string> digestLine(store::Store& s);
+// `key`: the board's public key and fingerprint (DESIGN.md §11), the key made when missing.
+int cmdKey(const std::string& dir);
 
 }  // namespace possync::tool

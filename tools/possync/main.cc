@@ -49,6 +49,8 @@ usage:
                                              oldest request and age, held, next request, last
                                              rejection); master: the writing boards (device,
                                              last request, last seq, applied, rejected)
+  possync --data DIR key                     this board's public key and fingerprint (made
+                                             when missing): factory provisioning
   possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]
                                              talk to a running daemon's console
 
@@ -150,6 +152,12 @@ constexpr CommandHelp kCommandHelp[] = {
      "Bulk-loads N synthetic records (benchmarks). Numbers are whole and non-negative\n"
      "(--records and --batch at least 1): text that is no number exits 2, a number out of\n"
      "range exits 1.\n"},
+    {"key",
+     "usage: possync --data DIR key\n"
+     "Prints this board's public key (64 hex digits) and its fingerprint, making the key first\n"
+     "when the board has none (DIR/board.key, owner-only). For factory provisioning: the master's\n"
+     "--trusted-keys takes the slaves' keys, a slave's --master-key the master's. The secret key\n"
+     "is never printed.\n"},
     {"console",
      "usage: possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]\n"
      "Talks to a running daemon's console; with a COMMAND, prints its answer and exits.\n"},
@@ -246,6 +254,7 @@ int main(int argc, char** argv) {
     auto* digest = app.add_subcommand("digest");
     auto* info = app.add_subcommand("info");
     auto* outbox = app.add_subcommand("outbox");
+    auto* keyCmd = app.add_subcommand("key");
     std::string watchList;
     auto* watch = app.add_subcommand("watch");
     watch->add_option("tables", watchList);
@@ -291,7 +300,7 @@ int main(int argc, char** argv) {
         if (!first.empty() && app.get_subcommands().empty())
             fprintf(stderr,
                     "possync: unknown command '%s' (commands: put, add, del, get, dump, digest, info, "
-                    "outbox, watch, load, console, help; see possync --help)\n",
+                    "outbox, watch, load, key, console, help; see possync --help)\n",
                     first.c_str());
         else
             fprintf(stderr, "possync: %s (see possync --help)\n", e.what());
@@ -413,8 +422,8 @@ int main(int argc, char** argv) {
                                    "DELTA must be a whole number from " + std::to_string(INT64_MIN) + " to " +
                                        std::to_string(INT64_MAX) + ", not '" + deltaText + "'"));
     }
-    bool writes =
-        cmd == put || cmd == add || cmd == del || cmd == loadCmd || (cmd == watch && watch->count("tables"));
+    bool writes = cmd == put || cmd == add || cmd == del || cmd == loadCmd || cmd == keyCmd ||
+                  (cmd == watch && watch->count("tables"));
 
     store::StoreOptions so;
     so.mapSize = size_t(mapMiB) << 20;
@@ -439,6 +448,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     store::Store& st = **s;
+    if (cmd == keyCmd) return tool::cmdKey(dir);
     if (cmd == put) return tool::cmdPut(st, mode, table, key, value, writeOpts);
     if (cmd == add) return tool::cmdAdd(st, mode, table, key, delta, writeOpts);
     if (cmd == get) return tool::cmdGet(st, mode, table, key);

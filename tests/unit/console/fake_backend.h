@@ -104,6 +104,13 @@ public:
         else
             done(std::move(r));
     }
+    Result<PairInfo> pairList() override { return pairInfo; }
+    void pair(const std::string& verb, const std::string& arg, NoteDone done) override {
+        pairCalls.emplace_back(verb, arg);
+        if (statusInfo.role != "master")
+            return done(makeError(Errc::Refused, "pairing is settled on the master; this board is a slave"));
+        done(verb + " " + arg);
+    }
     // promote/rejoin answer later (as the daemon does when the work runs off the loop): each
     // answer waits in `deferred` until the test runs it.
     bool deferNotes = false;
@@ -122,6 +129,8 @@ public:
     bool masterAlive = false;
     std::vector<bool> promoteCalls;
     int rejoins = 0;
+    Result<PairInfo> pairInfo = PairInfo{};
+    std::vector<std::pair<std::string, std::string>> pairCalls;
 };
 
 }  // namespace possync::console::test

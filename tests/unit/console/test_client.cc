@@ -181,7 +181,7 @@ const std::string kStatus =
     "role: slave\nstore: shop1\ndevice: till-2\nkey: 4f1c9a20b7d3e865\ngeneration: 0123456789abcdef\nterm: "
     "0\nposition: 41\n"
     "master_head: 42\nlag_changes: 1\nlag_ms: 15\nlink: connected\nuptime_s: 3600\n"
-    "discovery: avahi\nwaiting: -\nfailover: -\n";
+    "discovery: avahi\nwaiting: -\nfailover: -\ntrust: -\n";
 
 // Two pseudo-terminals joined master to master: a null-modem cable between the console's
 // tty (a.slave) and the client's (b.slave). pump() carries the bytes across.

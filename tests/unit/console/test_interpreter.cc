@@ -88,7 +88,8 @@ TEST_CASE("status prints every field as key: value") {
           "uptime_s: 3600\n"
           "discovery: avahi\n"
           "waiting: -\n"
-          "failover: -\n");
+          "failover: -\n"
+          "trust: -\n");
     backend.statusInfo.masterHead.reset();
     backend.statusInfo.lagMs.reset();
     backend.statusInfo.waiting = "master generation changed: run accept-generation";
@@ -113,9 +114,9 @@ TEST_CASE("version, help and help COMMAND") {
     for (const char* cmd :
          {"help", "version", "status", "peers", "tables", "get TABLE KEY", "scan TABLE [PREFIX] [LIMIT]",
           "stats", "log [N]", "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients",
-          "promote [confirm]", "rejoin"})
+          "promote [confirm]", "rejoin", "pair [list"})
         CHECK_MESSAGE(r.text.find(cmd) != std::string::npos, cmd);
-    CHECK(countLines(r.text) == 17);
+    CHECK(countLines(r.text) == 18);
 
     r = in.execute("help get");
     CHECK(r.ok);
@@ -439,6 +440,40 @@ TEST_CASE("promote [confirm] and rejoin pass through to the backend; anything el
     CHECK(r.text == "error: promote is for slaves\n");
 }
 
+TEST_CASE("pair lists the trust set and passes verbs with their argument to the backend") {
+    FakeBackend backend;
+    Interpreter in(backend);
+    backend.pairInfo->summary = "2 member(s); pairing window closed";
+    backend.pairInfo->entries.push_back(PairEntry{"member", "till-1", "0123456789abcdef", "self", 61000});
+    backend.pairInfo->entries.push_back(
+        PairEntry{"pending", "kds-2", "fedcba9876543210", "from 10.0.0.7:4242, code 123456", 5000});
+    for (const char* cmd : {"pair", "pair list", "PAIR LIST"}) {
+        Reply r = in.execute(cmd);
+        CHECK(r.ok);
+        CHECK(r.text.find("trust: 2 member(s); pairing window closed\n") == 0);
+        CHECK(r.text.find("member   till-1  0123456789abcdef  61") != std::string::npos);
+        CHECK(r.text.find("code 123456") != std::string::npos);
+    }
+    // A slave refuses the verbs (the backend says so); a usage error never reaches it.
+    Reply r = in.execute("pair accept kds-2");
+    CHECK_FALSE(r.ok);
+    CHECK(r.text == "error: pairing is settled on the master; this board is a slave\n");
+    backend.statusInfo.role = "master";
+    CHECK(in.execute("pair accept kds-2").text == "pair: accept kds-2\n");
+    CHECK(in.execute("pair reject fedc").text == "pair: reject fedc\n");
+    CHECK(in.execute("pair open 60").text == "pair: open 60\n");
+    CHECK(in.execute("pair close").text == "pair: close \n");
+    CHECK(in.execute("pair remove till-1").text == "pair: remove till-1\n");
+    CHECK(in.execute("pair accept").text == "error: usage: pair accept WHO\n");
+    CHECK(in.execute("pair open").text == "error: usage: pair open SECONDS\n");
+    CHECK(in.execute("pair close now").text == "error: usage: pair close\n");
+    CHECK(in.execute("pair list x").text == "error: usage: pair list\n");
+    CHECK(in.execute("pair steal x").text.find("error: usage: pair [list") == 0);
+    CHECK(backend.pairCalls.size() == 6);
+    backend.pairInfo = makeError(Errc::Io, "cannot read the trust set");
+    CHECK(in.execute("pair").text == "error: cannot read the trust set\n");
+}
+
 TEST_CASE("status, peers, tables and stats --json: the same facts as one line of JSON") {
     test::FakeBackend backend;
     Interpreter in(backend);
@@ -449,7 +484,7 @@ TEST_CASE("status, peers, tables and stats --json: the same facts as one line of
         "{\"role\": \"slave\", \"store\": \"shop1\", \"device\": \"till-2\", \"key\": \"4f1c9a20b7d3e865\", "
         "\"generation\": \"0123456789abcdef\", \"term\": 0, \"position\": 41, \"master_head\": 42, "
         "\"lag_changes\": 1, \"lag_ms\": 15, \"link\": \"connected\", \"uptime_s\": 3600, "
-        "\"discovery\": \"avahi\", \"waiting\": null, \"failover\": null}\n");
+        "\"discovery\": \"avahi\", \"waiting\": null, \"failover\": null, \"trust\": null}\n");
     backend.peerList = {{"10.0.0.5:7700", "till 1", 7, 0, std::nullopt, "streaming", 120, "incoming"}};
     r = in.execute("PEERS --json");
     REQUIRE(r.ok);

@@ -136,7 +136,7 @@ const std::string kStatusAnswer =
     "role: slave\r\nstore: shop1\r\ndevice: till-2\r\nkey: 4f1c9a20b7d3e865\r\ngeneration: "
     "0123456789abcdef\r\n"
     "term: 0\r\nposition: 41\r\nmaster_head: 42\r\nlag_changes: 1\r\nlag_ms: 15\r\nlink: connected\r\n"
-    "uptime_s: 3600\r\ndiscovery: avahi\r\nwaiting: -\r\nfailover: -\r\n";
+    "uptime_s: 3600\r\ndiscovery: avahi\r\nwaiting: -\r\nfailover: -\r\ntrust: -\r\n";
 
 }  // namespace
 
@@ -162,7 +162,7 @@ TEST_CASE("serial console: a technician types, sends garbage, hangs up mid-comma
     CHECK(banner == "\r\npossync console " POSSYNC_VERSION " (type help)\r\npossync> ");
 
     term.type("status\r");
-    CHECK(term.waitFor("failover: -") == "status\r\n" + kStatusAnswer + "possync> ");
+    CHECK(term.waitFor("trust: -") == "status\r\n" + kStatusAnswer + "possync> ");
 
     // A terminal program sending CRLF gives one answer, not an extra empty prompt.
     term.type("version\r\n");
@@ -172,7 +172,7 @@ TEST_CASE("serial console: a technician types, sends garbage, hangs up mid-comma
 
     // Backspace fixes a typo, echo shows it.
     term.type("statx\x7fus\r");
-    CHECK(term.waitFor("failover: -") == "statx\b \bus\r\n" + kStatusAnswer + "possync> ");
+    CHECK(term.waitFor("trust: -") == "statx\b \bus\r\n" + kStatusAnswer + "possync> ");
 
     // Random binary noise: error lines, never a crash; Ctrl-C and the console answers.
     std::mt19937 rng(42);
@@ -355,7 +355,7 @@ TEST_CASE("socket console: sessions at once, garbage, half commands and a clean 
     CHECK(b.answer(*loop) == "table: orders\nkey: a1\nvalue: one\n.ok\n");
     std::string statusAnswer = a.answer(*loop);
     CHECK(statusAnswer.find("role: slave\nstore: shop1\n") == 0);
-    CHECK(endsWith(statusAnswer, "failover: -\n.ok\n"));
+    CHECK(endsWith(statusAnswer, "trust: -\n.ok\n"));
     CHECK((*console)->sessions() == 2);
 
     // Interleaved: a's half line waits while b is answered.

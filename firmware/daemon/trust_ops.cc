@@ -154,8 +154,8 @@ Result<trust::PeerStanding> Daemon::checkMaster(const trust::PublicKey& key) {
 
 void Daemon::handshakeFailed(const std::string& peer, const Error& why) {
     const std::string host = peer.substr(0, peer.rfind(':'));
-    if (why.code == Errc::Refused && why.message.starts_with(kRogueMaster)) {
-        rogue_ = "ignoring the master at " + peer + ": " + why.message.substr(kRogueMaster.size());
+    if (size_t at = why.message.find(kRogueMaster); why.code == Errc::Refused && at != std::string::npos) {
+        rogue_ = "ignoring the master at " + peer + ": " + why.message.substr(at + kRogueMaster.size());
         rogueMs_ = loop_->nowMs();
     }
     // A plaintext Hello (a board still on protocol 4) fails the handshake's first message.

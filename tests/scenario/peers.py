@@ -120,7 +120,9 @@ class Proxy:
     """A TCP relay on 127.0.0.1 (port from the kernel) in front of a master, for slaves to connect
     through. hold_after(n) lets n more bytes of master->slave traffic through and then holds that
     direction (the slave sees a slow master) until release(); it makes "in the middle of a FULL
-    sync" a state the test controls instead of a race."""
+    sync" a state the test controls instead of a race. captured[True] / captured[False] hold every
+    byte it relayed towards the slave / the master (a capture of the link, for the tests that
+    check what an eavesdropper sees)."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -134,6 +136,7 @@ class Proxy:
         self.connections = 0
         self.closed = False
         self.sockets = []
+        self.captured = {True: bytearray(), False: bytearray()}  # to_slave -> every byte relayed
         threading.Thread(target=self._accept, daemon=True).start()
 
     def address(self):
@@ -194,6 +197,8 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                with self.lock:
+                    self.captured[to_slave] += data
                 while data and to_slave:
                     room = self._room(len(data))
                     if room:

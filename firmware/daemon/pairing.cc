@@ -42,8 +42,9 @@ void PairingDesk::noteHello(const trust::PublicKey& key, const std::string& devi
 
 namespace {
 bool isHexPrefix(const std::string& s) {
-    return s.size() >= 4 && s.size() <= 16 &&
-           std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    return s.size() >= 4 && s.size() <= 16 && std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c));
+           });
 }
 std::string lowerText(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -64,9 +65,8 @@ Result<PairRequest> PairingDesk::find(const std::string& who, uint64_t nowMs) {
     if (hits.size() == 1) return *hits.front();
     if (hits.empty())
         return makeError(Errc::NotFound, "no board named '" + who + "' asks to pair (see pair list)");
-    return makeError(Errc::InvalidArgument,
-                     std::to_string(hits.size()) + " boards asking to pair match '" + who +
-                         "': name one by its key fingerprint (pair list)");
+    return makeError(Errc::InvalidArgument, std::to_string(hits.size()) + " boards asking to pair match '" +
+                                                who + "': name one by its key fingerprint (pair list)");
 }
 
 void PairingDesk::forget(const trust::PublicKey& key) {
@@ -104,7 +104,8 @@ HandshakeGuard::Host& HandshakeGuard::refill(const std::string& host, uint64_t n
     auto [it, fresh] = hosts_.try_emplace(host);
     Host& h = it->second;
     if (!fresh && nowMs > h.refilledMs)
-        h.tokens = std::min(kFailureBurst, h.tokens + double(nowMs - h.refilledMs) * kFailuresPerSecond / 1000.0);
+        h.tokens =
+            std::min(kFailureBurst, h.tokens + double(nowMs - h.refilledMs) * kFailuresPerSecond / 1000.0);
     h.refilledMs = nowMs;
     return h;
 }
@@ -122,7 +123,8 @@ uint64_t HandshakeGuard::failed(const std::string& host, uint64_t nowMs) {
     if (hosts_.size() > 256) {
         std::erase_if(hosts_, [nowMs](const auto& kv) {
             const Host& h = kv.second;
-            double tokens = h.tokens + double(nowMs - std::min(nowMs, h.refilledMs)) * kFailuresPerSecond / 1000.0;
+            double tokens =
+                h.tokens + double(nowMs - std::min(nowMs, h.refilledMs)) * kFailuresPerSecond / 1000.0;
             return tokens >= kFailureBurst && h.unreported == 0;
         });
     }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "trust/keys.h"
 
 namespace possync::daemon {
@@ -67,7 +68,9 @@ public:
 
     void openWindow(uint64_t untilMs) { windowUntilMs_ = untilMs; }
     void closeWindow() { windowUntilMs_ = 0; }
-    uint64_t windowLeftMs(uint64_t nowMs) const { return windowUntilMs_ > nowMs ? windowUntilMs_ - nowMs : 0; }
+    uint64_t windowLeftMs(uint64_t nowMs) const {
+        return windowUntilMs_ > nowMs ? windowUntilMs_ - nowMs : 0;
+    }
 
     // A peer that spoke no handshake of this version (a board still on protocol 4, which sends a
     // plaintext Hello): listed by `pair list` as still to be upgraded and paired.
@@ -77,7 +80,7 @@ public:
 private:
     void expire(uint64_t nowMs);
     trust::PublicKey self_;
-    std::vector<PairRequest> pending_;              // oldest first
+    std::vector<PairRequest> pending_;               // oldest first
     std::map<trust::PublicKey, uint64_t> rejected_;  // key -> until ms
     std::map<std::string, uint64_t> legacy_;         // host -> last seen ms
     uint64_t windowUntilMs_ = 0;

@@ -71,7 +71,8 @@ Status Daemon::initTrust() {
     for (const auto& m : add) POSSYNC_TRY(txn->putTrust(m));
     auto c = txn->commit();
     if (!c) return c.takeError();
-    LOG(Daemon, Info) << "trust set: " << add.size() << " key(s) added at start (this board and --trusted-keys)";
+    LOG(Daemon, Info) << "trust set: " << add.size()
+                      << " key(s) added at start (this board and --trusted-keys)";
     return {};
 }
 
@@ -86,9 +87,11 @@ bool Daemon::trustedFingerprint(const std::string& fingerprint) {
     if (!members) return false;
     // A board that was never paired trusts whoever it pairs with (the operator compares codes),
     // unless the factory named its master.
-    if (members->empty()) return !provisionedMaster_ || trust::fingerprint(*provisionedMaster_) == fingerprint;
-    return std::any_of(members->begin(), members->end(),
-                       [&](const store::TrustMember& m) { return trust::fingerprint(keyOf(m)) == fingerprint; });
+    if (members->empty())
+        return !provisionedMaster_ || trust::fingerprint(*provisionedMaster_) == fingerprint;
+    return std::any_of(members->begin(), members->end(), [&](const store::TrustMember& m) {
+        return trust::fingerprint(keyOf(m)) == fingerprint;
+    });
 }
 
 Error Daemon::trustReadFailed(Error e) {
@@ -110,21 +113,20 @@ Result<trust::PeerStanding> Daemon::checkSlave(const trust::PublicKey& key, uint
     // Not a member: whether it asks to pair (M1's flag: it knows it is new) or believes it is
     // paired (removed since, or this master's trust set was made again with its data), it waits
     // for the operator's pair accept like a new board; the pairing window admits it at once.
-    const char* asks = (flags & trust::kFlagPairing) ? "pairing request" : "unknown board (it believes it is paired)";
+    const char* asks =
+        (flags & trust::kFlagPairing) ? "pairing request" : "unknown board (it believes it is paired)";
     if (desk_->windowLeftMs(now)) {
         // Admitted by `pair open`: a member from this link on; the trust set learns it off the loop.
         LOG(Daemon, Info) << "pairing window: admitted the board with key " << trust::fingerprint(key)
                           << " at " << peer;
-        writeTrust(
-            [m = memberOf(key, trust::fingerprint(key), store::TrustHow::Window)](store::WriteTxn& txn) {
-                return txn.putTrust(m);
-            },
-            [key, this](Status st) {
-                if (st) return;
-                LOG(Daemon, Error) << "cannot record the admitted board " << trust::fingerprint(key) << ": "
-                                   << st.error().message << "; dropping its link";
-                if (master_) master_->dropPeer(key, "not recorded in the trust set");
-            });
+        writeTrust([m = memberOf(key, trust::fingerprint(key), store::TrustHow::Window)](
+                       store::WriteTxn& txn) { return txn.putTrust(m); },
+                   [key, this](Status st) {
+                       if (st) return;
+                       LOG(Daemon, Error) << "cannot record the admitted board " << trust::fingerprint(key)
+                                          << ": " << st.error().message << "; dropping its link";
+                       if (master_) master_->dropPeer(key, "not recorded in the trust set");
+                   });
         return trust::PeerStanding::Member;
     }
     if (desk_->noteCandidate(key, peer, now))
@@ -162,7 +164,8 @@ void Daemon::handshakeFailed(const std::string& peer, const Error& why) {
     if (desk_ && why.code == Errc::Version) desk_->noteLegacy(host, loop_->nowMs());
     if (uint64_t n = guard_.failed(host, loop_->nowMs()))
         LOG(Daemon, Warning) << "trust handshake with " << peer << " failed: " << why.message
-                             << (n > 1 ? " (" + std::to_string(n) + " failures from " + host + " since the last report)"
+                             << (n > 1 ? " (" + std::to_string(n) + " failures from " + host +
+                                             " since the last report)"
                                        : std::string());
 }
 
@@ -171,13 +174,17 @@ sync::LinkSecurity Daemon::linkSecurity() {
     sec.failed = [this](const std::string& peer, const Error& why) { handshakeFailed(peer, why); };
     if (role_ == store::Role::Master) {
         sec.checkFor = [this](const std::string& peer) -> trust::PeerCheck {
-            return [this, peer](const trust::PublicKey& key, uint32_t flags) { return checkSlave(key, flags, peer); };
+            return [this, peer](const trust::PublicKey& key, uint32_t flags) {
+                return checkSlave(key, flags, peer);
+            };
         };
         sec.admit = [this](const std::string& host) { return guard_.admit(host, loop_->nowMs()); };
         return sec;
     }
     sec.check = [this](const trust::PublicKey& key, uint32_t) { return checkMaster(key); };
-    sec.flagsNow = [this]() -> uint32_t { return isMember(identity_->publicKey()) ? 0 : trust::kFlagPairing; };
+    sec.flagsNow = [this]() -> uint32_t {
+        return isMember(identity_->publicKey()) ? 0 : trust::kFlagPairing;
+    };
     return sec;
 }
 
@@ -240,7 +247,8 @@ void Daemon::pair(const std::string& verb, const std::string& who, console::Note
             (seconds = std::stoull(who)) == 0 || seconds > 86400)
             return done(makeError(Errc::InvalidArgument, "usage: pair open SECONDS (1 to 86400)"));
         desk_->openWindow(now + seconds * 1000);
-        LOG(Daemon, Warning) << "pairing window open for " << seconds << " s: boards asking to pair are admitted";
+        LOG(Daemon, Warning) << "pairing window open for " << seconds
+                             << " s: boards asking to pair are admitted";
         return done("open for " + std::to_string(seconds) + " s: boards that ask to pair are admitted");
     }
     if (verb == "close") {
@@ -254,16 +262,19 @@ void Daemon::pair(const std::string& verb, const std::string& who, console::Note
         const std::string name = request->name();
         if (verb == "reject") {
             desk_->reject(key, now);
-            LOG(Daemon, Warning) << "pairing rejected: " << name << " (key " << trust::fingerprint(key) << ")";
+            LOG(Daemon, Warning) << "pairing rejected: " << name << " (key " << trust::fingerprint(key)
+                                 << ")";
             return done("rejected " + name + " (key " + trust::fingerprint(key) + ")");
         }
-        writeTrust([m = memberOf(key, name, store::TrustHow::Accepted)](store::WriteTxn& txn) { return txn.putTrust(m); },
+        writeTrust([m = memberOf(key, name, store::TrustHow::Accepted)](
+                       store::WriteTxn& txn) { return txn.putTrust(m); },
                    [this, key, name, done](Status st) {
                        if (!st) return done(st.error());
                        if (desk_) desk_->forget(key);
-                       LOG(Daemon, Warning) << "pairing accepted: " << name << " (key " << trust::fingerprint(key)
-                                            << ")";
-                       done("accepted " + name + " (key " + trust::fingerprint(key) + "): it syncs at its next attempt");
+                       LOG(Daemon, Warning)
+                           << "pairing accepted: " << name << " (key " << trust::fingerprint(key) << ")";
+                       done("accepted " + name + " (key " + trust::fingerprint(key) +
+                            "): it syncs at its next attempt");
                    });
         return;
     }
@@ -275,24 +286,26 @@ void Daemon::pair(const std::string& verb, const std::string& who, console::Note
         if (key == identity_->publicKey())
             return done(makeError(Errc::Refused, "this board is the master: it cannot remove itself"));
         const std::string name = (*member)->name;
-        writeTrust([key](store::WriteTxn& txn) -> Status {
-                       std::array<uint8_t, 32> k;
-                       std::copy(key.begin(), key.end(), k.begin());
-                       auto r = txn.delTrust(k);
-                       if (!r) return r.takeError();
-                       return {};
-                   },
-                   [this, key, name, done](Status st) {
-                       if (!st) return done(st.error());
-                       size_t cut = master_ ? master_->dropPeer(key, "removed from the store's trust set") : 0;
-                       LOG(Daemon, Warning) << "trust set: removed " << name << " (key " << trust::fingerprint(key)
-                                            << "), " << cut << " link(s) cut";
-                       done("removed " + name + " (key " + trust::fingerprint(key) + "); " + std::to_string(cut) +
-                            " link(s) cut");
-                   });
+        writeTrust(
+            [key](store::WriteTxn& txn) -> Status {
+                std::array<uint8_t, 32> k;
+                std::copy(key.begin(), key.end(), k.begin());
+                auto r = txn.delTrust(k);
+                if (!r) return r.takeError();
+                return {};
+            },
+            [this, key, name, done](Status st) {
+                if (!st) return done(st.error());
+                size_t cut = master_ ? master_->dropPeer(key, "removed from the store's trust set") : 0;
+                LOG(Daemon, Warning) << "trust set: removed " << name << " (key " << trust::fingerprint(key)
+                                     << "), " << cut << " link(s) cut";
+                done("removed " + name + " (key " + trust::fingerprint(key) + "); " + std::to_string(cut) +
+                     " link(s) cut");
+            });
         return;
     }
-    done(makeError(Errc::InvalidArgument, "usage: pair [list] | accept WHO | reject WHO | open SECONDS | close | remove WHO"));
+    done(makeError(Errc::InvalidArgument,
+                   "usage: pair [list] | accept WHO | reject WHO | open SECONDS | close | remove WHO"));
 }
 
 Result<console::PairInfo> Daemon::pairList() {
@@ -313,18 +326,20 @@ Result<console::PairInfo> Daemon::pairList() {
     if (desk_) {
         for (const PairRequest& r : desk_->pending(now)) {
             info.entries.push_back(console::PairEntry{"pending", r.name(), trust::fingerprint(r.key),
-                                                      "from " + r.address + ", code " + r.code, now - r.firstMs});
+                                                      "from " + r.address + ", code " + r.code,
+                                                      now - r.firstMs});
         }
         for (const auto& [host, seen] : desk_->legacy(now))
-            info.entries.push_back(console::PairEntry{"needs-upgrade", host, "-",
-                                                      "spoke an older protocol: upgrade possync there, then pair it",
-                                                      now - seen});
+            info.entries.push_back(console::PairEntry{
+                "needs-upgrade", host, "-", "spoke an older protocol: upgrade possync there, then pair it",
+                now - seen});
         uint64_t left = desk_->windowLeftMs(now);
-        info.summary = std::to_string(members->size()) + " member(s); pairing window " +
-                       (left ? "open, " + std::to_string((left + 999) / 1000) + " s left" : std::string("closed"));
+        info.summary =
+            std::to_string(members->size()) + " member(s); pairing window " +
+            (left ? "open, " + std::to_string((left + 999) / 1000) + " s left" : std::string("closed"));
     } else {
-        info.summary = std::to_string(members->size()) + " member(s) (as replicated from the master); " +
-                       trustStatus();
+        info.summary =
+            std::to_string(members->size()) + " member(s) (as replicated from the master); " + trustStatus();
     }
     return info;
 }
@@ -336,14 +351,16 @@ std::string Daemon::trustStatus() {
     if (desk_) {
         size_t pending = desk_->pending(now).size();
         uint64_t left = desk_->windowLeftMs(now);
-        return std::to_string(members->size()) + " member(s), " + std::to_string(pending) + " asking to pair" +
+        return std::to_string(members->size()) + " member(s), " + std::to_string(pending) +
+               " asking to pair" +
                (left ? ", window open " + std::to_string((left + 999) / 1000) + " s" : std::string());
     }
     std::string text;
     if (replica_ && !replica_->status().pairing.empty()) {
         text = "waiting to be paired";
         if (lastMasterKey_)
-            text += ": verification code " + trust::verificationCode(identity_->publicKey(), *lastMasterKey_) +
+            text += ": verification code " +
+                    trust::verificationCode(identity_->publicKey(), *lastMasterKey_) +
                     " (compare it on the master's console, then pair accept there)";
     } else if (members->empty()) {
         text = "not paired yet";

@@ -134,6 +134,14 @@ Result<std::vector<uint8_t>> Handshake::onM1(Bytes m) {
         return fail(Errc::Version, "the peer speaks handshake version " + std::to_string(m.data[2]) +
                                        ", this board " + std::to_string(kVersion));
     }
+    // A board of protocol 4 or older sends its plaintext Hello: the record's length is the frame's
+    // payload length, so the rest of the frame header (12 bytes) and then the payload's
+    // FlatBuffers root offset and file identifier follow (wire/frame.h).
+    if (m.size >= 20 && std::memcmp(m.data + 16, "PSY1", 4) == 0) {
+        return fail(
+            Errc::Version,
+            "a plaintext possync frame: the peer runs protocol 4 or older (upgrade it, then pair it)");
+    }
     if (m.size != kM1Bytes || std::memcmp(m.data, kMagicM1, 4) != 0) {
         return fail(Errc::Protocol,
                     "not a possync handshake (an older board that sends plaintext frames, or "

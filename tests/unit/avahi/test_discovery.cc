@@ -131,6 +131,35 @@ TEST_CASE("candidate table: only our store and protocol become candidates") {
     CHECK(t.conflictText().empty());
 }
 
+TEST_CASE("candidate table: a master whose key is not trusted is no candidate (no conflict, no choice)") {
+    CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
+    t.setKeyFilter([](const std::string& fp) { return fp == "00000000000000aa"; });
+    Sighting real = sighting("possync-42-mA", "42", "mA", "10.0.0.1");
+    real.txt["key"] = "00000000000000aa";
+    Sighting rogue = sighting("possync-42-mC", "42", "mC", "10.0.0.9");
+    rogue.txt["key"] = "00000000000000bb";
+    Sighting keyless = sighting("possync-42-mD", "42", "mD", "10.0.0.8");
+    REQUIRE(t.seen(real, 1000).has_value());
+    CHECK_FALSE(t.seen(rogue, 1000).has_value());
+    CHECK_FALSE(t.seen(keyless, 1000).has_value());
+    CHECK(t.state() == FinderState::Found);  // not a conflict: the rogue does not count
+    auto chosen = t.choose();
+    REQUIRE(chosen.ok());
+    CHECK(chosen->deviceId == "mA");
+    CHECK(chosen->keyFingerprint == "00000000000000aa");
+    auto ign = t.ignored();
+    REQUIRE(ign.size() == 2);
+    CHECK(ign[0].serviceName == "possync-42-mC");
+    CHECK(ign[0].reason.find("untrusted key 00000000000000bb: not in this store's trust set") == 0);
+    CHECK(ign[1].reason.find("untrusted key (none announced)") == 0);
+    // An older board (protocol 4) is named as one to upgrade.
+    CHECK_FALSE(t.seen(sighting("old", "42", "mO", "10.0.0.7", 7700, "01", "4"), 1000).has_value());
+    bool named = false;
+    for (const auto& i : t.ignored())
+        named |= i.serviceName == "old" && i.reason.find("upgrade it") != std::string::npos;
+    CHECK(named);
+}
+
 TEST_CASE("candidate table: updates, identical re-resolves, removal, store change") {
     CandidateTable t("42", POSSYNC_PROTOCOL_VERSION);
     REQUIRE(t.seen(sighting("m", "42", "devA", "10.0.0.1"), 1000));

@@ -69,7 +69,8 @@ TEST_CASE("a rejected key stays refused for a while; the window has an end") {
 TEST_CASE("pending requests are bounded: a stranger cycling keys cannot grow them") {
     REQUIRE(trust::initSodium());
     PairingDesk desk(keyFrom(1));
-    for (int i = 0; i < int(kMaxPending) + 10; ++i) desk.noteCandidate(keyFrom(uint8_t(10 + i)), "h:1", uint64_t(i));
+    for (int i = 0; i < int(kMaxPending) + 10; ++i)
+        desk.noteCandidate(keyFrom(uint8_t(10 + i)), "h:1", uint64_t(i));
     CHECK(desk.pending(100).size() == kMaxPending);
 }
 

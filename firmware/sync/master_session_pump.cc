@@ -44,6 +44,10 @@ void MasterSession::pumpFull() {
         bool shared = false;
         auto chunk = master_.chunk(*snapshot_, nextChunk_, shared);
         if (!chunk) {
+            // A table new to this process cannot get its LMDB handle while a worker thread's
+            // transaction is open (a forwarded write, a trust set change): the next tick or
+            // commit pumps again.
+            if (chunk.error().code == Errc::Busy) return;
             if (chunk.error().code == Errc::Closed) {
                 close(wire::ErrorCode::SHUTDOWN, chunk.error().message, "generation");
             } else {

@@ -192,8 +192,9 @@ class Harness:
 
     def master(self, name, data, port=0, tables=TABLES, extra=()):
         """Starts a master on 127.0.0.1 (port 0: any) and waits until it listens."""
+        # --pair-window: the slaves pair on their first link (DESIGN.md §11).
         args = ["--role", "master", "--data", self.path(data), "--store", STORE,
-                "--listen", "127.0.0.1:%d" % port, "--discovery", "static"]
+                "--listen", "127.0.0.1:%d" % port, "--discovery", "static", "--pair-window", "3600"]
         if tables:
             args += ["--tables", tables]
         args += list(extra)

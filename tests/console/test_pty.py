@@ -21,7 +21,7 @@ from consolelib import (POSSYNCD, Failure, Harness, PROMPT, Terminal, check, dig
 
 COMMANDS = ["help", "version", "status", "peers", "tables", "get", "scan", "stats", "log",
             "loglevel", "resync", "accept-generation", "discovery", "outbox", "clients",
-            "promote", "rejoin"]
+            "promote", "rejoin", "pair"]
 
 
 def start_console_slave(h, master, name):

@@ -16,6 +16,8 @@ One master and two slaves, every board with a --console socket. Checked:
 """
 
 import functools
+import os
+import shutil
 import signal
 
 from consolelib import (FAST_LINK, NOT_STREAMING, Harness, check, digest, main, parse_kv,
@@ -155,6 +157,9 @@ def test():
         status_before = asess.status()
         master.stop()
         msess.close()
+        # The same board (its key kept: the slaves trust it) with a fresh data directory.
+        os.makedirs(h.path("master2"))
+        shutil.copy2(os.path.join(master.data, "board.key"), os.path.join(h.path("master2"), "board.key"))
         new = h.master("master2", "master2", port=master.port,
                        extra=link + ["--console", h.path("master2.sock")])
         put(new.data, "menu", "item-0", "a new price list")

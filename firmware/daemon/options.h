@@ -98,6 +98,8 @@ Status checkEnvironment(const Options& o);
 
 std::string helpText();
 // A commented TOML file with every option at its default.
-std::string defaultConfigText();
+// The commented config file --print-default-config prints; options set in `given` (given beside
+// it on the command line) are written as set.
+std::string defaultConfigText(const Options& given = Options{});
 
 }  // namespace possync::daemon

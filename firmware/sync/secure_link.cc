@@ -121,6 +121,10 @@ void SecureLink::onData(Bytes data) {
         inboxStart_ = 0;
     }
     inbox_.insert(inbox_.end(), data.data, data.data + data.size);
+    // Every record this read completes is opened into plain_ and handed on in ONE onData, as the
+    // plaintext link hands on one read: the replica applies what one read brought in one
+    // transaction (one fsync), not one per record.
+    plain_.clear();
     while (!closed_ && inbox_.size() - inboxStart_ >= kRecordHeaderBytes) {
         uint32_t length = getLe32(inbox_.data() + inboxStart_);
         size_t limit = ready_ ? maxRecordBytes_ : trust::kHandshakeMessageMaxBytes;
@@ -140,6 +144,7 @@ void SecureLink::onData(Bytes data) {
         Status st = onRecord(record);
         if (!st) return fail(st.takeError());
     }
+    if (!closed_ && events_ && !plain_.empty()) events_->onData(Bytes(plain_.data(), plain_.size()));
     if (closed_) return;
     // Keep the buffer from growing by what was consumed.
     if (inboxStart_ > 0 && inboxStart_ == inbox_.size()) {
@@ -165,9 +170,9 @@ Status SecureLink::onRecord(Bytes payload) {
         if (shutdownHeld_) inner_->shutdown();
         return {};
     }
-    POSSYNC_TRY(opener_->open(payload, plain_));
-    openedBytes_ += plain_.size();
-    if (events_) events_->onData(Bytes(plain_.data(), plain_.size()));
+    const size_t before = plain_.size();
+    POSSYNC_TRY(opener_->openAppend(payload, plain_));
+    openedBytes_ += plain_.size() - before;
     return {};
 }
 

@@ -112,7 +112,7 @@ private:
     size_t heldBytes_ = 0;
     std::vector<uint8_t> inbox_;  // bytes of records not yet whole
     size_t inboxStart_ = 0;       // the first unconsumed byte of inbox_
-    std::vector<uint8_t> plain_;  // the last opened frame (handed to the session)
+    std::vector<uint8_t> plain_;  // what the records of one read opened to (one onData)
     uint64_t sealedBytes_ = 0;
     uint64_t openedBytes_ = 0;
 };

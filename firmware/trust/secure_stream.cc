@@ -27,18 +27,24 @@ Opener::~Opener() {
 }
 
 Status Opener::open(Bytes sealed, std::vector<uint8_t>& out) {
+    out.clear();
+    return openAppend(sealed, out);
+}
+
+Status Opener::openAppend(Bytes sealed, std::vector<uint8_t>& out) {
     if (failed_) return makeError(Errc::Corrupt, "the link's stream failed before");
     if (sealed.size < kSealBytes) {
         failed_ = true;
         return makeError(Errc::Corrupt, "a sealed record shorter than its tag");
     }
-    out.resize(sealed.size - kSealBytes);
+    const size_t at = out.size();
+    out.resize(at + sealed.size - kSealBytes);
     unsigned char tag = 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&state_, out.data(), nullptr, &tag, sealed.data,
+    if (crypto_secretstream_xchacha20poly1305_pull(&state_, out.data() + at, nullptr, &tag, sealed.data,
                                                    sealed.size, nullptr, 0) != 0 ||
         tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
         failed_ = true;
-        out.clear();
+        out.resize(at);
         return makeError(Errc::Corrupt,
                          "a record failed authentication (tampered, replayed, reordered or cut)");
     }

@@ -57,6 +57,8 @@ public:
     // record was tampered with, replayed, reordered, cut short or sealed under another key;
     // after an error the stream is dead: every later record fails too.
     Status open(Bytes sealed, std::vector<uint8_t>& out);
+    // The same, appending the record's plaintext to `out` (on an error `out` is as it was).
+    Status openAppend(Bytes sealed, std::vector<uint8_t>& out);
     bool failed() const { return failed_; }
 
 private:

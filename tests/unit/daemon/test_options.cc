@@ -186,3 +186,26 @@ TEST_CASE("a reload parses the command line and the config file again; the comma
     std::remove(conf.c_str());
     ::rmdir(tmpl);
 }
+
+TEST_CASE("--print-default-config writes the options given beside it as set: the package's file") {
+    // The packaged possyncd.toml (tools/dist/meson.build) names the data directory and the console
+    // socket, so the unit needs no option of its own that would override the file (issue 15).
+    std::vector<std::string> words = {"possyncd", "--data", "/var/lib/possync", "--console",
+                                      "/run/possync/console.sock", "--print-default-config"};
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    Options given;
+    auto outcome = parseOptions(static_cast<int>(argv.size()), argv.data(), given);
+    REQUIRE(outcome.ok());
+    CHECK(*outcome == ParseOutcome::PrintConfig);
+    const std::string text = defaultConfigText(given);
+    CHECK(text.find("\ndata = \"/var/lib/possync\"\n") != std::string::npos);
+    CHECK(text.find("\nconsole = \"/run/possync/console.sock\"\n") != std::string::npos);
+    CHECK(text.find("\n# role = ") != std::string::npos);  // still for the installer to set
+    Options back;
+    REQUIRE(load(text, back).ok());
+    CHECK(back.data == "/var/lib/possync");
+    CHECK(back.console == "/run/possync/console.sock");
+    // Plain --print-default-config: the data directory stays commented out.
+    CHECK(defaultConfigText().find("\n# data = ") != std::string::npos);
+}

@@ -68,7 +68,9 @@ int main(int argc, char** argv) {
             printf("possyncd %s (protocol %d, format %d)\n", POSSYNC_VERSION, POSSYNC_PROTOCOL_VERSION,
                    POSSYNC_FORMAT_VERSION);
             return 0;
-        case daemon::ParseOutcome::PrintConfig: fputs(daemon::defaultConfigText(options).c_str(), stdout); return 0;
+        case daemon::ParseOutcome::PrintConfig:
+            fputs(daemon::defaultConfigText(options).c_str(), stdout);
+            return 0;
         case daemon::ParseOutcome::Run:
         case daemon::ParseOutcome::CheckConfig: break;
     }

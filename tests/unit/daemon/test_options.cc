@@ -190,8 +190,12 @@ TEST_CASE("a reload parses the command line and the config file again; the comma
 TEST_CASE("--print-default-config writes the options given beside it as set: the package's file") {
     // The packaged possyncd.toml (tools/dist/meson.build) names the data directory and the console
     // socket, so the unit needs no option of its own that would override the file (issue 15).
-    std::vector<std::string> words = {"possyncd", "--data", "/var/lib/possync", "--console",
-                                      "/run/possync/console.sock", "--print-default-config"};
+    std::vector<std::string> words = {"possyncd",
+                                      "--data",
+                                      "/var/lib/possync",
+                                      "--console",
+                                      "/run/possync/console.sock",
+                                      "--print-default-config"};
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
     Options given;

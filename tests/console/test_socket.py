@@ -6,13 +6,18 @@ there is no echo, prompt or CR; several commands in one write are answered in or
 lines get one error line; Ctrl-D ends only its own session; a half line before the end of
 input is never run; a ninth session is refused. Then the `possync console --socket` tool:
 exit 0 for an answer, 1 for an error answer (missing key, unknown command), 2 without a
-console, and the same from an interactive session on stdin.
+console, and the same from an interactive session on stdin; on a terminal the tool edits lines
+as the serial console does (Tab, history, Ctrl-U, Ctrl-D).
 """
 
 import json
+import os
+import pty
+import select
 import socket
+import time
 
-from consolelib import (Harness, SocketSession, check, main, parse_kv, parse_table, put,
+from consolelib import (POSSYNC, Harness, SocketSession, check, main, parse_kv, parse_table, put,
                         run_tool, wait_until)
 
 # Commands whose answer is the same on two sessions asked at the same time.
@@ -47,6 +52,51 @@ def shape(cmd, lines):
     if cmd == "peers":
         return [sorted(r) for r in parse_table(lines)] + [len(lines)]
     return sorted(parse_kv(lines))
+
+
+def check_tool_terminal(sock):
+    """`possync console --socket` on a terminal edits lines like the serial console: Tab completes
+    a command, Up brings the last line back, Ctrl-U drops a half line, Ctrl-D ends the session."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(POSSYNC, [POSSYNC, "console", "--socket", sock])
+    out = b""
+
+    def read_until(needle, timeout=10):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while needle not in out and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        check(needle in out, "possync console on a terminal: no %r in %r" % (needle, out[-400:]))
+
+    try:
+        read_until(b"possync> ")
+        os.write(fd, b"vers\t\r")  # Tab completes "version"
+        read_until(b"protocol: ")
+        out = b""
+        os.write(fd, b"tables\r")
+        read_until(b"orders")
+        out = b""
+        os.write(fd, b"\x1b[A\r")  # Up: "tables" again
+        read_until(b"orders")
+        out = b""
+        os.write(fd, b"garbage\x15get menu cake\r")  # Ctrl-U drops "garbage"
+        read_until(b"value: cheese")
+        check(b"unknown command" not in out, "Ctrl-U did not drop the half line: %r" % out)
+        os.write(fd, b"\x04")  # Ctrl-D on an empty line
+        _, status = os.waitpid(pid, 0)
+        check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "possync console exited %r" % status)
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
 
 
 def test():
@@ -155,6 +205,7 @@ def test():
         check(rc == 2 and err.strip() and "\n" not in err.strip(), "tool without a console: %d %r" % (rc, err))
         rc, out, err = run_tool(["console", "--socket", ssock], input_bytes=b"version\nget menu cake\n")
         check(rc == 0 and "version: " in out and "value: cheese" in out, "tool on stdin: %d %r %r" % (rc, out, err))
+        check_tool_terminal(ssock)
         slave.assert_alive()
         master.assert_alive()
         check(two.status()["link"] == "streaming", "the first sessions still work")

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include "base/result.h"
 #include "serial/serial.h"
 
+#include "console/line_editor.h"
 #include "console/reply_reader.h"
 #include "console/tokenizer.h"
 
@@ -261,8 +263,86 @@ void print(const std::string& text) {
     std::fflush(stdout);
 }
 
+// On a terminal: the console's own line editor (console/line_editor.h) with the terminal in raw
+// mode, so a technician at `possync console` edits as on the serial console: cursor keys,
+// Home/End, Ctrl-U/W/L, history (Up/Down, the last 32 lines), Tab completing command names
+// (from the daemon's help). Ctrl-D on an empty line ends the session.
+class TerminalSession final : public console::LineEditor::Handler {
+public:
+    TerminalSession(Conversation& conv, std::vector<std::string> commands)
+        : conv_(conv), commands_(std::move(commands)) {}
+    void write(std::string_view bytes) override {
+        std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+        std::fflush(stdout);
+    }
+    void onLine(std::string_view line) override {
+        if (line.empty()) return;
+        Result<console::Answer> answer = conv_.ask(std::string(line));
+        if (!answer) {
+            error_ = answer.error().message;
+            done_ = true;
+            return;
+        }
+        write(answer->text);
+    }
+    void onBadLine(std::string_view reason) override { write("error: " + std::string(reason) + "\n"); }
+    void onEndOfInput() override { done_ = true; }
+    std::vector<std::string> complete(std::string_view before) override {
+        if (before.find(' ') != std::string_view::npos) return {};
+        return commands_;
+    }
+    bool done() const { return done_; }
+    const std::string& error() const { return error_; }
+
+private:
+    Conversation& conv_;
+    std::vector<std::string> commands_;
+    bool done_ = false;
+    std::string error_;
+};
+
+int interactiveTerminal(Conversation& conv) {
+    std::vector<std::string> commands;
+    if (Result<console::Answer> help = conv.ask("help"); help && help->ok) {
+        size_t at = 0;
+        while (at < help->text.size()) {
+            size_t nl = help->text.find('\n', at);
+            if (nl == std::string::npos) nl = help->text.size();
+            std::string line = help->text.substr(at, nl - at);
+            if (size_t sp = line.find(' '); sp != 0 && !line.empty()) commands.push_back(line.substr(0, sp));
+            at = nl + 1;
+        }
+    }
+    termios saved{};
+    if (tcgetattr(STDIN_FILENO, &saved) != 0) return fail(std::string("tcgetattr: ") + std::strerror(errno));
+    termios raw = saved;
+    raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG | IEXTEN);  // Ctrl-C/D/U/W reach the editor
+    raw.c_iflag &= ~tcflag_t(IXON | ICRNL);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) != 0)
+        return fail(std::string("tcsetattr: ") + std::strerror(errno));
+    TerminalSession session(conv, std::move(commands));
+    console::LineEditor::Options eo;
+    eo.eol = "\n";  // the terminal's output processing (OPOST, left on) makes it CR LF
+    console::LineEditor editor(eo, session);
+    editor.start();
+    char buf[256];
+    while (!session.done()) {
+        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        editor.feed(std::string_view(buf, static_cast<size_t>(n)));
+    }
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    print("\n");
+    if (!session.error().empty()) return fail(session.error());
+    return kExitOk;
+}
+
 int interactive(Conversation& conv) {
     const bool terminal = isatty(STDIN_FILENO);
+    if (terminal && isatty(STDOUT_FILENO)) return interactiveTerminal(conv);
     std::string line;
     for (;;) {
         if (terminal) print("possync> ");

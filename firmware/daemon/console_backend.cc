@@ -1,5 +1,6 @@
 #include "daemon/console_backend.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "base/bytes.h"
@@ -12,6 +13,17 @@
 #include "discovery/master_finder.h"
 
 namespace possync::daemon {
+
+namespace {
+// "chunk 12, 340000 of 1000000 records received (34%)": a FULL sync's progress on the consoles.
+std::string fullProgress(uint64_t chunks, uint64_t records, uint64_t announced, const char* verb) {
+    std::string text = "chunk " + std::to_string(chunks) + ", " + std::to_string(records);
+    if (announced) text += " of " + std::to_string(announced);
+    text += " records " + std::string(verb);
+    if (announced) text += " (" + std::to_string(std::min<uint64_t>(100, records * 100 / announced)) + "%)";
+    return text;
+}
+}  // namespace
 
 console::StatusInfo DaemonBackend::status() {
     console::StatusInfo s;
@@ -50,6 +62,8 @@ console::StatusInfo DaemonBackend::status() {
             s.lagMs = st.lagMs;
         }
         s.link = st.state;
+        if (st.state == "receiving-full")
+            s.link += " " + fullProgress(st.fullProgressChunks, st.fullRecords, st.fullAnnounced, "received");
         s.discovery = st.foundVia;
         s.failover = st.discarded;
         // A divergence alarm shows until the digests are seen equal again (after its FULL).
@@ -72,6 +86,12 @@ std::vector<console::PeerInfo> DaemonBackend::peers() {
             p.lagMs = si.lagMs;
             // A slave the master cannot send to (a change over what it can take) says so here.
             p.state = si.problem.empty() ? si.state : "stuck: " + si.problem;
+            if (si.fullChunks && si.problem.empty()) {
+                p.state =
+                    "full-sync " + fullProgress(*si.fullChunks, si.fullRecords, si.fullAnnounced, "sent");
+                p.lagChanges.reset();  // not known until the FULL is whole
+                p.lagMs.reset();
+            }
             p.heartbeatAgoMs = si.lastHeardMsAgo;
             p.foundVia = "incoming";
             out.push_back(std::move(p));
@@ -85,6 +105,9 @@ std::vector<console::PeerInfo> DaemonBackend::peers() {
         p.lagChanges = st.lagChanges;
         p.lagMs = st.lagMs;
         p.state = st.state;
+        if (st.state == "receiving-full")
+            p.state +=
+                " " + fullProgress(st.fullProgressChunks, st.fullRecords, st.fullAnnounced, "received");
         if (st.state == "streaming" || st.state == "receiving-full" || st.state == "full-replay")
             p.heartbeatAgoMs = st.lastHeardMsAgo;
         p.foundVia = st.foundVia;

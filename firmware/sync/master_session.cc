@@ -406,6 +406,7 @@ void MasterSession::startFull() {
     snapshot_ = master_.snapshotForFull();
     chunksInFlight_.clear();
     nextChunk_ = ackedChunks_ = 0;
+    fullRecordsSent_ = 0;
     snapshotDone_ = false;
     chunkFragOffset_ = 0;
     chunkInProgress_.reset();
@@ -512,6 +513,13 @@ SessionInfo MasterSession::info() const {
     i.rttMs = rttMs_;
     i.mode = snapshot_ ? "full" : "incremental";
     i.problem = problem_;
+    if (state_ == SessionState::Full && snapshot_) {
+        // Its position is the snapshot's read until the FULL is whole: the lag is not known yet.
+        i.lagChanges = i.lagMs = 0;
+        i.fullChunks = nextChunk_;
+        i.fullRecords = fullRecordsSent_;
+        i.fullAnnounced = snapshot_->announcedRecords();
+    }
     return i;
 }
 

@@ -68,6 +68,9 @@ struct SessionInfo {
     uint64_t rttMs = 0;
     std::string mode;     // "full" / "incremental"
     std::string problem;  // why nothing is sent although the slave is behind (empty: none)
+    // During a FULL sync: chunks and records sent so far, records the snapshot announced.
+    std::optional<uint64_t> fullChunks;
+    uint64_t fullRecords = 0, fullAnnounced = 0;
 };
 
 class MasterSession final : public LinkEvents {
@@ -142,8 +145,9 @@ private:
     wire::FrameDecoder decoder_;
     uint64_t id_;
     SessionState state_ = SessionState::AwaitHello;
-    bool closing_ = false;     // inside closeWith(): no second close from a nested step()
-    bool quietClose_ = false;  // a failed trust handshake: logged by the master's guard, not here
+    bool closing_ = false;          // inside closeWith(): no second close from a nested step()
+    uint64_t fullRecordsSent_ = 0;  // records of this FULL's chunks sent (console progress)
+    bool quietClose_ = false;       // a failed trust handshake: logged by the master's guard, not here
     std::string device_;
     std::string peer_;
     std::string host_;

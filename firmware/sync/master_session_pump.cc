@@ -66,6 +66,7 @@ void MasterSession::pumpFull() {
         }
         chunksInFlight_.push_back(chunk->frame);
         master_.stats().changesOut += chunk->records;
+        fullRecordsSent_ += chunk->records;
         lastChunkIsLast_ = chunk->last;
         size_t payloadBytes = chunk->frame->size() - wire::kFrameHeaderBytes;
         if (needsFragments(payloadBytes)) {

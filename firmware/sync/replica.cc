@@ -507,6 +507,10 @@ ReplicaStatus Replica::status() const {
     s.rttMs = rttMs_;
     s.lastHeardMsAgo = link_ ? clock_.nowMs() - lastHeardMs_ : 0;
     s.fullProgressChunks = full_ ? nextChunk_ : 0;
+    if (full_) {
+        s.fullRecords = fullRecords_;
+        s.fullAnnounced = fullAnnounced_;
+    }
     s.waitingReason = waitingReason_;
     s.pairing = pairing_;
     s.masterTerm = masterTerm_;

@@ -99,6 +99,7 @@ struct ReplicaStatus {
     uint64_t rttMs = 0;
     uint64_t lastHeardMsAgo = 0;
     uint64_t fullProgressChunks = 0;
+    uint64_t fullRecords = 0, fullAnnounced = 0;  // records received in this FULL, and announced
     std::string waitingReason;  // why the replica is not syncing (generation, conflict, refused)
     // Failover (DESIGN.md §10): the term of the master followed, the highest this board has seen,
     // and, after a FULL that replaced changes past a fork, what was discarded (empty: none).
@@ -262,6 +263,7 @@ private:
     uint64_t fullAppliedSeq_ = 0;  // replay progress
     bool lastChunkSeen_ = false;
     uint64_t fullRecords_ = 0;      // records received in this FULL's chunks
+    uint64_t fullAnnounced_ = 0;    // chunk 0's snapshot_records (0: not announced)
     uint64_t fullRecordLimit_ = 0;  // refused past it (from chunk 0's snapshot_records; 0: none)
 
     // Streaming: the models of one socket read, applied in one transaction.

@@ -184,6 +184,7 @@ Status Replica::onFullChunk(const wire::ChangeModel* cm) {
         // (An older master announces nothing: no limit.)
         auto announced = cm->snapshot_records();
         fullRecordLimit_ = announced ? *announced * 2 + kFullRecordSlack : 0;
+        fullAnnounced_ = announced.value_or(0);
     }
     fullRecords_ += cm->changes() ? cm->changes()->size() : 0;
     if (fullRecordLimit_ && fullRecords_ > fullRecordLimit_)

@@ -125,7 +125,10 @@ Result<Chunk> Snapshot::build(uint32_t number) {
         lastFlags_.push_back(last);
         records_.push_back(records);
         if (!last) starts_.push_back(next);
-        if (number == 0) firstSeq_ = readSeq;
+        if (number == 0) {
+            firstSeq_ = readSeq;
+            announced_ = total.value_or(0);
+        }
         ++built_;
     } else {
         // Rebuilt: same boundaries (the next start is fixed), newer data and seq.

@@ -48,6 +48,8 @@ public:
     uint64_t generation() const { return generation_; }
     // The seq chunk 0 was read at: the log from firstSeq()+1 must be replayed after the chunks.
     uint64_t firstSeq() const { return firstSeq_; }
+    // The records chunk 0 announced (the snapshot's size at its read; progress on the consoles).
+    uint64_t announcedRecords() const { return announced_; }
     // Whether a new FULL request may join: chunk 0 is still held by some session, and no
     // rebuilt chunk outgrew the chunk size.
     bool joinable() const { return !stale_ && !cache_.empty() && !cache_[0].expired(); }
@@ -69,6 +71,7 @@ private:
     std::vector<std::string> scanned_;  // tables_, then the replicated reserved tables
     size_t chunkBytes_;
     uint64_t firstSeq_ = 0;
+    uint64_t announced_ = 0;
     std::vector<Start> starts_;  // starts_[i]: chunk i
     std::vector<std::weak_ptr<const std::vector<uint8_t>>> cache_;
     std::vector<uint64_t> readSeqs_;

@@ -14,6 +14,8 @@
 
 namespace possync::daemon {
 
+POSSYNC_LOG_DECLARE(Daemon);
+
 namespace {
 
 // How long a rogue master's refusal stays in `status` after it was last seen.

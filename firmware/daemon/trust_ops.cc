@@ -117,7 +117,8 @@ Result<trust::PeerStanding> Daemon::checkSlave(const trust::PublicKey& key, uint
     // for the operator's pair accept like a new board; the pairing window admits it at once.
     const char* asks =
         (flags & trust::kFlagPairing) ? "pairing request" : "unknown board (it believes it is paired)";
-    if (desk_->windowLeftMs(now)) {
+    // A fenced master writes nothing (rejoin first): its window admits nobody.
+    if (desk_->windowLeftMs(now) && (!master_ || master_->fenced().empty())) {
         // Admitted by `pair open`: a member from this link on; the trust set learns it off the loop.
         LOG(Daemon, Info) << "pairing window: admitted the board with key " << trust::fingerprint(key)
                           << " at " << peer;

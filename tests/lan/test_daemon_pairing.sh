@@ -62,7 +62,8 @@ board mA m --role master --store 42 --listen "$M:7700" --tables orders --pair-wi
 board s1 s1 --role slave --store 42
 wait_log s1 'FULL sync complete' 30 "$n1"
 wait_converged 20 mA s1 s2 s3
-console mA pair list | grep -q "provisioned" || fail "mA lists no provisioned member: $(console mA pair list)"
+list=$(console mA pair list)  # (grep -q on a pipe could end the writer early: pipefail)
+grep -q "provisioned" <<< "$list" || fail "mA lists no provisioned member: $list"
 # The trust set replicates: every slave lists the master's members.
 want=$(console mA pair list | awk '$1 == "member" {print $3}' | sort | tr '\n' ' ')
 for s in s1 s2 s3; do

@@ -44,7 +44,11 @@ def main(scn):
     slaves = {}
     for name, skew in SKEWS.items():
         s = scn.slave(name, STORE, relay, args=["--console", scn.path(name + ".sock")])
-        s.command = (lambda d=s, k=skew: [FAKETIME, "-f", k] + harness.Daemon.command(d))
+        # libfaketime preloaded through env(1), which execs: the daemon keeps the harness's
+        # process (stopped and killed with the scenario). The faketime(1) wrapper forks instead,
+        # and its daemons outlived the test.
+        s.command = (lambda d=s, k=skew: ["env", "LD_PRELOAD=/usr/$LIB/faketime/libfaketime.so.1", f"FAKETIME={k}"]
+                     + harness.Daemon.command(d))
         s.start()
         s.wait_log(r"FULL sync complete", timeout=30)
         slaves[name] = s

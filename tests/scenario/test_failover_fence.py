@@ -100,9 +100,10 @@ def main(scn):
     old.wait_log(CONSOLE)
     old.wait_log(r"role master from the data directory \(term 0; fenced: store shop has a master of term 1")
     m = old.wait_log(r"Daemon: listening on 127\.0\.0\.1:(\d+)")
-    tunnel = peers.SealTunnel("connect", int(m.group(1)), os.urandom(32).hex(), pairing=True)
-    scn.servers.append(tunnel)
-    answer = hello(tunnel.port, 0)
+    check(int(m.group(1)) == old.port, "the fenced master listens elsewhere")
+    # The probe's key was admitted before the fence (a fenced master's pairing window admits
+    # nobody: it writes nothing until rejoin).
+    answer = hello(scn.sealed(old).port, 0)
     check(answer.startswith("Welcome refused") and "fenced: " in answer, f"a Hello to the fenced master: {answer}")
 
     # 4. rejoin.

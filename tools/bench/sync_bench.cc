@@ -200,9 +200,11 @@ private:
         if (!loaded) return loaded.takeError();
 
         std::vector<std::string> margs = {
-            bin_.possyncd, "--role",   "master",       "--data",      dir + "/master", "--store",
-            "bench",       "--device", "bench-master", "--listen",    "127.0.0.1:0",   "--discovery",
-            "static",      "--tables", "bench",        "--log-level", "info"};
+            bin_.possyncd, "--role", "master", "--data", dir + "/master", "--store", "bench", "--device",
+            "bench-master", "--listen", "127.0.0.1:0", "--discovery", "static", "--tables", "bench",
+            "--log-level", "info",
+            // The benchmark's slaves pair on their first link (links are sealed, DESIGN.md §11).
+            "--pair-window", "3600"};
         margs.insert(margs.end(), ma.begin(), ma.end());
         auto master = Child::start(margs, dir + "/master.log");
         if (!master) return master.takeError();

@@ -403,9 +403,11 @@ private:
 
     Status startMaster(const std::string& listen) {
         std::vector<std::string> margs = {
-            bin_.possyncd, "--role",       "master",   "--data", dir_ + "/master", "--store", "bench",
-            "--device",    "bench-master", "--listen", listen,   "--discovery",    "static",  "--tables",
-            kTable,        "--log-level",  "info"};
+            bin_.possyncd, "--role", "master", "--data", dir_ + "/master", "--store", "bench", "--device",
+            "bench-master", "--listen", listen, "--discovery", "static", "--tables", kTable, "--log-level",
+            "info",
+            // The benchmark's slaves pair on their first link (links are sealed, DESIGN.md §11).
+            "--pair-window", "3600"};
         auto master = Child::start(margs, dir_ + "/master.log");
         if (!master) return master.takeError();
         master_ = std::move(*master);

@@ -151,4 +151,28 @@ Port::~Port() {
     ::close(fd_);
 }
 
+struct RawInput::Saved {
+    termios tio;
+};
+
+Result<std::unique_ptr<RawInput>> RawInput::enter(int fd) {
+    auto saved = std::make_unique<Saved>();
+    if (tcgetattr(fd, &saved->tio) != 0)
+        return makeError(Errc::Io, std::string("tcgetattr: ") + std::strerror(errno));
+    termios raw = saved->tio;
+    raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG | IEXTEN);
+    raw.c_iflag &= ~tcflag_t(IXON | ICRNL);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    if (tcsetattr(fd, TCSAFLUSH, &raw) != 0)
+        return makeError(Errc::Io, std::string("tcsetattr: ") + std::strerror(errno));
+    return std::unique_ptr<RawInput>(new RawInput(fd, std::move(saved)));
+}
+
+RawInput::RawInput(int fd, std::unique_ptr<Saved> saved) : fd_(fd), saved_(std::move(saved)) {}
+
+RawInput::~RawInput() {
+    tcsetattr(fd_, TCSAFLUSH, &saved_->tio);
+}
+
 }  // namespace possync::serial

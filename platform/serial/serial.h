@@ -54,4 +54,21 @@ private:
     std::unique_ptr<Saved> saved_;
 };
 
+// A terminal the caller already has (a shell's stdin) switched to raw input for a line editor:
+// no line buffering, no echo, no signal keys (Ctrl-C, Ctrl-D, Ctrl-U reach the program), CR not
+// turned into LF; output processing stays on. The settings come back when it is destroyed.
+class RawInput final {
+public:
+    static Result<std::unique_ptr<RawInput>> enter(int fd);
+    ~RawInput();
+    RawInput(const RawInput&) = delete;
+    RawInput& operator=(const RawInput&) = delete;
+
+private:
+    struct Saved;
+    RawInput(int fd, std::unique_ptr<Saved> saved);
+    int fd_;
+    std::unique_ptr<Saved> saved_;
+};
+
 }  // namespace possync::serial

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -313,15 +312,8 @@ int interactiveTerminal(Conversation& conv) {
             at = nl + 1;
         }
     }
-    termios saved{};
-    if (tcgetattr(STDIN_FILENO, &saved) != 0) return fail(std::string("tcgetattr: ") + std::strerror(errno));
-    termios raw = saved;
-    raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG | IEXTEN);  // Ctrl-C/D/U/W reach the editor
-    raw.c_iflag &= ~tcflag_t(IXON | ICRNL);
-    raw.c_cc[VMIN] = 1;
-    raw.c_cc[VTIME] = 0;
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) != 0)
-        return fail(std::string("tcsetattr: ") + std::strerror(errno));
+    auto raw = serial::RawInput::enter(STDIN_FILENO);  // Ctrl-C/D/U/W reach the editor
+    if (!raw) return fail(raw.error().message);
     TerminalSession session(conv, std::move(commands));
     console::LineEditor::Options eo;
     eo.eol = "\n";  // the terminal's output processing (OPOST, left on) makes it CR LF
@@ -334,7 +326,7 @@ int interactiveTerminal(Conversation& conv) {
         if (n <= 0) break;
         editor.feed(std::string_view(buf, static_cast<size_t>(n)));
     }
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    raw->reset();  // the shell's terminal settings back before the last line
     print("\n");
     if (!session.error().empty()) return fail(session.error());
     return kExitOk;

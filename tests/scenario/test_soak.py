@@ -4,7 +4,7 @@
 A master (tables menu, orders, ctr) and 3 slaves, each behind its own relay.py. A writer on the
 master's directory (`scenario_writer soak`: single puts, single deletes, clears, transactions of
 1 to 10,000 records; every transaction also increments the counter table `ctr`) runs for
-POSSYNC_SOAK_SECONDS (default 45) while a driver, at random every 0.5 to 2.5 s, SIGKILLs and
+POSSYNC_SOAK_SECONDS (default 25) while a driver, at random every 0.5 to 2.5 s, SIGKILLs and
 restarts the master or a slave, or switches a relay's fault (delay, 1 Mbit/s, 1-byte segments,
 blackhole, stall, RST, a corrupted byte, a duplicated or dropped range; each fault clears itself
 after 1 to 5 s). POSSYNC_SOAK_SEED picks the random choices (default 1; printed).
@@ -43,7 +43,7 @@ from relay import (Bandwidth, Blackhole, Corrupt, Delay, DropRange, DuplicateRan
 
 STORE = "store-soak"
 TABLES = ["menu", "orders", "ctr"]
-SECONDS = int(os.environ.get("POSSYNC_SOAK_SECONDS", "45"))
+SECONDS = int(os.environ.get("POSSYNC_SOAK_SECONDS", "25"))
 SEED = int(os.environ.get("POSSYNC_SOAK_SEED", "1"))
 NSLAVES = 3
 

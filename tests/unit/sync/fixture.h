@@ -229,6 +229,13 @@ public:
         return std::make_shared<sync::Snapshot>(store_, m->generation, m->watched, cfg.chunkBytes);
     }
     Result<sync::Chunk> chunk(sync::Snapshot& snap, uint32_t number, bool& shared) override {
+        ++chunkCalls;
+        if (busyChunks > 0) {
+            // As Master::chunk answers while a worker's write transaction keeps LMDB from
+            // opening a table new to this process.
+            --busyChunks;
+            return makeError(Errc::Busy, "a worker's write transaction is open");
+        }
         auto c = snap.chunk(number);
         if (c) shared = c->shared;
         return c;
@@ -240,6 +247,8 @@ public:
     ManualTime time;
     int snapshotsMade = 0;
     int closedCalls = 0;
+    int chunkCalls = 0;
+    int busyChunks = 0;  // the next chunk() calls that answer Errc::Busy
     uint64_t supersededTerm = 0;
     std::string supersededDevice;
 

@@ -78,6 +78,31 @@ TEST_CASE("FULL: chunks within the window, then the log from the snapshot's seq"
     CHECK(r.front().first == readSeq + 1);
 }
 
+TEST_CASE("FULL: a chunk the store cannot read yet (Busy) is asked for again at the next pump") {
+    MasterSide m(40, 400);
+    m.host.busyChunks = 2;
+    std::shared_ptr<LinkProbe> probe;
+    auto s = m.open(probe);
+    deliver(*s, wire::buildHello(m.hello(false, 0, 0)));
+    // The Welcome went out, chunk 0 did not; the link stays open, nothing is reported.
+    CHECK(s->state() == SessionState::Full);
+    auto msgs = sentMessages(*probe);
+    REQUIRE(msgs.size() == 1);
+    CHECK(welcomeOf(msgs[0])->mode() == wire::SyncMode::FULL);
+    CHECK(m.host.closedCalls == 0);
+    CHECK(m.host.chunkCalls == 1);
+    s->pump();  // still Busy
+    CHECK(sentMessages(*probe).empty());
+    CHECK(s->state() == SessionState::Full);
+    s->pump();  // the transaction ended: the window of chunks goes out, from chunk 0
+    auto c = chunks(sentMessages(*probe));
+    REQUIRE(c.size() == 2);
+    CHECK(c[0]->chunk() == 0);
+    CHECK(c[1]->chunk() == 1);
+    CHECK(m.host.snapshotsMade == 1);  // the same snapshot, not a new one
+    CHECK(m.host.closedCalls == 0);
+}
+
 TEST_CASE("refusals: wrong store and wrong protocol version") {
     MasterSide m(1);
     std::shared_ptr<LinkProbe> probe;

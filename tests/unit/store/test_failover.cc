@@ -10,12 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "fixture.h"
+#include "by_hand.h"
 #include "store/history.h"
-#include "sync/snapshot.h"
-#include "wire/change_model.h"
-#include "wire/frame.h"
-#include "wire/messages.h"
 
 using namespace possync;
 using namespace possync::test;
@@ -26,92 +22,12 @@ namespace {
 
 const std::vector<std::string> kShared = {"orders", "stock"};
 
-struct Board {
-    TempDir dir;
-    std::unique_ptr<store::Store> s;
-    explicit Board(const std::string& device, bool slave) {
-        store::StoreOptions o;
-        o.deviceId = device;
-        s = openStore(dir.path(), o);
-        if (slave) REQUIRE_OK(s->setRole(store::Role::Slave));
-    }
-    store::Meta meta() {
-        auto m = s->meta();
-        REQUIRE_OK(m);
-        return *m;
-    }
-};
-
-void put(store::Store& s, const std::string& table, const std::string& k, const std::string& v) {
-    auto w = s.beginWrite();
-    REQUIRE_OK(w);
-    REQUIRE_OK(w->put(table, Bytes(k), Bytes(v)));
-    REQUIRE_OK(w->commitWrite());
-}
-
 std::optional<std::string> get(store::Store& s, const std::string& table, const std::string& k) {
     auto r = s.beginRead();
     REQUIRE_OK(r);
     auto v = r->get(table, Bytes(k));
     if (!v.ok() || !*v) return std::nullopt;
     return (*v)->str();
-}
-
-std::vector<std::pair<uint64_t, std::string>> logOf(store::Store& s, uint64_t from = 0) {
-    std::vector<std::pair<uint64_t, std::string>> out;
-    REQUIRE_OK(s.readLog(from, 1000000, SIZE_MAX, [&](uint64_t seq, Bytes f) {
-        out.emplace_back(seq, f.str());
-        return true;
-    }));
-    return out;
-}
-
-// The INCREMENTAL stream: the master's entries after the slave's position, one ApplyTxn, the
-// received frame bytes given (as the replica does).
-void replicate(store::Store& master, store::Store& slave) {
-    auto frames = logOf(master, slave.meta()->seq + 1);
-    if (frames.empty()) return;
-    auto a = slave.beginApply();
-    REQUIRE_OK(a);
-    for (auto& [seq, f] : frames) {
-        auto v = wire::verifyFrame(Bytes(f));
-        REQUIRE_OK(v);
-        REQUIRE_OK(a->apply(wire::asChangeModel(*v), Bytes(f)));
-    }
-    REQUIRE_OK(a->setPosition(master.meta()->generation, frames.back().first));
-    REQUIRE_OK(a->commit());
-}
-
-// A FULL sync through the master's real Snapshot (what MasterSession sends), applied as the
-// replica applies it.
-void fullSync(store::Store& master, store::Store& slave) {
-    auto m = master.meta();
-    REQUIRE_OK(m);
-    sync::Snapshot snap(master, m->generation, m->watched, 256);
-    auto a = slave.beginFullApply();
-    REQUIRE_OK(a);
-    uint64_t firstSeq = 0;
-    std::vector<sync::SharedFrame> held;  // chunks stay cached while held
-    for (uint32_t n = 0; n < 10000; ++n) {
-        auto c = snap.chunk(n);
-        REQUIRE_OK(c);
-        held.push_back(c->frame);
-        Bytes payload(c->frame->data() + wire::kFrameHeaderBytes, c->frame->size() - wire::kFrameHeaderBytes);
-        auto f = wire::verifyFrame(payload);
-        REQUIRE_OK(f);
-        const wire::ChangeModel* cm = wire::asChangeModel(*f);
-        REQUIRE(cm != nullptr);
-        if (n == 0) {
-            std::vector<std::string> tables;
-            for (auto* t : *cm->tables()) tables.emplace_back(wire::textOf(t));
-            REQUIRE_OK(a->beginFull(tables));
-            firstSeq = cm->snapshot_seq();
-        }
-        REQUIRE_OK(a->applyFullChunk(cm));
-        if (c->last) break;
-    }
-    REQUIRE_OK(a->setPosition(m->generation, firstSeq));
-    REQUIRE_OK(a->commit());
 }
 
 // Slave `s`'s outbox forwarded to the master (the daemon's part), then replicated back.

@@ -13,12 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "fixture.h"
+#include "by_hand.h"
 #include "store/trust_set.h"
-#include "sync/snapshot.h"
-#include "wire/change_model.h"
-#include "wire/frame.h"
-#include "wire/messages.h"
 
 using namespace possync;
 using namespace possync::test;
@@ -57,17 +53,6 @@ std::vector<TrustMember> sorted(std::vector<TrustMember> v) {
     return v;
 }
 
-struct Board {
-    TempDir dir;
-    std::unique_ptr<store::Store> s;
-    explicit Board(const std::string& device, bool slave) {
-        store::StoreOptions o;
-        o.deviceId = device;
-        s = openStore(dir.path(), o);
-        if (slave) REQUIRE_OK(s->setRole(store::Role::Slave));
-    }
-};
-
 store::CommitInfo write(store::Store& s, const std::function<void(store::WriteTxn&)>& body) {
     auto w = s.beginWrite();
     REQUIRE_OK(w);
@@ -75,10 +60,6 @@ store::CommitInfo write(store::Store& s, const std::function<void(store::WriteTx
     auto c = w->commitWrite();
     REQUIRE_OK(c);
     return *c;
-}
-
-void put(store::Store& s, const std::string& table, const std::string& k, const std::string& v) {
-    write(s, [&](store::WriteTxn& w) { REQUIRE_OK(w.put(table, Bytes(k), Bytes(v))); });
 }
 
 // One change of a log entry, copied out of the frame.
@@ -108,61 +89,6 @@ std::vector<LoggedChange> loggedChanges(store::Store& s, uint64_t seq) {
     REQUIRE_OK(read);
     REQUIRE_MESSAGE(found, "no log entry " << seq);
     return out;
-}
-
-// The INCREMENTAL stream: the master's entries after the slave's position, one ApplyTxn, the
-// received frame bytes given (as the replica does).
-void replicate(store::Store& master, store::Store& slave) {
-    std::vector<std::pair<uint64_t, std::string>> frames;
-    REQUIRE_OK(master.readLog(slave.meta()->seq + 1, 1000000, SIZE_MAX, [&](uint64_t seq, Bytes f) {
-        frames.emplace_back(seq, f.str());
-        return true;
-    }));
-    if (frames.empty()) return;
-    auto a = slave.beginApply();
-    REQUIRE_OK(a);
-    for (auto& [seq, f] : frames) {
-        auto v = wire::verifyFrame(Bytes(f));
-        REQUIRE_OK(v);
-        REQUIRE_OK(a->apply(wire::asChangeModel(*v), Bytes(f)));
-    }
-    REQUIRE_OK(a->setPosition(master.meta()->generation, frames.back().first));
-    REQUIRE_OK(a->commit());
-}
-
-// A FULL sync through the master's real Snapshot (what MasterSession sends) with small chunks
-// (the set spans several), applied as the replica applies it. Returns the records chunk 0
-// announced.
-uint64_t fullSync(store::Store& master, store::Store& slave, size_t chunkBytes = 200) {
-    auto m = master.meta();
-    REQUIRE_OK(m);
-    sync::Snapshot snap(master, m->generation, m->watched, chunkBytes);
-    auto a = slave.beginFullApply();
-    REQUIRE_OK(a);
-    uint64_t firstSeq = 0, announced = 0;
-    std::vector<sync::SharedFrame> held;  // chunks stay cached while held
-    for (uint32_t n = 0; n < 10000; ++n) {
-        auto c = snap.chunk(n);
-        REQUIRE_OK(c);
-        held.push_back(c->frame);
-        Bytes payload(c->frame->data() + wire::kFrameHeaderBytes, c->frame->size() - wire::kFrameHeaderBytes);
-        auto f = wire::verifyFrame(payload);
-        REQUIRE_OK(f);
-        const wire::ChangeModel* cm = wire::asChangeModel(*f);
-        REQUIRE(cm != nullptr);
-        if (n == 0) {
-            std::vector<std::string> tables;
-            for (auto* t : *cm->tables()) tables.emplace_back(wire::textOf(t));
-            REQUIRE_OK(a->beginFull(tables));
-            firstSeq = cm->snapshot_seq();
-            announced = cm->snapshot_records().value_or(0);
-        }
-        REQUIRE_OK(a->applyFullChunk(cm));
-        if (c->last) break;
-    }
-    REQUIRE_OK(a->setPosition(m->generation, firstSeq));
-    REQUIRE_OK(a->commit());
-    return announced;
 }
 
 // A master watching kShared and a slave FULL-synced to it.

@@ -94,8 +94,9 @@ TEST_CASE("FULL: a chunk the store cannot read yet (Busy) is asked for again at 
     s->pump();  // still Busy
     CHECK(sentMessages(*probe).empty());
     CHECK(s->state() == SessionState::Full);
-    s->pump();  // the transaction ended: the window of chunks goes out, from chunk 0
-    auto c = chunks(sentMessages(*probe));
+    s->pump();                    // the transaction ended: the window of chunks goes out, from chunk 0
+    msgs = sentMessages(*probe);  // chunks() points into msgs
+    auto c = chunks(msgs);
     REQUIRE(c.size() == 2);
     CHECK(c[0]->chunk() == 0);
     CHECK(c[1]->chunk() == 1);

@@ -135,6 +135,12 @@ def check_numbers(scn):
         rc, out, err = run_tool([POSSYNC, *args], check_rc=False)
         check(rc == 0 and out.startswith("usage: possync --data DIR put TABLE KEY "),
               f"possync {' '.join(args)}: exit {rc}: {out!r} {err!r}")
+    # Every command answers --help with its usage (console answered "unknown option --help").
+    for command in ("put", "add", "del", "get", "dump", "digest", "load", "watch", "info", "outbox", "key",
+                    "console"):
+        rc, out, err = run_tool([POSSYNC, command, "--help"], check_rc=False)
+        check(rc == 0 and out.startswith(f"usage: possync ") and f" {command} " in out.splitlines()[0] + " ",
+              f"possync {command} --help: exit {rc}: {out!r} {err!r}")
     rc, out, _ = run_tool([POSSYNC, "help"], check_rc=False)
     check(rc == 0 and "usage:" in out and "possync --data DIR get TABLE KEY" in out, f"possync help: {rc}")
     for args in (["frobnicate"], ["--data", data, "frobnicate", "x"], ["help", "frobnicate"]):

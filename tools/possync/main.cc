@@ -159,8 +159,11 @@ constexpr CommandHelp kCommandHelp[] = {
      "--trusted-keys takes the slaves' keys, a slave's --master-key the master's. The secret key\n"
      "is never printed.\n"},
     {"console",
-     "usage: possync console (--serial DEV [--baud N] | --socket PATH) [COMMAND...]\n"
-     "Talks to a running daemon's console; with a COMMAND, prints its answer and exits.\n"},
+     "usage: possync console (--serial DEV [--baud N] | --socket PATH.sock) [--timeout MS]\n"
+     "                       [COMMAND...]\n"
+     "Talks to a running daemon's console. With a COMMAND, prints its answer and exits (1 when\n"
+     "the daemon answers an error). Without one, an interactive session with line editing and\n"
+     "history; Ctrl-D on an empty line ends it. --timeout MS bounds the wait for each answer.\n"},
     {"help", "usage: possync help [COMMAND]\n"},
 };
 
@@ -199,7 +202,13 @@ static int runConsoleClient(int, char**) {
 #endif
 
 int main(int argc, char** argv) {
-    if (argc >= 2 && std::strcmp(argv[1], "console") == 0) return runConsoleClient(argc - 2, argv + 2);
+    if (argc >= 2 && std::strcmp(argv[1], "console") == 0) {
+        if (argc >= 3 && (std::strcmp(argv[2], "--help") == 0 || std::strcmp(argv[2], "-h") == 0)) {
+            fputs(commandHelp("console"), stdout);
+            return 0;
+        }
+        return runConsoleClient(argc - 2, argv + 2);
+    }
 
     log::setAllLevels(log::Level::Warning);
     CLI::App app{"possync - read and write a possync board's data directory", "possync"};

@@ -289,6 +289,9 @@ void Daemon::pair(const std::string& verb, const std::string& who, console::Note
         if (key == identity_->publicKey())
             return done(makeError(Errc::Refused, "this board is the master: it cannot remove itself"));
         const std::string name = (*member)->name;
+        // Its links send nothing from now on: the removal commits on a worker, and the commit wakes
+        // the sessions before dropPeer can run on the loop.
+        if (master_) master_->holdPeer(key);
         writeTrust(
             [key](store::WriteTxn& txn) -> Status {
                 std::array<uint8_t, 32> k;
@@ -298,7 +301,10 @@ void Daemon::pair(const std::string& verb, const std::string& who, console::Note
                 return {};
             },
             [this, key, name, done](Status st) {
-                if (!st) return done(st.error());
+                if (!st) {
+                    if (master_) master_->releasePeer(key);
+                    return done(st.error());
+                }
                 size_t cut = master_ ? master_->dropPeer(key, "removed from the store's trust set") : 0;
                 LOG(Daemon, Warning) << "trust set: removed " << name << " (key " << trust::fingerprint(key)
                                      << "), " << cut << " link(s) cut";

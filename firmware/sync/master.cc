@@ -57,6 +57,9 @@ Status Master::start() {
 }
 
 Result<MasterView> Master::view() {
+    // The id first: a commit between it and the read only makes the next call read again.
+    uint64_t commit = store_.commitId();
+    if (view_ && commit == viewCommit_) return *view_;
     auto rt = store_.beginRead();
     if (!rt) return rt.takeError();
     MasterView v;
@@ -70,6 +73,8 @@ Result<MasterView> Master::view() {
     if (!info) return info.takeError();
     v.logFirst = info->first;
     head_ = v.head;
+    view_ = v;
+    viewCommit_ = commit;
     return v;
 }
 
@@ -209,8 +214,11 @@ void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
 }
 
 void Master::onCommitted() {
-    auto m = store_.meta();
-    if (m) head_ = m->seq;
+    uint64_t commit = store_.commitId();
+    if (commit == pumpedCommit_) return;  // already pumped for this commit (listener, then inotify)
+    pumpedCommit_ = commit;
+    auto v = view();  // sets head_; the sessions' pumps reuse it
+    if (!v) LOG(Sync, Warning) << "cannot read the change log's head: " << v.error().message;
     pumpAll();
 }
 
@@ -272,6 +280,16 @@ std::string Master::candidateHello(const MasterSession& session) {
     auto key = peerKey(session.id());
     if (!key || !config_.onCandidateHello) return SessionHost::candidateHello(session);
     return config_.onCandidateHello(*key, session.device(), session.peer());
+}
+
+void Master::holdPeer(const trust::PublicKey& key) {
+    for (auto& s : sessions_)
+        if (!s->closed() && peerKey(s->id()) == key) s->hold();
+}
+
+void Master::releasePeer(const trust::PublicKey& key) {
+    for (auto& s : sessions_)
+        if (!s->closed() && peerKey(s->id()) == key) s->release();
 }
 
 size_t Master::dropPeer(const trust::PublicKey& key, const std::string& why) {

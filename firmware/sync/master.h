@@ -133,6 +133,11 @@ public:
     // Trust (DESIGN.md §11): closes every link authenticated with `key` (a board removed from the
     // trust set); returns how many.
     size_t dropPeer(const trust::PublicKey& key, const std::string& why);
+    // Before the removal of `key` commits: its links send nothing more (the removal itself, or a
+    // change committed before dropPeer runs), until dropPeer or, when the removal failed,
+    // releasePeer.
+    void holdPeer(const trust::PublicKey& key);
+    void releasePeer(const trust::PublicKey& key);
     // The key a session's link authenticated (nullopt: plaintext, or not authenticated yet).
     std::optional<trust::PublicKey> peerKey(uint64_t sessionId) const;
     bool isCandidate(const MasterSession& session) const override;
@@ -180,6 +185,14 @@ private:
     std::shared_ptr<Snapshot> snapshot_;
     uint64_t nextSessionId_ = 1;
     uint64_t head_ = 0;
+    // view() read once per commit, not once per session and pump (issue 15: CPU per change): the
+    // last view and the store's commit id it was read at (Store::commitId).
+    std::optional<MasterView> view_;
+    uint64_t viewCommit_ = 0;
+    // The commit id the sessions were last pumped for: an in-process commit wakes the master
+    // twice (its listener, then inotify on the notify file it touches), the second time for
+    // nothing new.
+    uint64_t pumpedCommit_ = 0;
     uint64_t generation_ = 0;
     uint64_t term_ = 0;   // this board's failover term (store meta), read at start
     std::string fenced_;  // why this master serves no slave (empty: it serves)

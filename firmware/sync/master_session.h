@@ -83,6 +83,13 @@ public:
     Status start();
     // New commits may be in the log: send what the window allows.
     void pump();
+    // Held: no snapshot chunk and no log entry goes out until release() (a board being removed
+    // from the trust set gets nothing committed after its removal began).
+    void hold() { held_ = true; }
+    void release() {
+        held_ = false;
+        pump();
+    }
     // Closes the link with an Error frame (code, text) when it still works.
     void close(wire::ErrorCode code, const std::string& why, const char* errorKind);
     // The host applied one of this slave's WriteRequests (submitRequest): answer it.
@@ -187,6 +194,7 @@ private:
     SharedFrame chunkInProgress_;    // the chunk being sent as Fragments
     wire::Reassembler reassembler_;  // Fragments from the slave
     std::string problem_;
+    bool held_ = false;  // hold()
     // Liveness
     uint64_t lastHeardMs_ = 0;
     uint64_t lastSentMs_ = 0;

@@ -27,6 +27,7 @@ void MasterSession::pump() {
 }
 
 void MasterSession::pumpFull() {
+    if (held_) return;
     while (state_ == SessionState::Full && !snapshotDone_ &&
            link_->queuedBytes() < master_.config().sendBufferBytes) {
         if (chunkInProgress_) {
@@ -111,6 +112,7 @@ void MasterSession::stuck(std::string why) {
 }
 
 void MasterSession::pumpLog() {
+    if (held_) return;
     const auto& cfg = master_.config();
     while (state_ == SessionState::Streaming && !problem_.size()) {
         uint64_t inflight = nextSeq_ - 1 - std::min(ackedSeq_, nextSeq_ - 1);

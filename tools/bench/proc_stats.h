@@ -22,4 +22,8 @@ struct Sched {
 };
 Sched readSched(pid_t pid);
 
+// CPU time of all threads of a live process (/proc/PID/task/*/schedstat: nanoseconds, unlike
+// /proc/PID/stat's clock ticks), in seconds; -1 when unreadable.
+double readCpuAllThreads(pid_t pid);
+
 }  // namespace possync::bench

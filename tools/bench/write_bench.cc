@@ -42,6 +42,7 @@
 #include "base/host_port.h"
 
 #include "child.h"
+#include "latency.h"
 #include "proc_stats.h"
 #include "store/store.h"
 #include "wire/change_model.h"
@@ -126,97 +127,6 @@ Status parseArgs(int argc, char** argv, Options& o, bool& help) {
     if (shortMode && !writesSet) o.writes = 20;
     if (shortMode && !drainSet) o.drain = 200;
     return {};
-}
-
-double seconds(Clock::duration d) {
-    return std::chrono::duration<double>(d).count();
-}
-
-struct Percentiles {
-    double p50 = 0, p99 = 0, max = 0;
-};
-
-// Nearest-rank percentiles, in milliseconds.
-Percentiles percentiles(std::vector<double> v) {
-    Percentiles p;
-    if (v.empty()) return p;
-    std::sort(v.begin(), v.end());
-    auto rank = [&](double q) {
-        size_t r = size_t(std::ceil(q * double(v.size())));
-        return v[std::min(v.size(), std::max<size_t>(r, 1)) - 1] * 1e3;
-    };
-    p.p50 = rank(0.50);
-    p.p99 = rank(0.99);
-    p.max = v.back() * 1e3;
-    return p;
-}
-
-std::string errnoText(const std::string& what) {
-    return what + ": " + std::strerror(errno);
-}
-
-// Round trips of 64 bytes over a TCP connection on 127.0.0.1 (TCP_NODELAY on both ends), to an
-// echo thread of this process: the loopback's RTT, as the daemons' link sees it.
-Result<std::vector<double>> measureRtt(uint64_t count) {
-    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) return makeError(Errc::Io, errnoText("socket"));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 1) != 0 ||
-        ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        auto e = makeError(Errc::Io, errnoText("listen on 127.0.0.1"));
-        ::close(lfd);
-        return e;
-    }
-    int cfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (cfd < 0 || ::connect(cfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        auto e = makeError(Errc::Io, errnoText("connect to 127.0.0.1"));
-        if (cfd >= 0) ::close(cfd);
-        ::close(lfd);
-        return e;
-    }
-    int sfd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    ::close(lfd);
-    if (sfd < 0) {
-        ::close(cfd);
-        return makeError(Errc::Io, errnoText("accept"));
-    }
-    int one = 1;
-    ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    constexpr size_t kSize = 64;
-    // Reads exactly kSize bytes; false at end of stream or on an error.
-    auto readAll = [](int fd, char* buf) {
-        for (size_t got = 0; got < kSize;) {
-            ssize_t n = ::read(fd, buf + got, kSize - got);
-            if (n <= 0 && !(n < 0 && errno == EINTR)) return false;
-            if (n > 0) got += size_t(n);
-        }
-        return true;
-    };
-    std::thread echo([&] {
-        char buf[kSize];
-        while (readAll(sfd, buf))
-            if (::write(sfd, buf, kSize) != ssize_t(kSize)) break;
-    });
-    std::vector<double> rtts;
-    char buf[kSize] = {};
-    Status st;
-    for (uint64_t i = 0; i < count && st; ++i) {
-        auto t0 = Clock::now();
-        if (::write(cfd, buf, kSize) != ssize_t(kSize) || !readAll(cfd, buf))
-            st = makeError(Errc::Io, errnoText("echo on 127.0.0.1"));
-        else
-            rtts.push_back(seconds(Clock::now() - t0));
-    }
-    ::shutdown(cfd, SHUT_RDWR);
-    echo.join();
-    ::close(cfd);
-    ::close(sfd);
-    if (!st) return st.takeError();
-    return rtts;
 }
 
 struct Results {

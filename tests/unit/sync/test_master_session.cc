@@ -47,6 +47,23 @@ TEST_CASE("a write queue that does not drain stops the pump; it resumes once it 
     CHECK(ranges(sentMessages(*probe)).size() == 4);
 }
 
+TEST_CASE("a held session (its board being removed from the trust set) sends nothing until released") {
+    MasterSide m(10);
+    uint64_t gen = m.generation(), head = m.head();
+    std::shared_ptr<LinkProbe> probe;
+    auto s = m.open(probe);
+    s->hold();
+    deliver(*s, wire::buildHello(m.hello(true, gen, head - 7)));
+    CHECK(s->state() == SessionState::Streaming);
+    auto msgs = sentMessages(*probe);
+    REQUIRE(msgs.size() == 1);  // the Welcome, no log entry
+    CHECK(welcomeOf(msgs[0]) != nullptr);
+    s->pump();  // a commit wakes it: still nothing
+    CHECK(sentMessages(*probe).empty());
+    s->release();  // the removal failed: it streams again
+    CHECK(ranges(sentMessages(*probe)).size() == 4);
+}
+
 TEST_CASE("FULL: chunks within the window, then the log from the snapshot's seq") {
     MasterSide m(40, 400);  // ~16 KB in chunks of 4 KB
     uint64_t gen = m.generation();

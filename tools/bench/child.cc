@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "base/host_port.h"
+
 namespace possync::bench {
 
 namespace {
@@ -258,6 +260,25 @@ Result<Binaries> findBinaries(std::string binDir) {
                          std::string("no executable ") + (d ? "possync" : "possyncd") + " in " + binDir +
                              " (give --bin-dir: a build directory or the binaries' directory)");
     return Binaries{*d, *t};
+}
+
+Result<std::string> listeningAddress(Child& master, Clock::time_point deadline) {
+    auto listening = master.waitForLine("Daemon: listening on ", deadline);
+    if (!listening) return listening.takeError();
+    const std::string& line = master.lines()[*listening].text;
+    const std::string marker = "listening on ";
+    auto bound = parseHostPort(line.substr(line.find(marker) + marker.size()), PortUse::Connect);
+    if (!bound) return makeError(Errc::Protocol, "cannot read the master's address from: " + line);
+    return formatHostPort(bound->host, bound->port);
+}
+
+Status stopDaemon(Child& c) {
+    auto rc = c.stop(Clock::now() + std::chrono::seconds(10));
+    if (!rc) return rc.takeError();
+    if (*rc != 0)
+        return makeError(Errc::Io, "a daemon exited with status " + std::to_string(*rc) +
+                                       " after SIGTERM (log " + c.logPath() + ")");
+    return {};
 }
 
 }  // namespace possync::bench

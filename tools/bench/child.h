@@ -89,6 +89,12 @@ bool interrupted();
 Result<std::string> runTool(const std::vector<std::string>& argv, const std::string& logPath,
                             Clock::time_point deadline);
 
+// A master possyncd started with --listen ADDR:0: waits for its "Daemon: listening on" line and
+// returns the address it bound ("127.0.0.1:PORT").
+Result<std::string> listeningAddress(Child& master, Clock::time_point deadline);
+// SIGTERM; the daemon must exit 0 within 10 s (its log is named otherwise).
+Status stopDaemon(Child& c);
+
 // The daemon and the tool the benchmarks run.
 struct Binaries {
     std::string possyncd;

@@ -133,9 +133,10 @@ public:
     Result<Run> run(const std::string& dir, uint64_t slaves) {
         Run r;
         r.slaves = slaves;
-        auto loaded = runTool({bin_.possync, "--data", dir + "/master", "load", "--records", std::to_string(o_.records),
-                               "--value-size", std::to_string(o_.valueSize), "--table", kTable},
-                              dir + "/load.log", deadline());
+        auto loaded =
+            runTool({bin_.possync, "--data", dir + "/master", "load", "--records", std::to_string(o_.records),
+                     "--value-size", std::to_string(o_.valueSize), "--table", kTable},
+                    dir + "/load.log", deadline());
         if (!loaded) return loaded.takeError();
         POSSYNC_TRY(startMaster(dir));
 
@@ -144,9 +145,9 @@ public:
         auto t0 = Clock::now();
         for (uint64_t i = 0; i < slaves; ++i) {
             std::string sd = dir + "/slave" + std::to_string(i);
-            auto s = Child::start({bin_.possyncd, "--role", "slave", "--data", sd, "--store", "bench", "--device",
-                                   "bench-slave-" + std::to_string(i), "--master", masterAddress_, "--discovery",
-                                   "static", "--log-level", "info"},
+            auto s = Child::start({bin_.possyncd, "--role", "slave", "--data", sd, "--store", "bench",
+                                   "--device", "bench-slave-" + std::to_string(i), "--master", masterAddress_,
+                                   "--discovery", "static", "--log-level", "info"},
                                   sd + ".log");
             if (!s) return s.takeError();
             slaves_.push_back(std::move(*s));
@@ -172,17 +173,19 @@ public:
         POSSYNC_TRY(changes(**ms, ss, r));
 
         // Every daemon stops cleanly; every slave holds the master's data.
-        for (auto& s : slaves_) POSSYNC_TRY(stopChild(*s));
-        POSSYNC_TRY(stopChild(*master_));
-        auto md = runTool({bin_.possync, "--data", dir + "/master", "digest"}, dir + "/digest.log", deadline());
+        for (auto& s : slaves_) POSSYNC_TRY(stopDaemon(*s));
+        POSSYNC_TRY(stopDaemon(*master_));
+        auto md =
+            runTool({bin_.possync, "--data", dir + "/master", "digest"}, dir + "/digest.log", deadline());
         if (!md) return md.takeError();
         for (uint64_t i = 0; i < slaves; ++i) {
             auto sd = runTool({bin_.possync, "--data", dir + "/slave" + std::to_string(i), "digest"},
                               dir + "/digest.log", deadline());
             if (!sd) return sd.takeError();
             if (*sd != *md)
-                return makeError(Errc::Corrupt, "slave " + std::to_string(i) + "'s digest differs from the master's: " +
-                                                    *sd + " vs " + *md);
+                return makeError(Errc::Corrupt, "slave " + std::to_string(i) +
+                                                    "'s digest differs from the master's: " + *sd + " vs " +
+                                                    *md);
         }
         slaves_.clear();
         master_.reset();
@@ -236,34 +239,22 @@ private:
                 for (auto& s : slaves_) s->drain();
             }
         }
-        return makeError(Errc::Busy, "slave " + std::to_string(behind) + " did not reach seq " + std::to_string(seq));
+        return makeError(Errc::Busy,
+                         "slave " + std::to_string(behind) + " did not reach seq " + std::to_string(seq));
     }
 
     Status startMaster(const std::string& dir) {
-        auto master = Child::start({bin_.possyncd, "--role", "master", "--data", dir + "/master", "--store", "bench",
-                                    "--device", "bench-master", "--listen", "127.0.0.1:0", "--discovery", "static",
-                                    "--tables", kTable, "--log-level", "info",
+        auto master = Child::start({bin_.possyncd, "--role", "master", "--data", dir + "/master", "--store",
+                                    "bench", "--device", "bench-master", "--listen", "127.0.0.1:0",
+                                    "--discovery", "static", "--tables", kTable, "--log-level", "info",
                                     // The slaves pair on their first link (sealed links, DESIGN.md §11).
                                     "--pair-window", "3600"},
                                    dir + "/master.log");
         if (!master) return master.takeError();
         master_ = std::move(*master);
-        auto listening = master_->waitForLine("Daemon: listening on ", deadline());
-        if (!listening) return listening.takeError();
-        const std::string& ll = master_->lines()[*listening].text;
-        const std::string marker = "listening on ";
-        auto bound = parseHostPort(ll.substr(ll.find(marker) + marker.size()), PortUse::Connect);
-        if (!bound) return makeError(Errc::Protocol, "cannot read the master's address from: " + ll);
-        masterAddress_ = formatHostPort(bound->host, bound->port);
-        return {};
-    }
-
-    Status stopChild(Child& c) {
-        auto rc = c.stop(Clock::now() + std::chrono::seconds(10));
-        if (!rc) return rc.takeError();
-        if (*rc != 0)
-            return makeError(Errc::Io, "a daemon exited with status " + std::to_string(*rc) + " after SIGTERM (log " +
-                                           c.logPath() + ")");
+        auto address = listeningAddress(*master_, deadline());
+        if (!address) return address.takeError();
+        masterAddress_ = std::move(*address);
         return {};
     }
 
@@ -277,15 +268,19 @@ private:
 
 void printRun(const Run& r) {
     Percentiles p = percentiles(r.slowest);
-    printf("  %2" PRIu64 " slave(s): FULL %.2f s wall, master CPU %.3f s; per change: master %.0f us CPU, "
-           "each slave %.0f us CPU; write -> readable on the slowest slave p50 %.3f ms p99 %.3f ms max %.3f ms\n",
-           r.slaves, r.fullWallS, r.fullMasterCpuS, r.masterCpuPerChangeUs, r.slaveCpuPerChangeUs, p.p50, p.p99,
-           p.max);
-    printf("RESULT name=fanout slaves=%" PRIu64 " full_wall_s=%.3f full_master_cpu_s=%.4f "
-           "master_cpu_us_per_change=%.1f slave_cpu_us_per_change=%.1f slowest_p50_ms=%.3f slowest_p99_ms=%.3f "
-           "slowest_max_ms=%.3f\n",
-           r.slaves, r.fullWallS, r.fullMasterCpuS, r.masterCpuPerChangeUs, r.slaveCpuPerChangeUs, p.p50, p.p99,
-           p.max);
+    printf("  %2" PRIu64
+           " slave(s): FULL %.2f s wall, master CPU %.3f s; per change: master %.0f us CPU, "
+           "each slave %.0f us CPU; write -> readable on the slowest slave p50 %.3f ms p99 %.3f ms max %.3f "
+           "ms\n",
+           r.slaves, r.fullWallS, r.fullMasterCpuS, r.masterCpuPerChangeUs, r.slaveCpuPerChangeUs, p.p50,
+           p.p99, p.max);
+    printf(
+        "RESULT name=fanout slaves=%" PRIu64
+        " full_wall_s=%.3f full_master_cpu_s=%.4f "
+        "master_cpu_us_per_change=%.1f slave_cpu_us_per_change=%.1f slowest_p50_ms=%.3f slowest_p99_ms=%.3f "
+        "slowest_max_ms=%.3f\n",
+        r.slaves, r.fullWallS, r.fullMasterCpuS, r.masterCpuPerChangeUs, r.slaveCpuPerChangeUs, p.p50, p.p99,
+        p.max);
 }
 
 }  // namespace
@@ -313,8 +308,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const std::string work = tmpl;
-    printf("fanout: %" PRIu64 " records and %" PRIu64 " changes of 16+%" PRIu64
-           " bytes, 1 and %" PRIu64 " slaves, possyncd %s, work dir %s\n",
+    printf("fanout: %" PRIu64 " records and %" PRIu64 " changes of 16+%" PRIu64 " bytes, 1 and %" PRIu64
+           " slaves, possyncd %s, work dir %s\n",
            o.records, o.changes, o.valueSize, o.slaves, bin->possyncd.c_str(), work.c_str());
     Bench bench(o, *bin);
     std::vector<Run> runs;
@@ -333,7 +328,8 @@ int main(int argc, char** argv) {
     }
     if (rc == 0 && runs.size() == 2) {
         const Run &one = runs[0], &many = runs[1];
-        printf("RESULT name=fanout_ratio slaves=%" PRIu64 " master_cpu_per_change_ratio=%.2f full_master_cpu_ratio=%.2f "
+        printf("RESULT name=fanout_ratio slaves=%" PRIu64
+               " master_cpu_per_change_ratio=%.2f full_master_cpu_ratio=%.2f "
                "full_wall_ratio=%.2f\n",
                many.slaves, many.masterCpuPerChangeUs / one.masterCpuPerChangeUs,
                many.fullMasterCpuS / one.fullMasterCpuS, many.fullWallS / one.fullWallS);

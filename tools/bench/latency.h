@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/result.h"
+
 #include "child.h"
 
 namespace possync::bench {

@@ -209,13 +209,9 @@ private:
         auto master = Child::start(margs, dir + "/master.log");
         if (!master) return master.takeError();
         Child& m = **master;
-        auto listening = m.waitForLine("Daemon: listening on ", deadline());
-        if (!listening) return listening.takeError();
-        const std::string& ll = m.lines()[*listening].text;
-        const std::string marker = "listening on ";
-        auto bound = parseHostPort(ll.substr(ll.find(marker) + marker.size()), PortUse::Connect);
-        if (!bound) return makeError(Errc::Protocol, "cannot read the master's address from: " + ll);
-        const std::string masterAddress = formatHostPort(bound->host, bound->port);
+        auto address = listeningAddress(m, deadline());
+        if (!address) return address.takeError();
+        const std::string masterAddress = *address;
 
         std::vector<std::string> sargs = {bin_.possyncd,  "--role",      "slave",       "--data",
                                           dir + "/slave", "--store",     "bench",       "--device",
@@ -248,13 +244,7 @@ private:
         long sent = m.findLine("snapshot sent", masterFrom);
         rep.sentS = sent >= 0 ? since(t0, m.lines()[size_t(sent)].at) : -1;
 
-        for (auto* child : {&s, &m}) {
-            auto rc = child->stop(Clock::now() + std::chrono::seconds(10));
-            if (!rc) return rc.takeError();
-            if (*rc != 0)
-                return makeError(Errc::Io, "a daemon exited with status " + std::to_string(*rc) +
-                                               " after SIGTERM (log " + child->logPath() + ")");
-        }
+        for (auto* child : {&s, &m}) POSSYNC_TRY(stopDaemon(*child));
         auto md =
             runTool({bin_.possync, "--data", dir + "/master", "digest"}, dir + "/digest.log", deadline());
         if (!md) return md.takeError();

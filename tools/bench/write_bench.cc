@@ -235,7 +235,7 @@ public:
         POSSYNC_TRY(waitCaughtUp(mstore, sstore));
 
         // drain: queue N on the slave with the master down, then restart it.
-        POSSYNC_TRY(stopChild(*master_));
+        POSSYNC_TRY(stopDaemon(*master_));
         t0 = Clock::now();
         uint64_t last = 0;
         for (uint64_t i = 0; i < o_.drain; ++i) {
@@ -284,8 +284,8 @@ public:
         POSSYNC_TRY(waitCaughtUp(mstore, sstore));
 
         // Both daemons stop cleanly and hold the same data.
-        POSSYNC_TRY(stopChild(*slave_));
-        POSSYNC_TRY(stopChild(*master_));
+        POSSYNC_TRY(stopDaemon(*slave_));
+        POSSYNC_TRY(stopDaemon(*master_));
         auto md =
             runTool({bin_.possync, "--data", dir_ + "/master", "digest"}, dir_ + "/digest.log", deadline());
         if (!md) return md.takeError();
@@ -321,22 +321,9 @@ private:
         auto master = Child::start(margs, dir_ + "/master.log");
         if (!master) return master.takeError();
         master_ = std::move(*master);
-        auto listening = master_->waitForLine("Daemon: listening on ", deadline());
-        if (!listening) return listening.takeError();
-        const std::string& ll = master_->lines()[*listening].text;
-        const std::string marker = "listening on ";
-        auto bound = parseHostPort(ll.substr(ll.find(marker) + marker.size()), PortUse::Connect);
-        if (!bound) return makeError(Errc::Protocol, "cannot read the master's address from: " + ll);
-        masterAddress_ = formatHostPort(bound->host, bound->port);
-        return {};
-    }
-
-    Status stopChild(Child& c) {
-        auto rc = c.stop(Clock::now() + std::chrono::seconds(10));
-        if (!rc) return rc.takeError();
-        if (*rc != 0)
-            return makeError(Errc::Io, "a daemon exited with status " + std::to_string(*rc) +
-                                           " after SIGTERM (log " + c.logPath() + ")");
+        auto address = listeningAddress(*master_, deadline());
+        if (!address) return address.takeError();
+        masterAddress_ = std::move(*address);
         return {};
     }
 

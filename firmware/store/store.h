@@ -155,9 +155,7 @@ public:
     const std::string& notifyPath() const { return notifyPath_; }
     lmdb::Env& env() { return *env_; }
     size_t maxKeySize() const { return env_->maxKeySize(); }
-    // Changes with every commit to this directory, by any process (lmdb::Env::lastTxnId): what
-    // was read when it had a value still holds while it has it.
-    uint64_t commitId() const { return env_->lastTxnId(); }
+
     size_t maxChangeModelBytes() const { return options_.maxChangeModelBytes; }
     const TrimLimits& slaveTrim() const { return options_.slaveTrim; }
 

@@ -57,9 +57,6 @@ Status Master::start() {
 }
 
 Result<MasterView> Master::view() {
-    // The id first: a commit between it and the read only makes the next call read again.
-    uint64_t commit = store_.commitId();
-    if (view_ && commit == viewCommit_) return *view_;
     auto rt = store_.beginRead();
     if (!rt) return rt.takeError();
     MasterView v;
@@ -73,8 +70,6 @@ Result<MasterView> Master::view() {
     if (!info) return info.takeError();
     v.logFirst = info->first;
     head_ = v.head;
-    view_ = v;
-    viewCommit_ = commit;
     return v;
 }
 
@@ -214,11 +209,8 @@ void Master::onConnection(uv::Owned<uv::TcpStream> stream) {
 }
 
 void Master::onCommitted() {
-    uint64_t commit = store_.commitId();
-    if (commit == pumpedCommit_) return;  // already pumped for this commit (listener, then inotify)
-    pumpedCommit_ = commit;
-    auto v = view();  // sets head_; the sessions' pumps reuse it
-    if (!v) LOG(Sync, Warning) << "cannot read the change log's head: " << v.error().message;
+    auto m = store_.meta();
+    if (m) head_ = m->seq;
     pumpAll();
 }
 

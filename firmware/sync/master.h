@@ -185,14 +185,6 @@ private:
     std::shared_ptr<Snapshot> snapshot_;
     uint64_t nextSessionId_ = 1;
     uint64_t head_ = 0;
-    // view() read once per commit, not once per session and pump (issue 15: CPU per change): the
-    // last view and the store's commit id it was read at (Store::commitId).
-    std::optional<MasterView> view_;
-    uint64_t viewCommit_ = 0;
-    // The commit id the sessions were last pumped for: an in-process commit wakes the master
-    // twice (its listener, then inotify on the notify file it touches), the second time for
-    // nothing new.
-    uint64_t pumpedCommit_ = 0;
     uint64_t generation_ = 0;
     uint64_t term_ = 0;   // this board's failover term (store meta), read at start
     std::string fenced_;  // why this master serves no slave (empty: it serves)

@@ -127,12 +127,6 @@ size_t Env::mapSize() const {
     return info.me_mapsize;
 }
 
-uint64_t Env::lastTxnId() const {
-    MDB_envinfo info;
-    mdb_env_info(env_, &info);
-    return info.me_last_txnid;
-}
-
 Status Env::setMapSize(size_t bytes) {
     if (bytes > maxMapSize()) return makeError(Errc::TooLarge, "map size too large for this board");
     int rc = mdb_env_set_mapsize(env_, bytes);

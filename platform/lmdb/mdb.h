@@ -61,10 +61,6 @@ public:
     const std::string& dir() const { return dir_; }
     size_t maxKeySize() const;
     size_t mapSize() const;
-    // The id of the last committed write transaction, by any process (mdb_env_info: read from the
-    // meta page, no transaction, no lock). Every commit raises it: an unchanged id means that a
-    // read transaction begun now sees what one begun at the last call saw.
-    uint64_t lastTxnId() const;
     // Grows the map (only while this process has no transaction open).
     Status setMapSize(size_t bytes);
     // Forces a sync to disk (used after noSync batches).

@@ -155,7 +155,6 @@ public:
     const std::string& notifyPath() const { return notifyPath_; }
     lmdb::Env& env() { return *env_; }
     size_t maxKeySize() const { return env_->maxKeySize(); }
-
     size_t maxChangeModelBytes() const { return options_.maxChangeModelBytes; }
     const TrimLimits& slaveTrim() const { return options_.slaveTrim; }
 
